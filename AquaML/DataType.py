@@ -1,0 +1,4 @@
+"""Seed path: ``from AquaML.DataType import DataInfo``."""
+from aquaml.data import DataInfo
+
+__all__ = ["DataInfo"]

@@ -1,0 +1,1 @@
+"""Seed path: ``AquaML.starter``."""

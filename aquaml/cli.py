@@ -1,0 +1,97 @@
+"""``aquaml train ALGO ENV ...`` and ``aquaml eval RUN_DIR``."""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+
+def _fail(message: str) -> int:
+    print(f"aquaml: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _assignments(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _train(args) -> int:
+    from aquaml.algorithm import ALGORITHMS
+    from aquaml.env import make_env
+    from aquaml.starter import RLTaskStarter
+
+    if args.resume:
+        if args.set or args.seed is not None:
+            return _fail("--resume continues a run with its own parameters; drop --set/--seed (only --steps may change)")
+        starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps)
+    else:
+        algo = ALGORITHMS.get(args.algo.lower())
+        if algo is None:
+            return _fail(f"unknown algorithm {args.algo!r}; valid choices: {', '.join(sorted(ALGORITHMS))}")
+        try:
+            params = algo.Parameters().with_strings(_assignments(args.set))
+            changes = {}
+            if args.seed is not None:
+                changes["seed"] = args.seed
+            if args.steps is not None:
+                changes["n_epochs"] = max(1, math.ceil(args.steps / params.update_interval))
+            params = params.replace(**changes)
+        except (TypeError, ValueError) as e:
+            return _fail(str(e))
+        try:
+            make_env(args.env).close()
+        except ValueError as e:
+            return _fail(str(e).splitlines()[0])
+        starter = RLTaskStarter(args.env, None, algo, params, name=args.name, run_root=args.run_root)
+    summary = starter.run()
+    print(f"final evaluation return: {summary.final_eval_return:.2f}")
+    print(f"run directory: {summary.run_dir}")
+    return 0
+
+
+def _eval(args) -> int:
+    import numpy as np
+
+    from aquaml.starter import RLTaskStarter
+
+    starter = RLTaskStarter.from_run_dir(args.run_dir, progress=False)
+    returns, lengths = starter.evaluate(args.episodes, first_episode=10**6)
+    print(f"evaluation over {len(returns)} episodes: return {np.mean(returns):.2f} +- {np.std(returns):.2f}, "
+          f"length {np.mean(lengths):.1f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aquaml", description="Train and evaluate AquaML agents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train an agent on a Gymnasium environment")
+    train.add_argument("algo", help="algorithm, e.g. sac")
+    train.add_argument("env", help="Gymnasium id, e.g. Pendulum-v1")
+    train.add_argument("--steps", type=int, help="total environment steps (default: n_epochs * update_interval)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--name", help="run name (folder under --run-root)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="algorithm parameter")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    train.add_argument("--run-root", default="runs", help="where run folders are created (default: runs)")
+    ev = sub.add_parser("eval", help="evaluate the latest checkpoint of a run deterministically")
+    ev.add_argument("run_dir")
+    ev.add_argument("--episodes", type=int, default=10)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _train(args) if args.command == "train" else _eval(args)
+    except (FileNotFoundError, ValueError, TypeError) as e:
+        return _fail(str(e).splitlines()[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

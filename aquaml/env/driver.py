@@ -1,0 +1,153 @@
+"""``EnvDriver``: steps one ``RLBaseEnv``, checks what it returns, and normalises it.
+
+Every observation is checked at every step (declared name, shape ``(1, *shape)``, finite
+values) so that a broken environment fails with its name in the message instead of
+training on garbage. Checking costs a few microseconds per step.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import gymnasium as gym
+import numpy as np
+
+from aquaml.env.base import RLBaseEnv
+from aquaml.env.gym_env import GymnasiumEnv
+
+
+class EnvContractError(ValueError):
+    """The environment returned something that breaks the ``RLBaseEnv`` contract."""
+
+
+@dataclass
+class StepResult:
+    obs: dict[str, np.ndarray]  # the observation reached, before any reset
+    reward: float
+    terminated: bool  # a true end of the task: no bootstrapping
+    truncated: bool  # a time limit or other cut: targets bootstrap through it
+    info: dict
+
+
+def make_env(env: str | RLBaseEnv | gym.Env | Callable[[], Any]) -> RLBaseEnv:
+    """Turn a Gymnasium id, a Gymnasium env, an ``RLBaseEnv`` or a factory into an ``RLBaseEnv``."""
+    if isinstance(env, RLBaseEnv):
+        return env
+    if isinstance(env, str):
+        if env not in gym.registry:
+            import difflib
+
+            close = difflib.get_close_matches(env, list(gym.registry), n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(
+                f"unknown environment id {env!r}.{hint} Valid ids: {', '.join(sorted(gym.registry))}"
+            )
+        return GymnasiumEnv(env)
+    if isinstance(env, gym.Env):
+        return GymnasiumEnv(env)
+    if callable(env):
+        return make_env(env())
+    raise TypeError(f"env must be a Gymnasium id, an RLBaseEnv, a gymnasium.Env or a factory, got {type(env).__name__}")
+
+
+def env_factory(env) -> Callable[[], RLBaseEnv]:
+    """A function that builds fresh, independent copies of ``env`` (for evaluation)."""
+    if isinstance(env, str) or (callable(env) and not isinstance(env, (RLBaseEnv, gym.Env))):
+        return lambda: make_env(env)
+    template = copy.deepcopy(env)  # before it is stepped, so copies start clean
+    return lambda: make_env(copy.deepcopy(template))
+
+
+class EnvDriver:
+    """Runs an ``RLBaseEnv`` for the framework: seeding, checking, time limits."""
+
+    def __init__(self, env: RLBaseEnv, episode_length: int | None = None) -> None:
+        self.env = env
+        self.name = type(env).__name__
+        self.episode_length = episode_length
+        info = env.obs_info
+        self.shapes = {**info.shape_dict, **{k: tuple(v) for k, v in env._state_shapes.items()}}
+        self.dtypes = {**info.type_dict, **{k: np.dtype(np.float32) for k in env._state_shapes}}
+        self.t = 0
+
+    def _check_obs(self, obs, where: str) -> dict[str, np.ndarray]:
+        if not isinstance(obs, Mapping):
+            raise EnvContractError(
+                f"{self.name}.{where} returned {type(obs).__name__} as observation; return a dict "
+                f"of named observations {tuple(self.shapes)}"
+            )
+        unknown = set(obs) - set(self.shapes)
+        if unknown:
+            raise EnvContractError(
+                f"{self.name}.{where} returned observations {sorted(unknown)} that _obs_info does "
+                f"not declare (declared: {tuple(self.shapes)}); add them to _obs_info or drop them"
+            )
+        out = {}
+        for name, shape in self.shapes.items():
+            if name not in obs:
+                hint = " (call self.initial_obs/check_obs on it)" if name in self.env._state_shapes else ""
+                raise EnvContractError(f"{self.name}.{where} did not return observation {name!r}{hint}")
+            value = np.asarray(obs[name])
+            if value.shape != (1, *shape):
+                raise EnvContractError(
+                    f"{self.name}.{where}: observation {name!r} has shape {value.shape}, expected "
+                    f"{(1, *shape)} (a leading batch dimension of 1, e.g. x.reshape(1, -1))"
+                )
+            if value.dtype.kind not in "fiub":
+                raise EnvContractError(f"{self.name}.{where}: observation {name!r} has non-numeric dtype {value.dtype}")
+            value = value.astype(self.dtypes[name], copy=False)
+            if not np.all(np.isfinite(value)):
+                raise EnvContractError(
+                    f"{self.name}.{where}: observation {name!r} contains NaN or inf at episode step {self.t}: {value}"
+                )
+            out[name] = value
+        return out
+
+    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
+        if seed is not None:
+            self.env.seed(seed)
+        obs = self.env.reset()
+        if isinstance(obs, tuple) and len(obs) == 2 and isinstance(obs[1], dict):
+            obs = obs[0]  # Gymnasium-style (obs, info)
+        self.t = 0
+        return self._check_obs(obs, "reset()")
+
+    def step(self, action_dict: Mapping[str, np.ndarray]) -> StepResult:
+        # the env gets its own copy: the seed's wrappers scale actions in place
+        result = self.env.step({k: np.array(v) for k, v in action_dict.items()})
+        if not isinstance(result, tuple) or len(result) not in (4, 5):
+            raise EnvContractError(
+                f"{self.name}.step() must return (obs, reward, done, info) or (obs, reward, "
+                f"terminated, truncated, info), got {type(result).__name__} of length {len(result) if isinstance(result, tuple) else '?'}"
+            )
+        if len(result) == 4:
+            obs, reward, done, info = result
+            info = dict(info or {})
+            truncated = bool(np.any(done)) and bool(info.get("TimeLimit.truncated", False))
+            terminated = bool(np.any(done)) and not truncated
+        else:
+            obs, reward, terminated, truncated, info = result
+            terminated, truncated, info = bool(np.any(terminated)), bool(np.any(truncated)), dict(info or {})
+        self.t += 1
+        obs = self._check_obs(obs, "step()")
+        reward = self._reward(reward)
+        if self.episode_length is not None and self.t >= self.episode_length and not terminated:
+            truncated = True
+        return StepResult(obs, reward, terminated, truncated, info)
+
+    def _reward(self, reward) -> float:
+        if isinstance(reward, Mapping):
+            if "total_reward" not in reward:
+                raise EnvContractError(f"{self.name}.step(): the reward dict must contain 'total_reward', got {sorted(reward)}")
+            reward = reward["total_reward"]
+        value = np.asarray(reward, np.float64)
+        if value.size != 1:
+            raise EnvContractError(f"{self.name}.step(): reward must be a single number, got shape {value.shape}")
+        value = float(value.reshape(()))
+        if not np.isfinite(value):
+            raise EnvContractError(f"{self.name}.step(): reward is {value} at episode step {self.t}")
+        return value
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,7 @@
+"""Models: the contract check, Keras-as-pure-function wrapper, optimizers, distributions."""
+from aquaml.model.contract import ModelContractError, ModelSpec, build_model
+from aquaml.model.defaults import MLPActor, MLPCritic
+from aquaml.model.functional import ModelFunction
+from aquaml.model.optimizers import make_optimizer
+
+__all__ = ["ModelContractError", "ModelSpec", "build_model", "MLPActor", "MLPCritic", "ModelFunction", "make_optimizer"]

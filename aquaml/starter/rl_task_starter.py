@@ -1,0 +1,360 @@
+"""``RLTaskStarter``: builds environment, models and algorithm, then trains off-policy.
+
+The loop is the seed's: an *epoch* collects ``update_interval`` environment steps into
+the replay buffer, then runs ``update_times`` gradient steps as one compiled call. Every
+``display_interval`` epochs it evaluates deterministically, logs and prints a table;
+every ``store_model_times`` displays (and at the end) it writes a checkpoint.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+
+import jax
+import keras
+import numpy as np
+from tqdm.auto import tqdm
+
+from aquaml.algorithm import SAC
+from aquaml.data import ReplayBuffer
+from aquaml.env import EnvDriver, RLBaseEnv, env_factory, make_env
+from aquaml.model import MLPActor, MLPCritic, build_model
+from aquaml.sampler import Collector, evaluate
+from aquaml.tools.checkpoint import (arrays_to_tree, latest_checkpoint, load_checkpoint, load_npz,
+                                     save_checkpoint, tree_to_arrays)
+from aquaml.tools.logger import RunLogger, format_table
+from aquaml.tools.versions import package_versions
+
+KEEP_CHECKPOINTS = 2
+
+
+@dataclass
+class RunSummary:
+    """What :meth:`RLTaskStarter.run` returns."""
+
+    final_eval_return: float
+    eval_history: list[tuple[int, float]]  #: (env steps, mean deterministic return)
+    run_dir: Path
+    env_steps: int
+    grad_steps: int
+    wall_time_s: float
+    train_returns: list[float] = field(default_factory=list)
+
+
+def _qualname(obj) -> str | None:
+    """``module:qualname`` for classes that can be imported again later, else None."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    module = getattr(cls, "__module__", None)
+    if module in (None, "__main__") or "<locals>" in cls.__qualname__:
+        return None
+    return f"{module}:{cls.__qualname__}"
+
+
+def _import(path: str):
+    module, _, name = path.partition(":")
+    obj = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class RLTaskStarter:
+    """Train an agent: the seed's entry point.
+
+    Args:
+        env: an ``RLBaseEnv`` instance (seed style), a Gymnasium id such as ``'Pendulum-v1'``,
+            a ``gymnasium.Env`` or a factory returning either.
+        model_class_dict: ``{'actor': cls, 'qf1': cls, 'qf2': cls}``; missing roles get the
+            default MLPs (``hidden_sizes``, ``learning_rate`` parameters).
+        algo: the algorithm class (``SAC2`` / ``SAC``).
+        algo_hyperparameter: its parameters, e.g. ``SAC2_parameter(...)``; None for defaults.
+        mpi_comm: an MPI communicator; multi-rank training comes with the MPI sampler.
+        name: run name, the folder under ``run_root``; default ``'<algo>_<env>'``.
+        run_root: where run folders are created.
+        resume: a run folder to continue from its latest checkpoint, in place.
+        progress: show the progress bar and console tables.
+    """
+
+    def __init__(self, env, model_class_dict: Mapping[str, Any] | None = None, algo=SAC,
+                 algo_hyperparameter=None, mpi_comm=None, name: str | None = None, *,
+                 run_root: str | Path = "runs", resume: str | Path | None = None,
+                 progress: bool = True) -> None:
+        params = algo_hyperparameter if algo_hyperparameter is not None else algo.Parameters()
+        if not isinstance(params, algo.Parameters):
+            raise TypeError(f"algo_hyperparameter is a {type(params).__name__}; {algo.__name__} needs "
+                            f"{algo.Parameters.__name__} (e.g. SAC2_parameter(...))")
+        if mpi_comm is not None and mpi_comm.Get_size() > 1:
+            raise NotImplementedError(
+                f"mpi_comm has {mpi_comm.Get_size()} ranks; multi-rank training is not available yet "
+                "in this version; run with one rank or without mpi_comm")
+        self.params = params
+        self.algo_cls = algo
+        self.progress = progress
+        self._env_spec = env
+        keras.utils.set_random_seed(params.seed)  # reproducible Keras weight initialisation
+
+        self._eval_env_factory = env_factory(env)  # copies taken before the training env is stepped
+        self.env = make_env(env)
+        obs_info = self.env.obs_info
+        self.env_name = getattr(self.env, "env_name", None) or type(self.env).__name__
+        self.name = name or f"{algo.name}_{self.env_name}"
+
+        self.model_classes = self._model_classes(model_class_dict)
+        self.models = self._build_models(obs_info)
+        self.algo = algo(params, self.models)
+        self.state_outputs = self.models["actor"].state_outputs
+        self.env.set_state_outputs(self.state_outputs)
+
+        self.episode_length = params.episode_length or self._env_time_limit()
+        if self.episode_length is None:
+            raise ValueError(f"{self.env_name} declares no episode limit; set episode_length (or epoch_length) "
+                             "in the algorithm parameters")
+        self.driver = EnvDriver(self.env, self.episode_length)
+        self.actor_inputs = self.models["actor"].input_names
+        self.collector = Collector(self.driver, self.algo.act, self.actor_inputs,
+                                   self.algo.policy.action_shape, params.seed)
+        self.buffer = ReplayBuffer(params.buffer_size, self.collector.fields())
+        self._eval_driver: EnvDriver | None = None
+
+        self.rng = np.random.Generator(np.random.PCG64(params.seed))
+        init_key, self.act_key = jax.random.split(jax.random.PRNGKey(params.seed))
+        self.state = self.algo.init_state(init_key)
+        self.epoch = self.env_steps = self.grad_steps = self.displays = 0
+        self.eval_history: list[tuple[int, float]] = []
+        self.train_returns: list[float] = []
+        self.wall_time = 0.0
+        self.run_dir: Path | None = None
+        if resume is not None:
+            self._restore(Path(resume))
+        else:
+            # Validate the environment's first observation before any training work.
+            self.driver.reset(0)
+        self._new_run_root = Path(run_root)
+
+    # -- construction -----------------------------------------------------------------
+    def _model_classes(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        roles = ("actor", *self.algo_cls.critic_roles)
+        given = dict(given or {})
+        unknown = set(given) - set(roles)
+        if unknown:
+            raise ValueError(f"model_class_dict has unknown roles {sorted(unknown)}; {self.algo_cls.__name__} "
+                             f"uses {roles}")
+        return {role: given.get(role) for role in roles}
+
+    def _build_models(self, obs_info) -> dict:
+        p = self.params
+        obs = obs_info.shape_dict
+        action_shape = self.env.action_shape
+        specs = {}
+        actor_cls = self.model_classes["actor"]
+        if actor_cls is None:
+            if action_shape is None:
+                raise ValueError(f"{type(self.env).__name__} does not declare its action shape; give an actor "
+                                 "model or set self._action_info = DataInfo(('action',), ((n,),))")
+            actor_cls = MLPActor(tuple(obs), action_shape, p.hidden_sizes, p.learning_rate)
+        specs["actor"] = build_model(actor_cls, "actor", obs, actor=True, action_shape=action_shape)
+        actor = specs["actor"]
+        critic_inputs = {**obs, **actor.state_outputs, "action": actor.output_info["action"]}
+        for role in self.algo_cls.critic_roles:
+            cls = self.model_classes[role]
+            if cls is None:
+                cls = MLPCritic((*obs, "action"), p.hidden_sizes, p.learning_rate)
+            specs[role] = build_model(cls, role, critic_inputs, actor=False)
+        return specs
+
+    def _env_time_limit(self) -> int | None:
+        limit = getattr(self.env, "max_episode_steps", None)
+        if limit is None:
+            spec = getattr(getattr(self.env, "env", None), "spec", None)
+            limit = getattr(spec, "max_episode_steps", None)
+        return limit
+
+    def _describe(self) -> dict:
+        env = self._env_spec
+        return {
+            "algo": self.algo_cls.name,
+            "env": env if isinstance(env, str) else _qualname(env),
+            "env_name": self.env_name,
+            "name": self.name,
+            "parameters": self.params.to_dict(),
+            "seed": self.params.seed,
+            "episode_length": self.episode_length,
+            "models": {role: (_qualname(cls) if cls is not None else "default")
+                       for role, cls in self.model_classes.items()},
+            "obs_info": self.env.obs_info.to_json(),
+            "state_outputs": {k: list(v) for k, v in self.state_outputs.items()},
+            "versions": package_versions(),
+            "created": datetime.now().isoformat(timespec="seconds"),
+        }
+
+    def _make_run_dir(self) -> Path:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = self._new_run_root / self.name / stamp
+        path, k = base, 1
+        while path.exists():
+            path, k = base.with_name(f"{stamp}-{k}"), k + 1
+        path.mkdir(parents=True)
+        (path / "config.json").write_text(json.dumps(self._describe(), indent=2))
+        return path
+
+    # -- training ---------------------------------------------------------------------
+    @property
+    def total_epochs(self) -> int:
+        return self.params.n_epochs
+
+    def run(self) -> RunSummary:
+        """Train for the remaining epochs; returns the summary of the whole run."""
+        p = self.params
+        if self.run_dir is None:
+            self.run_dir = self._make_run_dir()
+        logger = RunLogger(self.run_dir)
+        bar = tqdm(total=p.total_steps, initial=self.env_steps, unit="step", dynamic_ncols=True,
+                   disable=not self.progress, desc=self.name)
+        metrics: dict = {}
+        started, steps_at_start = time.perf_counter(), self.env_steps
+        wall_at_start = self.wall_time
+        try:
+            while self.epoch < self.total_epochs:
+                random_steps = max(0, p.mini_buffer_size - self.env_steps)
+                batch, self.act_key = self.collector.collect(
+                    p.update_interval, self.algo.actor_params(self.state), self.act_key, self.rng, random_steps)
+                self.buffer.add(batch)
+                self.env_steps += p.update_interval
+                self.epoch += 1
+                if len(self.buffer) >= max(p.mini_buffer_size, p.batch_size):
+                    batches = self.algo.prepare_batches(self.buffer.sample(self.rng, p.batch_size, p.update_times))
+                    self.state, metrics = self.algo.update(self.state, batches)
+                    self.grad_steps += p.update_times
+                self.train_returns += [r for r, _ in self.collector.drain_finished()]
+                bar.update(p.update_interval)
+                last = self.epoch == self.total_epochs
+                if self.epoch % p.display_interval == 0 or last:
+                    self.wall_time = wall_at_start + time.perf_counter() - started
+                    rate = (self.env_steps - steps_at_start) / max(time.perf_counter() - started, 1e-9)
+                    row = self._display(metrics, rate)
+                    logger.log(row)
+                    bar.set_postfix(eval=f"{row['eval_return_mean']:.1f}")
+                    if self.progress:
+                        bar.write(format_table(row, f"{self.name}  epoch {self.epoch}/{self.total_epochs}"))
+                    if self.displays % p.store_model_times == 0 or last:
+                        self.save_checkpoint()
+        finally:
+            bar.close()
+            logger.close()
+        return self.summary()
+
+    def _display(self, metrics: Mapping, rate: float) -> dict:
+        p = self.params
+        returns, lengths = self.evaluate(p.calculate_episodes, first_episode=self.displays * p.calculate_episodes)
+        self.displays += 1
+        self.eval_history.append((self.env_steps, float(np.mean(returns))))
+        recent = self.train_returns[-10:]
+        row = {
+            "env_steps": self.env_steps, "grad_steps": self.grad_steps, "epoch": self.epoch,
+            "wall_time_s": round(self.wall_time, 3), "steps_per_s": round(rate, 2),
+            "eval_return_mean": float(np.mean(returns)), "eval_return_std": float(np.std(returns)),
+            "eval_episode_length": float(np.mean(lengths)),
+            "train_return_mean": float(np.mean(recent)) if recent else float("nan"),
+            "train_episodes": len(self.train_returns),
+        }
+        row.update({k: float(v) for k, v in metrics.items()})
+        return row
+
+    def evaluate(self, episodes: int | None = None, first_episode: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Deterministic returns and lengths over ``episodes`` seeded episodes of a separate env."""
+        if self._eval_driver is None:
+            env = self._eval_env_factory()
+            env.set_state_outputs(self.state_outputs)
+            self._eval_driver = EnvDriver(env, self.episode_length)
+        return evaluate(self._eval_driver, self.algo.act, self.algo.actor_params(self.state),
+                        jax.random.PRNGKey(0), self.actor_inputs,
+                        episodes or self.params.calculate_episodes, self.params.seed, first_episode)
+
+    def summary(self) -> RunSummary:
+        final = self.eval_history[-1][1] if self.eval_history else float("nan")
+        return RunSummary(final, list(self.eval_history), self.run_dir, self.env_steps, self.grad_steps,
+                          self.wall_time, list(self.train_returns))
+
+    # -- checkpoints ------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        collector_meta, collector_arrays = self.collector.state_dict()
+        state = {f"algo{k}": v for k, v in tree_to_arrays(self.state).items()}
+        state["act_key"] = np.asarray(self.act_key)
+        state.update({f"collector/{k}": v for k, v in collector_arrays.items()})
+        meta = {
+            "epoch": self.epoch, "env_steps": self.env_steps, "grad_steps": self.grad_steps,
+            "displays": self.displays, "wall_time_s": self.wall_time,
+            "eval_history": self.eval_history, "train_returns": self.train_returns,
+            "rng": self.rng.bit_generator.state, "collector": collector_meta,
+            "buffer_saved": self.params.save_buffer,
+        }
+        models = {role: (self.models[role].fn, p) for role, p in self.algo.model_params(self.state).items()}
+        extra = {"buffer": self.buffer.state_dict()} if self.params.save_buffer else {}
+        directory = self.run_dir / "checkpoints"
+        path = save_checkpoint(directory, f"epoch_{self.epoch:08d}", state=state, meta=meta,
+                               models=models, extra=extra)
+        for old in sorted(directory.glob("epoch_*"))[:-KEEP_CHECKPOINTS]:
+            shutil.rmtree(old, ignore_errors=True)
+        return path
+
+    def _restore(self, run_dir: Path) -> None:
+        path = latest_checkpoint(run_dir / "checkpoints")
+        if path is None:
+            raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'} to resume from")
+        arrays, meta = load_checkpoint(path)
+        algo_arrays = {k[len("algo"):]: v for k, v in arrays.items() if k.startswith("algo")}
+        self.state = arrays_to_tree(self.state, algo_arrays)
+        self.act_key = jax.numpy.asarray(arrays["act_key"])
+        self.rng.bit_generator.state = meta["rng"]
+        self.epoch, self.env_steps = int(meta["epoch"]), int(meta["env_steps"])
+        self.grad_steps, self.displays = int(meta["grad_steps"]), int(meta["displays"])
+        self.wall_time = float(meta["wall_time_s"])
+        self.eval_history = [tuple(x) for x in meta["eval_history"]]
+        self.train_returns = list(meta["train_returns"])
+        if meta["buffer_saved"]:
+            self.buffer.load_state_dict(load_npz(path / "buffer.npz"))
+        self.collector.load_state_dict(
+            meta["collector"], {k[len("collector/"):]: v for k, v in arrays.items() if k.startswith("collector/")})
+        self.run_dir = run_dir
+
+    @classmethod
+    def from_run_dir(cls, run_dir: str | Path, resume: bool = True, progress: bool = True,
+                     steps: int | None = None, **overrides) -> "RLTaskStarter":
+        """Rebuild a run from its ``config.json`` (Gymnasium ids and importable classes only).
+
+        Args:
+            resume: load the latest checkpoint and continue in ``run_dir``.
+            steps: new total of environment steps (sets ``n_epochs``).
+            overrides: parameter changes.
+        """
+        from aquaml.algorithm import ALGORITHMS
+
+        run_dir = Path(run_dir)
+        config_path = run_dir / "config.json"
+        if not config_path.exists():
+            raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
+        config = json.loads(config_path.read_text())
+        if config["env"] is None:
+            raise ValueError(f"{run_dir} used an environment that cannot be re-imported (defined in a script); "
+                             "rebuild the RLTaskStarter in Python with resume=run_dir")
+        env = config["env"] if ":" not in config["env"] else _import(config["env"])()
+        models = {}
+        for role, path in config["models"].items():
+            if path is None:
+                raise ValueError(f"{run_dir}: the {role} model class was defined in a script and cannot be "
+                                 "re-imported; rebuild the RLTaskStarter in Python with resume=run_dir")
+            if path != "default":
+                models[role] = _import(path)
+        algo = ALGORITHMS[config["algo"]]
+        params = algo.Parameters.from_kwargs(**{**config["parameters"], **overrides})
+        if steps is not None:
+            params = params.replace(n_epochs=max(1, math.ceil(steps / params.update_interval)))
+        return cls(env, models, algo, params, name=config["name"], run_root=run_dir.parent.parent,
+                   resume=run_dir if resume else None, progress=progress)

@@ -46,7 +46,7 @@ class SACParameters(Parameters):
     display_interval: int = 20  #: epochs between evaluations, log rows and console tables
     calculate_episodes: int = 5  #: deterministic episodes per evaluation
     store_model_times: int = 5  #: displays between checkpoints (one is always written at the end)
-    save_buffer: bool = False  #: also checkpoint the replay buffer
+    save_buffer: bool = True  #: checkpoint the replay buffer too (needed for an exact resume)
     seed: int = 0
     hidden_sizes: tuple[int, ...] = (64, 64)  #: default models only
     learning_rate: float = 1e-3  #: default models only
@@ -74,6 +74,15 @@ class SACParameters(Parameters):
 def SAC2_parameter(**kwargs: Any) -> SACParameters:
     """The seed's constructor: same names (``epoch_length`` or ``episode_length``, ...)."""
     return SACParameters.from_kwargs(**kwargs)
+
+
+def soft_td_target(reward, terminated, next_q1, next_q2, next_log_prob, alpha, discount):
+    """``r + gamma * (1 - terminated) * (min(Q1', Q2') - alpha * log pi(a'|s'))``.
+
+    Only a true termination stops bootstrapping; a time-limit truncation does not.
+    """
+    soft_value = jnp.minimum(next_q1, next_q2) - alpha * next_log_prob
+    return reward + discount * (1.0 - terminated) * soft_value
 
 
 class SACState(NamedTuple):
@@ -139,11 +148,11 @@ class SAC:
         key, k_next, k_pi = jax.random.split(state.key, 3)
         alpha = jnp.exp(state.log_alpha)
 
-        # Critics regress on r + gamma * (1 - terminated) * soft-min target; truncation bootstraps.
         next_action, next_log_prob, _ = self.policy.sample(state.actor, batch["next_obs"], k_next)
-        next_q = self._min_q(state.targets, batch["next_obs"], next_action) - alpha * next_log_prob
-        target = batch["reward"] + p.discount * (1.0 - batch["terminated"]) * next_q
-        target = jax.lax.stop_gradient(target)
+        next_obs = batch["next_obs"]
+        target = jax.lax.stop_gradient(soft_td_target(
+            batch["reward"], batch["terminated"], self._q(0, state.targets[0], next_obs, next_action),
+            self._q(1, state.targets[1], next_obs, next_action), next_log_prob, alpha, p.discount))
         action = batch["action"].reshape(target.shape[0], -1)
 
         def critic_loss(critics):

@@ -9,6 +9,7 @@ the model, the attribute and the fix.
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -148,7 +149,12 @@ def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, ac
     # Build with a batch of 2: a batch of 1 would hide outputs broadcast over the batch.
     dummy = [np.zeros((2, *available[n]), np.float32) for n in input_names]
     try:
-        out = model(*dummy)
+        with warnings.catch_warnings():
+            # Keras cannot pre-build subclassed models with several call() inputs and says so;
+            # the eager call below builds every layer, so those warnings are noise here.
+            warnings.filterwarnings("ignore", message=".*unbuilt state.*")
+            warnings.filterwarnings("ignore", message=".*`build\\(\\)` was called.*")
+            out = model(*dummy)
     except Exception as e:  # the user's call() failed on correctly shaped inputs
         shapes = {n: (None, *available[n]) for n in input_names}
         raise ModelContractError(f"{role} model {cname}: call() failed on inputs {shapes}: {e}") from e

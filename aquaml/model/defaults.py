@@ -8,6 +8,10 @@ import math
 import keras
 
 
+def _concat(*inputs):
+    return keras.ops.concatenate([keras.ops.reshape(v, (v.shape[0], -1)) for v in inputs], axis=-1)
+
+
 def _trunk(hidden: Sequence[int]) -> list:
     return [keras.layers.Dense(int(h), activation="relu") for h in hidden]
 
@@ -28,8 +32,8 @@ class MLPActor(keras.Model):
         self.log_std = keras.layers.Dense(action_dim)
         self._action_shape = tuple(action_shape)
 
-    def call(self, *inputs):
-        x = keras.ops.concatenate([keras.ops.reshape(v, (v.shape[0], -1)) for v in inputs], axis=-1)
+    def call(self, inputs, *more):
+        x = _concat(inputs, *more)
         for layer in self.trunk:
             x = layer(x)
         shape = (-1, *self._action_shape)
@@ -51,8 +55,8 @@ class MLPCritic(keras.Model):
         self.trunk = _trunk(hidden)
         self.head = keras.layers.Dense(1)
 
-    def call(self, *inputs):
-        x = keras.ops.concatenate([keras.ops.reshape(v, (v.shape[0], -1)) for v in inputs], axis=-1)
+    def call(self, inputs, *more):
+        x = _concat(inputs, *more)
         for layer in self.trunk:
             x = layer(x)
         return self.head(x)

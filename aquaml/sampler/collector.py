@@ -40,6 +40,7 @@ class Collector:
         self.action_shape = tuple(action_shape)
         self.seed = int(seed)
         self.obs_shapes = dict(driver.shapes)
+        self.recurrent = bool(driver.env._state_shapes)
         self.episode = 0
         self.obs: dict[str, np.ndarray] | None = None
         self.episode_return = 0.0
@@ -71,8 +72,11 @@ class Collector:
             if self.obs is None:
                 self._start_episode()
             obs = self.obs
-            outputs, key = self.act(actor_params, {k: obs[k] for k in self.actor_inputs}, key)
-            action_dict = {k: np.asarray(v) for k, v in outputs.items()}
+            if i < random_steps and not self.recurrent:
+                action_dict = {}
+            else:  # a recurrent actor runs even during warm-up: its state outputs are observations
+                outputs, key = self.act(actor_params, {k: obs[k] for k in self.actor_inputs}, key)
+                action_dict = {k: np.asarray(v) for k, v in outputs.items()}
             if i < random_steps:
                 action_dict["action"] = rng.uniform(-1.0, 1.0, (1, *self.action_shape)).astype(np.float32)
             result = self.driver.step(action_dict)
@@ -105,7 +109,7 @@ class Collector:
                 "finished": self.finished}
         arrays = {}
         if self.obs is not None:
-            names = self.episode_actions[0].keys() if self.episode_actions else ()
+            names = ("action", *self.driver.env._state_shapes)  # all the environment reads
             arrays.update({f"actions/{k}": np.stack([a[k] for a in self.episode_actions]) for k in names})
             arrays.update({f"obs/{k}": v for k, v in self.obs.items()})
         return meta, arrays
@@ -122,10 +126,8 @@ class Collector:
         names = [k.split("/", 1)[1] for k in arrays if k.startswith("actions/")]
         for t in range(steps):
             action_dict = {k: arrays[f"actions/{k}"][t] for k in names}
-            result = self.driver.step(action_dict)
-            self.episode_return += result.reward
+            self.obs = self.driver.step(action_dict).obs
             self.episode_actions.append(action_dict)
-            self.obs = result.obs
         self.episode_return = float(meta["episode_return"])
         saved = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("obs/")}
         if any(not np.array_equal(saved[k], self.obs[k]) for k in saved):

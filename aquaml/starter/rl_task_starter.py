@@ -252,7 +252,7 @@ class RLTaskStarter:
 
     def _display(self, metrics: Mapping, rate: float) -> dict:
         p = self.params
-        returns, lengths = self.evaluate(p.calculate_episodes, first_episode=self.displays * p.calculate_episodes)
+        returns, lengths = self.evaluate(p.calculate_episodes)  # the same seeded episodes every time
         self.displays += 1
         self.eval_history.append((self.env_steps, float(np.mean(returns))))
         recent = self.train_returns[-10:]

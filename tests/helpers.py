@@ -1,0 +1,107 @@
+"""Small environments and models shared by the tests."""
+import gymnasium as gym
+import keras
+import numpy as np
+from gymnasium import spaces
+
+from aquaml import DataInfo, RLBaseEnv
+
+
+class Drift(gym.Env):
+    """1-D point: obs = position; reward = -|position|; asymmetric action bounds [-1, 3]."""
+
+    observation_space = spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    action_space = spaces.Box(np.array([-1.0], np.float32), np.array([3.0], np.float32))
+
+    def __init__(self, horizon: int = 10):
+        self.horizon = horizon
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x, self.t = float(self.np_random.uniform(-1, 1)), 0
+        return np.array([self.x], np.float32), {}
+
+    def step(self, action):
+        self.last_action = np.array(action)
+        self.x += 0.1 * float(action[0])
+        self.t += 1
+        return np.array([self.x], np.float32), -abs(self.x), False, self.t >= self.horizon, {}
+
+
+class DictObsEnv(Drift):
+    observation_space = spaces.Dict({"pos": spaces.Box(-np.inf, np.inf, (1,), np.float32),
+                                     "goal": spaces.Box(-1, 1, (2,), np.float32)})
+
+    def _obs(self):
+        return {"pos": np.array([self.x], np.float32), "goal": np.array([0.5, -0.5], np.float32)}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._obs(), {}
+
+    def step(self, action):
+        _, r, term, trunc, info = super().step(action)
+        return self._obs(), r, term, trunc, info
+
+
+class SeedStyleEnv(RLBaseEnv):
+    """The seed's four-value wrapper around ``Drift``; ``bad`` injects contract violations."""
+
+    def __init__(self, bad: str | None = None, bad_at: int = 3):
+        super().__init__()
+        self.env = Drift(horizon=1000)
+        self.bad, self.bad_at, self.t = bad, bad_at, 0
+        self._obs_info = DataInfo(names=("obs",), shapes=((1,)), dtypes=np.float32)
+        self._action_info = DataInfo(("action",), ((1,),))
+
+    def reset(self):
+        observation, _ = self.env.reset()
+        self.t = 0
+        return self.initial_obs({"obs": observation.reshape(1, -1)})
+
+    def step(self, action_dict):
+        observation, reward, _, _, info = self.env.step(action_dict["action"][0])
+        self.t += 1
+        obs = {"obs": observation.reshape(1, -1)}
+        if self.t >= self.bad_at:
+            if self.bad == "nan":
+                obs["obs"][0, 0] = np.nan
+            elif self.bad == "shape":
+                obs["obs"] = observation  # forgot the batch dimension
+            elif self.bad == "extra":
+                obs["velocity"] = obs["obs"]
+        obs = self.check_obs(obs, action_dict)
+        return obs, {"total_reward": reward}, False, info
+
+
+class TinyActor(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.d1 = keras.layers.Dense(8, activation="relu")
+        self.mu = keras.layers.Dense(1)
+        self.input_name = ("obs",)
+        self.output_info = {"action": (1,)}
+        self.learning_rate = 1e-3
+        self.optimizer = "Adam"
+
+    def call(self, obs):
+        return (self.mu(self.d1(obs)),)
+
+    def reset(self):
+        pass
+
+
+class TinyQ(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.d1 = keras.layers.Dense(8, activation="relu")
+        self.q = keras.layers.Dense(1)
+        self.input_name = ("obs", "action")
+        self.learning_rate = 1e-3
+        self.optimizer = "Adam"
+
+    def call(self, obs, action):
+        return self.q(self.d1(keras.ops.concatenate([obs, action], axis=-1)))
+
+    def reset(self):
+        pass

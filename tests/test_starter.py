@@ -1,0 +1,172 @@
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from aquaml import GymnasiumEnv, RLTaskStarter, SACParameters
+from aquaml.cli import main as cli
+from aquaml.env import EnvContractError
+from aquaml.model import MLPActor
+from aquaml.tools.checkpoint import latest_checkpoint, load_checkpoint, tree_to_arrays
+from aquaml.tools.logger import COLUMNS
+from helpers import Drift, SeedStyleEnv, TinyActor, TinyQ
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small(**kw) -> SACParameters:
+    base = dict(n_epochs=6, update_interval=30, update_times=8, batch_size=32, mini_buffer_size=60,
+                display_interval=2, calculate_episodes=2, store_model_times=1, hidden_sizes=(16, 16), seed=3)
+    return SACParameters(**{**base, **kw})
+
+
+def test_run_writes_config_logs_tensorboard_and_checkpoints(run_root):
+    starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=small(), run_root=run_root, progress=False)
+    summary = starter.run()
+    run_dir = summary.run_dir
+    assert run_dir.parent == run_root / "sac_Pendulum-v1"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["parameters"]["batch_size"] == 32 and config["seed"] == 3
+    assert config["versions"]["jax"] and config["models"]["actor"] == "default"
+    with open(run_dir / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == COLUMNS and [int(r["env_steps"]) for r in rows] == [60, 120, 180]
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+    assert summary.env_steps == 180 and summary.grad_steps == 8 * 5  # no updates before 60 steps
+    assert [s for s, _ in summary.eval_history] == [60, 120, 180]
+    assert summary.final_eval_return == summary.eval_history[-1][1] < 0
+    ckpt = latest_checkpoint(run_dir / "checkpoints")
+    assert ckpt.name == "epoch_00000006" and len(list((run_dir / "checkpoints").glob("epoch_*"))) == 2
+    # the Keras weight files hold exactly the trained actor
+    arrays, meta = load_checkpoint(ckpt)
+    assert meta["env_steps"] == 180
+    fresh = MLPActor(("obs",), (1,), (16, 16))
+    fresh(np.zeros((1, 3), np.float32))
+    fresh.load_weights(ckpt / "models" / "actor.weights.h5")
+    for var, trained in zip(fresh.trainable_variables, starter.state.actor["net"]):
+        np.testing.assert_array_equal(np.asarray(var.value), np.asarray(trained))
+
+
+@pytest.mark.parametrize("env", ["Pendulum-v1", "seed_style"])
+def test_resume_is_bit_exact(run_root, env):
+    """N epochs in one run == N/2 epochs, resume, N/2 epochs (mid-episode checkpoint)."""
+    make = (lambda: "Pendulum-v1") if env == "Pendulum-v1" else SeedStyleEnv
+    models = None if env == "Pendulum-v1" else {"actor": TinyActor, "qf1": TinyQ, "qf2": TinyQ}
+    params = small(n_epochs=8, display_interval=4, episode_length=45)  # 30-step epochs end mid-episode
+    full = RLTaskStarter(make(), models, algo_hyperparameter=params, run_root=run_root, name="full", progress=False)
+    full_summary = full.run()
+
+    half = RLTaskStarter(make(), models, algo_hyperparameter=params.replace(n_epochs=4), run_root=run_root,
+                         name="half", progress=False)
+    run_dir = half.run().run_dir
+    assert half.collector.obs is not None  # the checkpoint really was taken mid-episode
+    resumed = RLTaskStarter(make(), models, algo_hyperparameter=params, run_root=run_root, resume=run_dir,
+                            progress=False)
+    resumed_summary = resumed.run()
+
+    a, b = tree_to_arrays(full.state), tree_to_arrays(resumed.state)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+    assert np.array_equal(full.act_key, resumed.act_key)
+    assert full_summary.eval_history == resumed_summary.eval_history
+    assert resumed_summary.env_steps == 240 and resumed_summary.run_dir == run_dir
+
+
+def test_unknown_parameters_and_roles_are_rejected_before_training(run_root):
+    with pytest.raises(TypeError, match="SACParameters"):
+        RLTaskStarter("Pendulum-v1", algo_hyperparameter={"batch_size": 3}, run_root=run_root)
+    with pytest.raises(ValueError, match=r"unknown roles \['critic'\]"):
+        RLTaskStarter("Pendulum-v1", {"critic": TinyQ}, run_root=run_root)
+
+
+def test_broken_env_fails_before_training(run_root):
+    class NanAtReset(SeedStyleEnv):
+        def reset(self):
+            return {"obs": np.full((1, 1), np.nan, np.float32)}
+
+    with pytest.raises(EnvContractError, match=r"NanAtReset.reset\(\): observation 'obs' contains NaN"):
+        RLTaskStarter(NanAtReset(), algo_hyperparameter=small(episode_length=50), run_root=run_root)
+    starter = RLTaskStarter(SeedStyleEnv(bad="shape", bad_at=5), algo_hyperparameter=small(episode_length=50),
+                            run_root=run_root, progress=False)
+    with pytest.raises(EnvContractError, match="observation 'obs' has shape"):
+        starter.run()
+
+
+def test_collector_stores_true_next_obs_across_truncation():
+    starter = RLTaskStarter(GymnasiumEnv(Drift(horizon=10)), algo_hyperparameter=small(episode_length=1000),
+                            progress=False)
+    batch, _ = starter.collector.collect(25, starter.state.actor, starter.act_key, np.random.default_rng(0))
+    assert list(np.flatnonzero(batch["truncated"])) == [9, 19] and not batch["terminated"].any()
+    # within an episode next_obs is the following obs; at the cut it is the true last obs, not a reset
+    np.testing.assert_array_equal(batch["next_obs/obs"][:9], batch["obs/obs"][1:10])
+    assert not np.array_equal(batch["next_obs/obs"][9], batch["obs/obs"][10])
+    np.testing.assert_allclose(batch["next_obs/obs"][9], batch["obs/obs"][9] + 0.1 * (1 + 2 * batch["action"][9]),
+                               rtol=1e-5)
+
+
+def test_recurrent_state_outputs_are_fed_back_and_reset(run_root):
+    import keras
+
+    class Recurrent(TinyActor):
+        def __init__(self):
+            super().__init__()
+            self.cell = keras.layers.Dense(4, activation="tanh")
+            self.input_name = ("obs", "hidden")
+            self.output_info = {"action": (1,), "hidden": (4,)}
+
+        def call(self, obs, hidden):
+            h = self.cell(keras.ops.concatenate([obs, hidden], axis=-1))
+            return self.mu(h), h
+
+    starter = RLTaskStarter(GymnasiumEnv(Drift(horizon=5)), {"actor": Recurrent}, algo_hyperparameter=small(episode_length=1000),
+                            run_root=run_root, progress=False)
+    batch, _ = starter.collector.collect(7, starter.state.actor, starter.act_key, np.random.default_rng(0))
+    hidden = batch["obs/hidden"]
+    assert np.all(hidden[0] == 0) and np.all(hidden[5] == 0)  # zero at each episode start
+    assert np.all(hidden[1] != 0)
+    np.testing.assert_array_equal(batch["next_obs/hidden"][:4], hidden[1:5])
+    starter.run()  # trains with the stored hidden states as inputs
+
+
+def test_tutorial_example_runs(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, str(ROOT / "examples" / "tutorial1_sac_pendulum.py"), "12"],
+                       cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "final evaluation return" in r.stdout
+    assert list((tmp_path / "runs").glob("sac_Pendulum-v1/*/checkpoints/latest"))
+
+
+def test_cli_train_eval_resume(run_root, capsys):
+    args = ["train", "sac", "Pendulum-v1", "--steps", "120", "--seed", "5", "--name", "cli", "--run-root",
+            str(run_root), "--set", "update_interval=30", "--set", "mini_buffer_size=60", "--set", "batch_size=32",
+            "--set", "hidden_sizes=16,16", "--set", "display_interval=2", "--set", "calculate_episodes=1"]
+    assert cli(args) == 0
+    out = capsys.readouterr().out
+    assert "final evaluation return:" in out
+    run_dir = Path(out.split("run directory: ")[1].strip())
+    assert json.loads((run_dir / "config.json").read_text())["seed"] == 5
+    assert cli(["eval", str(run_dir), "--episodes", "2"]) == 0
+    assert "evaluation over 2 episodes" in capsys.readouterr().out
+    assert cli(["train", "sac", "Pendulum-v1", "--resume", str(run_dir), "--steps", "180"]) == 0
+    with open(run_dir / "progress.csv") as f:
+        assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [60, 120, 180]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "ppo2", "Pendulum-v1"], "unknown algorithm 'ppo2'; valid choices: sac"),
+    (["train", "sac", "Pendulum-v0"], "unknown environment id 'Pendulum-v0'"),
+    (["train", "sac", "Pendulum-v1", "--set", "gamma=0.9"], "unknown parameter 'gamma'; valid names: alpha"),
+    (["train", "sac", "Pendulum-v1", "--set", "batch_size"], "--set expects key=value"),
+])
+def test_cli_errors_are_one_line_with_choices(args, message, capsys):
+    assert cli(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

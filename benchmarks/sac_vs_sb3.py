@@ -21,10 +21,8 @@ from __future__ import annotations
 import os
 
 # One thread for XLA; must be set before jax (or aquaml, which imports it) is imported.
-# (XLA's parser skips "intra_op_parallelism_threads=1", which has no "--"; the Eigen flag
-# and the core pinning in main() are what hold XLA to one thread.)
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                           + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+# The Eigen flag and the core pinning in main() hold XLA to one thread.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
 os.environ["KERAS_BACKEND"] = "jax"
 
 import argparse  # noqa: E402

@@ -8,15 +8,16 @@ steps, a smoke run; ``python examples/tutorial1_sac_pendulum.py 400`` trains 400
 """
 import sys
 
-import gymnasium as gym
-import keras
-import numpy as np
-
+# AquaML first: it selects Keras' JAX backend, which must happen before keras is imported.
 from AquaML.BaseClass import RLBaseEnv
 from AquaML.DataType import DataInfo
 from AquaML.rlalgo.Parameters import SAC2_parameter
 from AquaML.rlalgo.SAC2 import SAC2
 from AquaML.starter.RLTaskStarter import RLTaskStarter
+
+import gymnasium as gym
+import keras
+import numpy as np
 
 
 class Actor_net(keras.Model):

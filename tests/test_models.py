@@ -146,3 +146,16 @@ def test_make_optimizer_accepts_names_and_optax():
         assert isinstance(make_optimizer(name, 1e-3), optax.GradientTransformation)
     tx = optax.lamb(1e-3)
     assert make_optimizer(tx, 1.0) is tx
+
+
+def test_batchnorm_state_is_refused_with_a_fix():
+    class BN(TinyQ):
+        def __init__(self):
+            super().__init__()
+            self.bn = keras.layers.BatchNormalization()
+
+        def call(self, obs, action):
+            return self.q(self.bn(self.d1(keras.ops.concatenate([obs, action], axis=-1))))
+
+    with pytest.raises(TypeError, match="non-trainable state .*moving_mean.*LayerNormalization"):
+        build_model(BN, "qf1", CRITIC_IN, actor=False)

@@ -20,20 +20,24 @@ class ModelFunction:
         self.model = model
         self.name = type(model).__name__
         self.input_names = tuple(input_names)
-        if model.non_trainable_variables:
-            names = [v.path for v in model.non_trainable_variables]
+        # Seed-generator states (LSTM, Dropout) are the only non-trainable variables allowed:
+        # calls run in inference mode, where they are never read, so they stay constants.
+        # Running statistics (BatchNormalization) would need updating, which is not supported.
+        stateful = [v.path for v in model.non_trainable_variables if "seed_generator" not in v.path]
+        if stateful:
             raise TypeError(
-                f"{self.name} has non-trainable variables {names} (e.g. BatchNormalization or "
-                "Dropout seed state); AquaML's jitted updates treat models as pure functions of "
-                "trainable weights, so remove those layers"
+                f"{self.name} has non-trainable state {stateful} (e.g. BatchNormalization statistics); "
+                "AquaML's jitted updates treat models as pure functions of trainable weights, so "
+                "replace those layers (LayerNormalization works)"
             )
+        self.constants = [v.value for v in model.non_trainable_variables]
 
     def init_params(self) -> list[jax.Array]:
         return [jnp.array(v.value) for v in self.model.trainable_variables]
 
     def apply(self, params, inputs: Mapping[str, jax.Array]):
         args = [inputs[n] for n in self.input_names]
-        outputs, _ = self.model.stateless_call(params, [], *args)
+        outputs, _ = self.model.stateless_call(params, self.constants, *args)
         return outputs
 
     def assign(self, params) -> None:

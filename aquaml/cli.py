@@ -26,10 +26,15 @@ def _train(args) -> int:
     from aquaml.env import make_env
     from aquaml.starter import RLTaskStarter
 
+    if args.steps is not None and args.steps <= 0:
+        return _fail(f"--steps must be positive, got {args.steps}")
     if args.resume:
         if args.set or args.seed is not None:
             return _fail("--resume continues a run with its own parameters; drop --set/--seed (only --steps may change)")
         starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps)
+        if (args.algo.lower(), args.env) != (starter.algo_cls.name, starter.config_env):
+            return _fail(f"{args.resume} is a {starter.algo_cls.name} run on {starter.config_env}, "
+                         f"not {args.algo} on {args.env}")
     else:
         algo = ALGORITHMS.get(args.algo.lower())
         if algo is None:
@@ -40,7 +45,7 @@ def _train(args) -> int:
             if args.seed is not None:
                 changes["seed"] = args.seed
             if args.steps is not None:
-                changes["n_epochs"] = max(1, math.ceil(args.steps / params.update_interval))
+                changes["n_epochs"] = math.ceil(args.steps / params.update_interval)
             params = params.replace(**changes)
         except (TypeError, ValueError) as e:
             return _fail(str(e))
@@ -60,6 +65,8 @@ def _eval(args) -> int:
 
     from aquaml.starter import RLTaskStarter
 
+    if args.episodes <= 0:
+        return _fail(f"--episodes must be positive, got {args.episodes}")
     starter = RLTaskStarter.from_run_dir(args.run_dir, progress=False)
     returns, lengths = starter.evaluate(args.episodes, first_episode=10**6)
     print(f"evaluation over {len(returns)} episodes: return {np.mean(returns):.2f} +- {np.std(returns):.2f}, "
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _train(args) if args.command == "train" else _eval(args)
-    except (FileNotFoundError, ValueError, TypeError) as e:
+    except (FileNotFoundError, ValueError, TypeError, KeyError, ImportError) as e:
         return _fail(str(e).splitlines()[0])
 
 

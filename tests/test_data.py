@@ -19,6 +19,8 @@ def test_datainfo_seed_literal_forms():
     (dict(names=("a", "b"), shapes=(3,)), "one shape per name"),
     (dict(names=("a", "a"), shapes=((1,), (1,))), "unique"),
     (dict(names=("a",), shapes=((1,),), dtypes=(np.float32, np.float32)), "dtypes"),
+    (dict(names=("a",), shapes=((0,),)), "positive"),
+    (dict(names=("a", "b"), shapes=3), "one shape"),
 ])
 def test_datainfo_rejects_ambiguous_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -60,7 +62,8 @@ def test_replay_buffer_checks_fields_and_shapes():
     with pytest.raises(KeyError, match="missing"):
         buf.add({"obs/x": np.zeros((1, 2), np.float32)})
     with pytest.raises(ValueError, match="obs/x"):
-        buf.add({"obs/x": np.zeros((1, 3), np.float32), "reward": np.zeros(1, np.float32)})
+        buf.add({"reward": np.ones(1, np.float32), "obs/x": np.zeros((1, 3), np.float32)})
+    assert len(buf) == 0 and not buf.data["reward"].any()  # nothing was half-written
     with pytest.raises(ValueError, match="empty"):
         buf.sample(np.random.default_rng(0), 2)
 
@@ -85,6 +88,19 @@ def test_save_and_load_data(tmp_path, suffix):
         np.testing.assert_array_equal(loaded[k], data[k])
         assert loaded[k].dtype == data[k].dtype
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_load_data_uses_the_same_name_rule(tmp_path):
+    path = save_data(tmp_path / "expert", {"x": np.arange(3)})
+    assert path.name == "expert.npz"
+    np.testing.assert_array_equal(load_data(tmp_path / "expert")["x"], np.arange(3))
+
+
+def test_replay_buffer_refuses_a_different_capacity():
+    buf = ReplayBuffer(4, _fields())
+    buf.add({"obs/x": np.zeros((4, 2), np.float32), "reward": np.zeros(4, np.float32)})
+    with pytest.raises(ValueError, match="capacity 4, this one 8"):
+        ReplayBuffer(8, _fields()).load_state_dict(buf.state_dict())
 
 
 def test_save_data_refuses_object_arrays(tmp_path):

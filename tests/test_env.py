@@ -75,6 +75,24 @@ def test_four_value_done_with_timelimit_info_is_truncation():
         assert (r.terminated, r.truncated) == (term, not term)
 
 
+def test_four_value_done_at_episode_length_is_truncation():
+    """A seed wrapper's `done` at the episode limit is a time limit, not a real end."""
+    class DoneAtThree(SeedStyleEnv):
+        def step(self, action_dict):
+            obs, reward, _, info = super().step(action_dict)
+            return obs, reward, self.t >= 3, info
+
+    driver = EnvDriver(DoneAtThree(), episode_length=3)
+    driver.reset(0)
+    results = [driver.step({"action": np.zeros((1, 1), np.float32)}) for _ in range(3)]
+    assert [(r.terminated, r.truncated) for r in results] == [(False, False), (False, False), (False, True)]
+    # without the limit the same done is a termination
+    driver = EnvDriver(DoneAtThree(), episode_length=10)
+    driver.reset(0)
+    results = [driver.step({"action": np.zeros((1, 1), np.float32)}) for _ in range(3)]
+    assert (results[-1].terminated, results[-1].truncated) == (True, False)
+
+
 def test_reward_dict_and_array_rewards_are_read():
     driver = EnvDriver(SeedStyleEnv())
     driver.reset(0)

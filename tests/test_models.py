@@ -159,3 +159,16 @@ def test_batchnorm_state_is_refused_with_a_fix():
 
     with pytest.raises(TypeError, match="non-trainable state .*moving_mean.*LayerNormalization"):
         build_model(BN, "qf1", CRITIC_IN, actor=False)
+
+
+def test_q_network_must_read_the_action():
+    class StateOnly(TinyQ):
+        def __init__(self):
+            super().__init__()
+            self.input_name = ("obs",)
+
+        def call(self, obs):
+            return self.q(self.d1(obs))
+
+    with pytest.raises(ModelContractError, match="lacks 'action'"):
+        build_model(StateOnly, "qf1", CRITIC_IN, actor=False)

@@ -80,7 +80,7 @@ def test_critics_learn_terminal_reward():
         state, _ = sac.update(state, batches(200, seed=i, reward=1.0, terminated=1.0))
     probe = batches(1, b=64, seed=99)
     for k in range(2):
-        q = sac._q(k, state.critics[k], {"obs": probe["obs"]["obs"][0]}, probe["action"][0])
+        q = sac.critics.q(k, state.critics[k], {"obs": probe["obs"]["obs"][0]}, probe["action"][0])
         np.testing.assert_allclose(q, 1.0, atol=0.1)
 
 
@@ -113,6 +113,21 @@ def test_parameters_seed_names_and_unknown_names():
         SACParameters(discount=1.5)
     with pytest.raises(ValueError, match="batch_size must be positive"):
         SACParameters(batch_size=0)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(update_interval=50.5), TypeError, "update_interval must be a whole number"),
+    (dict(batch_size="32"), TypeError, "batch_size must be a whole number"),
+    (dict(save_buffer="no"), TypeError, "save_buffer must be True or False"),
+    (dict(target_entropy=float("nan")), TypeError, "target_entropy must be a finite number"),
+    (dict(seed=-1), ValueError, "seed must be >= 0"),
+    (dict(batch_size=512, buffer_size=100), ValueError, "batch_size = 512 exceeds buffer_size = 100"),
+    (dict(mini_buffer_size=500, batch_size=50, buffer_size=100), ValueError, "mini_buffer_size = 500 exceeds"),
+])
+def test_parameters_reject_bad_values(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SACParameters(**kwargs)
+    assert SACParameters(update_interval=50.0).update_interval == 50  # whole floats are fine
 
 
 def test_parameters_from_strings():

@@ -75,8 +75,30 @@ def test_resume_is_bit_exact(run_root, env):
     for key in a:
         assert np.array_equal(a[key], b[key]), key
     assert np.array_equal(full.act_key, resumed.act_key)
+    assert full.rng.bit_generator.state == resumed.rng.bit_generator.state
+    for key in full.buffer.data:
+        assert np.array_equal(full.buffer.data[key], resumed.buffer.data[key]), key
     assert full_summary.eval_history == resumed_summary.eval_history
+    assert full_summary.train_returns == resumed_summary.train_returns
     assert resumed_summary.env_steps == 240 and resumed_summary.run_dir == run_dir
+    with open(run_dir / "progress.csv") as f:
+        assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [120, 240]
+
+
+def test_resume_refuses_changed_parameters_and_trims_the_log(run_root):
+    params = small(n_epochs=4, display_interval=1, store_model_times=2)
+    run_dir = RLTaskStarter("Pendulum-v1", algo_hyperparameter=params, run_root=run_root, progress=False).run().run_dir
+    with pytest.raises(ValueError, match=r"different parameters \['batch_size'\]"):
+        RLTaskStarter("Pendulum-v1", algo_hyperparameter=params.replace(batch_size=64), resume=run_dir)
+    # a crash after the epoch-3 log row but before its checkpoint: the resumed run rewrites that row
+    ckpts = run_dir / "checkpoints"
+    (ckpts / "latest").write_text("epoch_00000002")
+    resumed = RLTaskStarter("Pendulum-v1", algo_hyperparameter=params, resume=run_dir, progress=False)
+    with open(run_dir / "progress.csv") as f:
+        assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [30, 60]
+    resumed.run()
+    with open(run_dir / "progress.csv") as f:
+        assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [30, 60, 90, 120]
 
 
 def test_unknown_parameters_and_roles_are_rejected_before_training(run_root):
@@ -132,7 +154,9 @@ def test_recurrent_state_outputs_are_fed_back_and_reset(run_root):
     assert np.all(hidden[0] == 0) and np.all(hidden[5] == 0)  # zero at each episode start
     assert np.all(hidden[1] != 0)
     np.testing.assert_array_equal(batch["next_obs/hidden"][:4], hidden[1:5])
-    starter.run()  # trains with the stored hidden states as inputs
+    summary = starter.run()  # trains with the stored hidden states as inputs
+    assert summary.grad_steps > 0 and np.isfinite(summary.final_eval_return)
+    assert starter.buffer.data["obs/hidden"][: starter.buffer.size].any()
 
 
 def test_tutorial_example_runs(tmp_path):
@@ -165,6 +189,9 @@ def test_cli_train_eval_resume(run_root, capsys):
     (["train", "sac", "Pendulum-v0"], "unknown environment id 'Pendulum-v0'"),
     (["train", "sac", "Pendulum-v1", "--set", "gamma=0.9"], "unknown parameter 'gamma'; valid names: alpha"),
     (["train", "sac", "Pendulum-v1", "--set", "batch_size"], "--set expects key=value"),
+    (["train", "sac", "Pendulum-v1", "--steps", "0"], "--steps must be positive"),
+    (["eval", "nowhere", "--episodes", "0"], "--episodes must be positive"),
+    (["eval", "nowhere"], "nowhere is not a run directory"),
 ])
 def test_cli_errors_are_one_line_with_choices(args, message, capsys):
     assert cli(args) == 2

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
 import typing
 from typing import Any, ClassVar, Mapping
+
+import numpy as np
 
 
 class Parameters:
@@ -38,6 +42,28 @@ class Parameters:
             raise TypeError(f"{cls.__name__} got unknown parameter(s) {unknown}; valid names: {', '.join(valid)}")
         return cls(**resolved)
 
+    def check_types(self) -> None:
+        """Coerce and check each field against its annotation: ints whole, floats finite, bools bools."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value, (kind, optional) = getattr(self, f.name), _unwrap_optional(hints[f.name])
+            if value is None and optional:
+                continue
+            where = f"{type(self).__name__}.{f.name}"
+            number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+            if kind is bool:
+                if not isinstance(value, (bool, np.bool_)):
+                    raise TypeError(f"{where} must be True or False, got {value!r}")
+                setattr(self, f.name, bool(value))
+            elif kind is int:
+                if not number or not float(value).is_integer():
+                    raise TypeError(f"{where} must be a whole number, got {value!r}")
+                setattr(self, f.name, int(value))
+            elif kind is float:
+                if not number or not math.isfinite(float(value)):
+                    raise TypeError(f"{where} must be a finite number, got {value!r}")
+                setattr(self, f.name, float(value))
+
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
@@ -57,14 +83,19 @@ class Parameters:
         return self.replace(**changes)
 
 
+def _unwrap_optional(hint) -> tuple[Any, bool]:
+    """``int | None`` -> ``(int, True)``; ``float`` -> ``(float, False)``."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return hint, False
+
+
 def _parse(text: str, hint, key: str):
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if text.lower() in ("none", "null") and type(None) in typing.get_args(hint):
+    hint, optional = _unwrap_optional(hint)
+    if optional and text.lower() in ("none", "null"):
         return None
     base = typing.get_origin(hint) or hint
-    if base is typing.Union or base is getattr(__import__("types"), "UnionType", None):
-        hint = args[0]
-        base = typing.get_origin(hint) or hint
     try:
         if base is bool:
             if text.lower() not in ("true", "false", "1", "0", "yes", "no"):

@@ -35,9 +35,11 @@ class DataInfo:
                     "give one shape per name, e.g. shapes=((3,), (2,))"
                 )
             shapes = (shapes,)
+        if not isinstance(shapes, (tuple, list)) or not all(_is_shape(s) for s in shapes) or len(shapes) != len(names):
+            raise ValueError(f"DataInfo needs one shape (a tuple of ints) per name: names={names}, shapes={shapes!r}")
         shapes = tuple(tuple(int(d) for d in s) for s in shapes)
-        if len(shapes) != len(names) or not all(_is_shape(s) for s in shapes):
-            raise ValueError(f"DataInfo needs one shape per name: names={names}, shapes={shapes}")
+        if any(d <= 0 for s in shapes for d in s):
+            raise ValueError(f"DataInfo shapes must have positive dimensions, got {shapes}")
         if isinstance(dtypes, (list, tuple)):
             if len(dtypes) != len(names):
                 raise ValueError(f"DataInfo got {len(dtypes)} dtypes for {len(names)} names")

@@ -10,15 +10,21 @@ import numpy as np
 _HDF5 = (".h5", ".hdf5")
 
 
+def _resolve(path: str | os.PathLike) -> Path:
+    """``x`` and ``x.data`` become ``x.npz`` / ``x.data.npz``; HDF5 and npz names stay."""
+    path = Path(path)
+    if path.suffix in _HDF5 or path.suffix == ".npz":
+        return path
+    return path.with_name(path.name + ".npz")
+
+
 def save_data(path: str | os.PathLike, data: Mapping[str, np.ndarray]) -> Path:
     """Write named arrays, e.g. collected transitions for expert or supervised learning.
 
     The format follows the suffix: ``.h5``/``.hdf5`` for HDF5, anything else ``.npz``.
     The file is written under a temporary name and renamed, so readers never see half a file.
     """
-    path = Path(path)
-    if path.suffix not in _HDF5 and path.suffix != ".npz":
-        path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
+    path = _resolve(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     arrays = {str(k): np.asarray(v) for k, v in data.items()}
@@ -39,8 +45,8 @@ def save_data(path: str | os.PathLike, data: Mapping[str, np.ndarray]) -> Path:
 
 
 def load_data(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read what :func:`save_data` wrote, as a dict of numpy arrays."""
-    path = Path(path)
+    """Read what :func:`save_data` wrote (same name rules), as a dict of numpy arrays."""
+    path = _resolve(path)
     if path.suffix in _HDF5:
         import h5py
 

@@ -42,11 +42,12 @@ class ReplayBuffer:
         if n > self.capacity:
             batch = {k: v[-self.capacity:] for k, v in batch.items()}
             n = self.capacity
-        idx = (self.ptr + np.arange(n)) % self.capacity
-        for k, v in batch.items():
+        for k, v in batch.items():  # check everything before writing anything
             shape = self.fields[k][0]
             if np.shape(v)[1:] != shape:
                 raise ValueError(f"replay buffer field {k!r}: expected shape (n, {shape}), got {np.shape(v)}")
+        idx = (self.ptr + np.arange(n)) % self.capacity
+        for k, v in batch.items():
             self.data[k][idx] = v
         self.ptr = int((self.ptr + n) % self.capacity)
         self.size = int(min(self.size + n, self.capacity))
@@ -69,11 +70,17 @@ class ReplayBuffer:
     def state_dict(self) -> dict[str, np.ndarray]:
         out = {f"data/{k}": v[: self.size] for k, v in self.data.items()}
         out["ptr"] = np.asarray(self.ptr)
+        out["capacity"] = np.asarray(self.capacity)
         out["size"] = np.asarray(self.size)
         return out
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
         size = int(state["size"])
+        saved = {k[len("data/"):] for k in state if k.startswith("data/")}
+        if saved != set(self.fields):
+            raise ValueError(f"saved replay buffer has fields {sorted(saved)}, this one {sorted(self.fields)}")
+        if int(state["capacity"]) != self.capacity:  # the ring's order depends on it
+            raise ValueError(f"saved replay buffer has capacity {int(state['capacity'])}, this one {self.capacity}")
         for k in self.fields:
             self.data[k][:size] = state[f"data/{k}"]
         self.size, self.ptr = size, int(state["ptr"])

@@ -55,7 +55,12 @@ def env_factory(env) -> Callable[[], RLBaseEnv]:
     """A function that builds fresh, independent copies of ``env`` (for evaluation)."""
     if isinstance(env, str) or (callable(env) and not isinstance(env, (RLBaseEnv, gym.Env))):
         return lambda: make_env(env)
-    template = copy.deepcopy(env)  # before it is stepped, so copies start clean
+    try:
+        template = copy.deepcopy(env)  # before it is stepped, so copies start clean
+    except Exception as e:
+        raise TypeError(
+            f"the environment {type(env).__name__} cannot be copied for evaluation ({e}); pass a factory "
+            "instead, e.g. env=lambda: MyEnv(...)") from e
     return lambda: make_env(copy.deepcopy(template))
 
 
@@ -121,18 +126,21 @@ class EnvDriver:
                 f"{self.name}.step() must return (obs, reward, done, info) or (obs, reward, "
                 f"terminated, truncated, info), got {type(result).__name__} of length {len(result) if isinstance(result, tuple) else '?'}"
             )
+        self.t += 1
+        at_limit = self.episode_length is not None and self.t >= self.episode_length
         if len(result) == 4:
             obs, reward, done, info = result
             info = dict(info or {})
-            truncated = bool(np.any(done)) and bool(info.get("TimeLimit.truncated", False))
+            # The seed's single `done` cannot tell a time limit from a real end: the info key or
+            # reaching episode_length says it was a time limit.
+            truncated = bool(np.any(done)) and (bool(info.get("TimeLimit.truncated", False)) or at_limit)
             terminated = bool(np.any(done)) and not truncated
         else:
             obs, reward, terminated, truncated, info = result
             terminated, truncated, info = bool(np.any(terminated)), bool(np.any(truncated)), dict(info or {})
-        self.t += 1
         obs = self._check_obs(obs, "step()")
         reward = self._reward(reward)
-        if self.episode_length is not None and self.t >= self.episode_length and not terminated:
+        if at_limit and not terminated:
             truncated = True
         return StepResult(obs, reward, terminated, truncated, info)
 

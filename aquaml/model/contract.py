@@ -121,8 +121,12 @@ def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, ac
             _fail(role, cname, f"output_info['log_std'] = {output_info['log_std']} must equal the action "
                                f"shape {output_info['action']}")
         available = {**available, **{k: s for k, s in output_info.items() if k in input_names}}
-    elif getattr(model, "output_info", None):
-        _fail(role, cname, "a Q-network must not declare output_info (it returns one tensor of Q-values)")
+    else:
+        if getattr(model, "output_info", None):
+            _fail(role, cname, "a Q-network must not declare output_info (it returns one tensor of Q-values)")
+        if "action" in available and "action" not in input_names:
+            _fail(role, cname, f"input_name {input_names} lacks 'action': a Q-network scores state-action "
+                               "pairs, e.g. self.input_name = ('obs', 'action')")
 
     missing = [n for n in input_names if n not in available]
     if missing:

@@ -17,19 +17,22 @@ def _trunk(hidden: Sequence[int]) -> list:
 
 
 class MLPActor(keras.Model):
-    """Concatenates the named observations, then ``hidden`` ReLU layers, a mean and a log-std head."""
+    """Concatenates the named observations, then ``hidden`` ReLU layers, a mean and (for
+    stochastic policies) a log-std head."""
 
     def __init__(self, input_name: Sequence[str] = ("obs",), action_shape=(1,), hidden=(64, 64),
-                 learning_rate: float = 1e-3, optimizer="Adam") -> None:
+                 learning_rate: float = 1e-3, optimizer="Adam", log_std: bool = True) -> None:
         super().__init__()
         self.input_name = tuple(input_name)
         action_dim = math.prod(action_shape)
-        self.output_info = {"action": tuple(action_shape), "log_std": tuple(action_shape)}
+        self.output_info = {"action": tuple(action_shape)}
+        if log_std:
+            self.output_info["log_std"] = tuple(action_shape)
         self.learning_rate = learning_rate
         self.optimizer = optimizer
         self.trunk = _trunk(hidden)
         self.mean = keras.layers.Dense(action_dim)
-        self.log_std = keras.layers.Dense(action_dim)
+        self.log_std = keras.layers.Dense(action_dim) if log_std else None
         self._action_shape = tuple(action_shape)
 
     def call(self, inputs, *more):
@@ -37,7 +40,10 @@ class MLPActor(keras.Model):
         for layer in self.trunk:
             x = layer(x)
         shape = (-1, *self._action_shape)
-        return keras.ops.reshape(self.mean(x), shape), keras.ops.reshape(self.log_std(x), shape)
+        mean = keras.ops.reshape(self.mean(x), shape)
+        if self.log_std is None:
+            return (mean,)
+        return mean, keras.ops.reshape(self.log_std(x), shape)
 
     def reset(self) -> None:
         pass

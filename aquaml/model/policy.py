@@ -1,4 +1,4 @@
-"""The actor model with a tanh-squashed Gaussian head.
+"""Actor heads for continuous actions: tanh-squashed Gaussian (SAC) and deterministic (TD3).
 
 The actor's ``'action'`` output is the *mean* of a Gaussian whose samples are squashed by
 ``tanh`` into ``[-1, 1]``. An actor that already ends in ``tanh`` (as the seed's tutorial
@@ -14,22 +14,44 @@ import math
 import jax
 import jax.numpy as jnp
 
-from aquaml.model.contract import ModelSpec
+from aquaml.model.contract import ModelContractError, ModelSpec
 from aquaml.model.distributions import squashed_gaussian_sample
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
-class SquashedGaussianPolicy:
-    """Pure functions of ``params = {'net': [...], 'log_std': ...}`` for one actor model."""
+class _ActorHead:
+    """Named outputs of an actor model, and the action dict handed to the environment."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
         self.output_names = tuple(spec.output_info)
         self.action_shape = spec.output_info["action"]
         self.action_dim = math.prod(self.action_shape)
-        self.state_dependent = "log_std" in spec.output_info
         self.state_outputs = spec.state_outputs
+
+    def outputs(self, net_params, obs) -> dict:
+        out = self.spec.fn.apply(net_params, obs)
+        if not isinstance(out, (tuple, list)):
+            out = (out,)
+        return dict(zip(self.output_names, out))
+
+    def flat_mean(self, outputs) -> jax.Array:
+        return outputs["action"].reshape(outputs["action"].shape[0], self.action_dim)
+
+    def action_dict(self, outputs, action) -> dict:
+        """Outputs with ``'action'`` replaced by the squashed action, in the action's shape."""
+        outputs = dict(outputs)
+        outputs["action"] = action.reshape(action.shape[0], *self.action_shape)
+        return outputs
+
+
+class SquashedGaussianPolicy(_ActorHead):
+    """Pure functions of ``params = {'net': [...], 'log_std': ...}`` for one actor model."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self.state_dependent = "log_std" in spec.output_info
 
     def init_params(self) -> dict:
         params = {"net": self.spec.fn.init_params()}
@@ -39,14 +61,10 @@ class SquashedGaussianPolicy:
 
     def forward(self, params, obs) -> tuple[dict, jax.Array, jax.Array]:
         """All named outputs, plus the flat mean and clipped log-std, each ``(B, action_dim)``."""
-        out = self.spec.fn.apply(params["net"], obs)
-        if not isinstance(out, (tuple, list)):
-            out = (out,)
-        outputs = dict(zip(self.output_names, out))
-        batch = outputs["action"].shape[0]
-        mean = outputs["action"].reshape(batch, self.action_dim)
+        outputs = self.outputs(params["net"], obs)
+        mean = self.flat_mean(outputs)
         if self.state_dependent:
-            log_std = outputs["log_std"].reshape(batch, self.action_dim)
+            log_std = outputs["log_std"].reshape(mean.shape)
         else:
             log_std = jnp.broadcast_to(params["log_std"], mean.shape)
         return outputs, mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
@@ -64,6 +82,31 @@ class SquashedGaussianPolicy:
             action = jnp.tanh(mean)
         else:
             action, _, outputs = self.sample(params, obs, key)
-        outputs = dict(outputs)
-        outputs["action"] = action.reshape(action.shape[0], *self.action_shape)
-        return outputs
+        return self.action_dict(outputs, action)
+
+
+class DeterministicPolicy(_ActorHead):
+    """``action = tanh(mean)``; exploration adds clipped-to-range Gaussian noise (TD3, DDPG)."""
+
+    def __init__(self, spec: ModelSpec, exploration_noise: float) -> None:
+        if "log_std" in spec.output_info:
+            raise ModelContractError(
+                f"actor model {type(spec.model).__name__}: output 'log_std' has no use in a deterministic "
+                "policy (TD3/DDPG); remove it from output_info and call()")
+        super().__init__(spec)
+        self.exploration_noise = float(exploration_noise)
+
+    def init_params(self) -> dict:
+        return {"net": self.spec.fn.init_params()}
+
+    def action(self, params, obs) -> tuple[jax.Array, dict]:
+        """The squashed action ``(B, action_dim)`` and all outputs."""
+        outputs = self.outputs(params["net"], obs)
+        return jnp.tanh(self.flat_mean(outputs)), outputs
+
+    def act(self, params, obs, key, deterministic: bool) -> dict:
+        action, outputs = self.action(params, obs)
+        if not deterministic:
+            noise = self.exploration_noise * jax.random.normal(key, action.shape, action.dtype)
+            action = jnp.clip(action + noise, -1.0, 1.0)
+        return self.action_dict(outputs, action)

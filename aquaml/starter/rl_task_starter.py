@@ -7,11 +7,13 @@ every ``store_model_times`` displays (and at the end) it writes a checkpoint.
 """
 from __future__ import annotations
 
+import csv
 import importlib
 import json
 import math
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +35,8 @@ from aquaml.tools.logger import RunLogger, format_table
 from aquaml.tools.versions import package_versions
 
 KEEP_CHECKPOINTS = 2
+#: parameters that may differ when a run is resumed: they change how long and how often, not what
+RESUMABLE_CHANGES = frozenset({"n_epochs", "display_interval", "calculate_episodes", "store_model_times"})
 
 
 @dataclass
@@ -55,6 +59,18 @@ def _qualname(obj) -> str | None:
     if module in (None, "__main__") or "<locals>" in cls.__qualname__:
         return None
     return f"{module}:{cls.__qualname__}"
+
+
+def _truncate_progress(path: Path, env_steps: int) -> None:
+    """Drop log rows written after the checkpoint a resumed run restarts from."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= env_steps]
+    if len(kept) != len(rows):
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
 
 
 def _import(path: str):
@@ -158,7 +174,8 @@ class RLTaskStarter:
             if action_shape is None:
                 raise ValueError(f"{type(self.env).__name__} does not declare its action shape; give an actor "
                                  "model or set self._action_info = DataInfo(('action',), ((n,),))")
-            actor_cls = MLPActor(tuple(obs), action_shape, p.hidden_sizes, p.learning_rate)
+            actor_cls = MLPActor(tuple(obs), action_shape, p.hidden_sizes, p.learning_rate,
+                                 log_std=self.algo_cls.stochastic_actor)
         specs["actor"] = build_model(actor_cls, "actor", obs, actor=True, action_shape=action_shape)
         actor = specs["actor"]
         critic_inputs = {**obs, **actor.state_outputs, "action": actor.output_info["action"]}
@@ -176,11 +193,16 @@ class RLTaskStarter:
             limit = getattr(spec, "max_episode_steps", None)
         return limit
 
-    def _describe(self) -> dict:
+    @property
+    def config_env(self) -> str | None:
+        """The environment as ``config.json`` records it: a Gymnasium id or an importable class."""
         env = self._env_spec
+        return env if isinstance(env, str) else _qualname(env)
+
+    def _describe(self) -> dict:
         return {
             "algo": self.algo_cls.name,
-            "env": env if isinstance(env, str) else _qualname(env),
+            "env": self.config_env,
             "env_name": self.env_name,
             "name": self.name,
             "parameters": self.params.to_dict(),
@@ -269,13 +291,16 @@ class RLTaskStarter:
 
     def evaluate(self, episodes: int | None = None, first_episode: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Deterministic returns and lengths over ``episodes`` seeded episodes of a separate env."""
+        if episodes is not None and episodes <= 0:
+            raise ValueError(f"episodes must be positive, got {episodes}")
         if self._eval_driver is None:
             env = self._eval_env_factory()
             env.set_state_outputs(self.state_outputs)
             self._eval_driver = EnvDriver(env, self.episode_length)
         return evaluate(self._eval_driver, self.algo.act, self.algo.actor_params(self.state),
                         jax.random.PRNGKey(0), self.actor_inputs,
-                        episodes or self.params.calculate_episodes, self.params.seed, first_episode)
+                        episodes if episodes is not None else self.params.calculate_episodes,
+                        self.params.seed, first_episode)
 
     def summary(self) -> RunSummary:
         final = self.eval_history[-1][1] if self.eval_history else float("nan")
@@ -308,6 +333,16 @@ class RLTaskStarter:
         path = latest_checkpoint(run_dir / "checkpoints")
         if path is None:
             raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'} to resume from")
+        saved = json.loads((run_dir / "config.json").read_text())
+        if saved["algo"] != self.algo_cls.name:
+            raise ValueError(f"{run_dir} is a {saved['algo']} run; it cannot be resumed with {self.algo_cls.name}")
+        current = self.params.to_dict()
+        changed = sorted(k for k, v in saved["parameters"].items()
+                         if k not in RESUMABLE_CHANGES and current.get(k) != v)
+        if changed:
+            raise ValueError(
+                f"resuming {run_dir} with different parameters {changed} would not continue the same run; "
+                f"only {', '.join(sorted(RESUMABLE_CHANGES))} may change")
         arrays, meta = load_checkpoint(path)
         algo_arrays = {k[len("algo"):]: v for k, v in arrays.items() if k.startswith("algo")}
         self.state = arrays_to_tree(self.state, algo_arrays)
@@ -320,6 +355,10 @@ class RLTaskStarter:
         self.train_returns = list(meta["train_returns"])
         if meta["buffer_saved"]:
             self.buffer.load_state_dict(load_npz(path / "buffer.npz"))
+        else:
+            warnings.warn(f"{path} holds no replay buffer (save_buffer=False): training resumes with an empty "
+                          "buffer, so the resumed run is not exact", stacklevel=3)
+        _truncate_progress(run_dir / "progress.csv", self.env_steps)
         self.collector.load_state_dict(
             meta["collector"], {k[len("collector/"):]: v for k, v in arrays.items() if k.startswith("collector/")})
         self.run_dir = run_dir
@@ -355,6 +394,8 @@ class RLTaskStarter:
         algo = ALGORITHMS[config["algo"]]
         params = algo.Parameters.from_kwargs(**{**config["parameters"], **overrides})
         if steps is not None:
-            params = params.replace(n_epochs=max(1, math.ceil(steps / params.update_interval)))
+            if steps <= 0:
+                raise ValueError(f"steps must be positive, got {steps}")
+            params = params.replace(n_epochs=math.ceil(steps / params.update_interval))
         return cls(env, models, algo, params, name=config["name"], run_root=run_dir.parent.parent,
                    resume=run_dir if resume else None, progress=progress)

@@ -30,9 +30,23 @@ def test_gym_adapter_dict_observation_space():
     assert obs["goal"].shape == (1, 2) and obs["pos"].shape == (1, 1)
 
 
-def test_gym_adapter_rejects_discrete_actions():
-    with pytest.raises(TypeError, match="action space"):
-        GymnasiumEnv("CartPole-v1")
+def test_gym_adapter_discrete_actions():
+    env = GymnasiumEnv("CartPole-v1")
+    assert env.action_space_info.n == 2 and env.action_space_info.shape == (2,)
+    env.reset()
+    obs, reward, *_ = env.step({"action": np.array([1])})
+    assert reward == 1.0
+
+
+def test_gym_adapter_rejects_unsupported_spaces():
+    with pytest.raises(TypeError, match="observation space Tuple"):
+        GymnasiumEnv(gym.make("Blackjack-v1").unwrapped)
+
+    class MultiDiscreteAction(Drift):
+        action_space = gym.spaces.MultiDiscrete([2, 3])
+
+    with pytest.raises(TypeError, match="action space MultiDiscrete"):
+        GymnasiumEnv(MultiDiscreteAction())
 
 
 def test_make_env_unknown_id_lists_choices():

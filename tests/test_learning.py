@@ -16,3 +16,20 @@ def test_sac_solves_pendulum_within_20k_steps(seed, run_root):
     print(f"seed {seed}: eval history {summary.eval_history}")
     assert np.isfinite(summary.final_eval_return)
     assert summary.final_eval_return >= -200, summary.eval_history
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_td3_solves_pendulum_within_20k_steps(seed, run_root):
+    from aquaml.algorithm import TD3, TD3Parameters
+
+    # 30 evaluation episodes: a deterministic policy's return on Pendulum depends strongly on
+    # the start (one swing or two), so 10 episodes give a noisy mean
+    params = TD3Parameters(n_epochs=400, update_interval=50, update_times=50, batch_size=256,
+                           learning_rate=1e-3, hidden_sizes=(64, 64), display_interval=100,
+                           calculate_episodes=30, seed=seed)
+    summary = RLTaskStarter("Pendulum-v1", algo=TD3, algo_hyperparameter=params, run_root=run_root,
+                            progress=False).run()
+    print(f"seed {seed}: eval history {summary.eval_history}")
+    assert summary.env_steps == 20_000
+    assert summary.final_eval_return >= -200, summary.eval_history

@@ -53,19 +53,20 @@ def test_run_writes_config_logs_tensorboard_and_checkpoints(run_root):
         np.testing.assert_array_equal(np.asarray(var.value), np.asarray(trained))
 
 
-@pytest.mark.parametrize("env", ["Pendulum-v1", "seed_style"])
-def test_resume_is_bit_exact(run_root, env):
+@pytest.mark.parametrize("env, n_envs", [("Pendulum-v1", 1), ("seed_style", 1), ("Pendulum-v1", 3)])
+def test_resume_is_bit_exact(run_root, env, n_envs):
     """N epochs in one run == N/2 epochs, resume, N/2 epochs (mid-episode checkpoint)."""
     make = (lambda: "Pendulum-v1") if env == "Pendulum-v1" else SeedStyleEnv
     models = None if env == "Pendulum-v1" else {"actor": TinyActor, "qf1": TinyQ, "qf2": TinyQ}
-    params = small(n_epochs=8, display_interval=4, episode_length=45)  # 30-step epochs end mid-episode
+    # 30-step epochs end mid-episode
+    params = small(n_epochs=8, display_interval=4, episode_length=45, n_envs=n_envs)
     full = RLTaskStarter(make(), models, algo_hyperparameter=params, run_root=run_root, name="full", progress=False)
     full_summary = full.run()
 
     half = RLTaskStarter(make(), models, algo_hyperparameter=params.replace(n_epochs=4), run_root=run_root,
                          name="half", progress=False)
     run_dir = half.run().run_dir
-    assert half.collector.obs is not None  # the checkpoint really was taken mid-episode
+    assert half.collector.slots[0].obs is not None  # the checkpoint really was taken mid-episode
     resumed = RLTaskStarter(make(), models, algo_hyperparameter=params, run_root=run_root, resume=run_dir,
                             progress=False)
     resumed_summary = resumed.run()
@@ -80,9 +81,9 @@ def test_resume_is_bit_exact(run_root, env):
         assert np.array_equal(full.buffer.data[key], resumed.buffer.data[key]), key
     assert full_summary.eval_history == resumed_summary.eval_history
     assert full_summary.train_returns == resumed_summary.train_returns
-    assert resumed_summary.env_steps == 240 and resumed_summary.run_dir == run_dir
+    assert resumed_summary.env_steps == 240 * n_envs and resumed_summary.run_dir == run_dir
     with open(run_dir / "progress.csv") as f:
-        assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [120, 240]
+        assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [120 * n_envs, 240 * n_envs]
 
 
 def test_resume_refuses_changed_parameters_and_trims_the_log(run_root):
@@ -125,6 +126,7 @@ def test_collector_stores_true_next_obs_across_truncation():
     starter = RLTaskStarter(GymnasiumEnv(Drift(horizon=10)), algo_hyperparameter=small(episode_length=1000),
                             progress=False)
     batch, _ = starter.collector.collect(25, starter.state.actor, starter.act_key, np.random.default_rng(0))
+    batch = {k: v[:, 0] for k, v in batch.items()}  # the only env
     assert list(np.flatnonzero(batch["truncated"])) == [9, 19] and not batch["terminated"].any()
     # within an episode next_obs is the following obs; at the cut it is the true last obs, not a reset
     np.testing.assert_array_equal(batch["next_obs/obs"][:9], batch["obs/obs"][1:10])
@@ -150,6 +152,7 @@ def test_recurrent_state_outputs_are_fed_back_and_reset(run_root):
     starter = RLTaskStarter(GymnasiumEnv(Drift(horizon=5)), {"actor": Recurrent}, algo_hyperparameter=small(episode_length=1000),
                             run_root=run_root, progress=False)
     batch, _ = starter.collector.collect(7, starter.state.actor, starter.act_key, np.random.default_rng(0))
+    batch = {k: v[:, 0] for k, v in batch.items()}
     hidden = batch["obs/hidden"]
     assert np.all(hidden[0] == 0) and np.all(hidden[5] == 0)  # zero at each episode start
     assert np.all(hidden[1] != 0)

@@ -38,6 +38,7 @@ class OffPolicyParameters(Parameters):
     store_model_times: int = 5  #: displays between checkpoints (one is always written at the end)
     save_buffer: bool = True  #: checkpoint the replay buffer too (needed for an exact resume)
     seed: int = 0
+    n_envs: int = 1  #: environments stepped together (one batched policy call per step)
     hidden_sizes: tuple[int, ...] = (64, 64)  #: default models only
     learning_rate: float = 1e-3  #: default models only
 
@@ -46,7 +47,7 @@ class OffPolicyParameters(Parameters):
             self.update_times = self.update_interval
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         self.check_types()
-        check_positive(self, "n_epochs", "update_interval", "update_times", "batch_size", "buffer_size",
+        check_positive(self, "n_epochs", "update_interval", "update_times", "batch_size", "buffer_size", "n_envs",
                        "display_interval", "calculate_episodes", "store_model_times", "learning_rate")
         check_positive(self, "episode_length", allow_none=True)
         name = type(self).__name__
@@ -64,8 +65,13 @@ class OffPolicyParameters(Parameters):
                                  "learning could never start")
 
     @property
+    def steps_per_env(self) -> int:
+        """Steps of each environment per epoch."""
+        return self.update_interval
+
+    @property
     def total_steps(self) -> int:
-        return self.n_epochs * self.update_interval
+        return self.n_epochs * self.update_interval * self.n_envs
 
 
 class TwinCritics:
@@ -122,8 +128,12 @@ class OffPolicyAlgorithm:
 
     name: ClassVar[str]
     Parameters: ClassVar[type]
+    kind: ClassVar[str] = "off_policy"
     critic_roles: ClassVar[tuple[str, ...]] = ("qf1", "qf2")
+    critic_uses_action: ClassVar[bool] = True
+    discrete_actions: ClassVar[bool] = False
     stochastic_actor: ClassVar[bool] = True  #: the default actor gets a log-std head
+    extra_fields: ClassVar[dict] = {}
     prepare_batches = staticmethod(prepare_batches)
 
     def __init__(self, params, models: Mapping[str, ModelSpec], policy) -> None:
@@ -134,9 +144,16 @@ class OffPolicyAlgorithm:
         self.update = jax.jit(self._update_many)
         self.act = jax.jit(self._act, static_argnames="deterministic")
 
+    @property
+    def action_field(self) -> tuple[tuple[int, ...], np.dtype]:
+        return self.policy.action_shape, np.dtype(np.float32)
+
+    def random_action(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.uniform(-1.0, 1.0, (n, *self.policy.action_shape)).astype(np.float32)
+
     def _act(self, actor_params, obs, key, deterministic: bool = False):
         key, sub = jax.random.split(key)
-        return self.policy.act(actor_params, obs, sub, deterministic), key
+        return self.policy.act(actor_params, obs, sub, deterministic), {}, key
 
     def _update_one(self, state, batch):
         raise NotImplementedError

@@ -65,7 +65,7 @@ class SAC(OffPolicyAlgorithm):
     name: ClassVar[str] = "sac"
     Parameters: ClassVar[type] = SACParameters
 
-    def __init__(self, params: SACParameters, models: Mapping[str, ModelSpec]) -> None:
+    def __init__(self, params: SACParameters, models: Mapping[str, ModelSpec], action_space=None) -> None:
         super().__init__(params, models, SquashedGaussianPolicy(models["actor"]))
         self.target_entropy = (float(params.target_entropy) if params.target_entropy is not None
                                else -float(self.policy.action_dim))

@@ -57,7 +57,7 @@ class TD3(OffPolicyAlgorithm):
     Parameters: ClassVar[type] = TD3Parameters
     stochastic_actor: ClassVar[bool] = False
 
-    def __init__(self, params: TD3Parameters, models: Mapping[str, ModelSpec]) -> None:
+    def __init__(self, params: TD3Parameters, models: Mapping[str, ModelSpec], action_space=None) -> None:
         super().__init__(params, models, DeterministicPolicy(models["actor"], params.exploration_noise))
 
     def init_state(self, key: jax.Array) -> TD3State:

@@ -2,11 +2,21 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
 from aquaml.data import DataInfo
+
+
+@dataclass(frozen=True)
+class ActionSpace:
+    """What the actor's ``'action'`` output is: ``shape`` of a continuous action in [-1, 1],
+    or, when ``n`` is set, ``(n,)`` logits over ``n`` discrete actions."""
+
+    shape: tuple[int, ...]
+    n: int | None = None
 
 
 class RLBaseEnv:
@@ -103,10 +113,16 @@ class RLBaseEnv:
         self._state_shapes = {k: tuple(v) for k, v in shapes.items()}
 
     @property
-    def action_shape(self) -> tuple[int, ...] | None:
-        """The action shape if the environment knows it (``_action_info`` or ``self.env``)."""
+    def action_space_info(self) -> ActionSpace | None:
+        """The actions, if the environment declares them (``_action_info`` or ``self.env``).
+
+        ``_action_info = DataInfo(('action',), ((n,),), np.int64)`` declares ``n`` discrete actions.
+        """
         info = getattr(self, "_action_info", None)
         if isinstance(info, DataInfo):
-            return info.shape_dict.get("action", info.shapes[0])
+            shape, dtype = info.shapes[0], info.dtypes[0]
+            return ActionSpace(shape, shape[0]) if dtype.kind in "iu" else ActionSpace(shape)
         space = getattr(getattr(self, "env", None), "action_space", None)
-        return tuple(space.shape) if getattr(space, "shape", None) else None
+        if hasattr(space, "n") and not getattr(space, "shape", None):
+            return ActionSpace((int(space.n),), int(space.n))
+        return ActionSpace(tuple(space.shape)) if getattr(space, "shape", None) else None

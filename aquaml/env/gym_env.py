@@ -25,7 +25,7 @@ class GymnasiumEnv(RLBaseEnv):
 
     Box observations become one observation named ``'obs'``; each key of a Dict
     observation space becomes a named observation. Actions in ``[-1, 1]`` are rescaled to
-    the bounds of the Box action space.
+    the bounds of a Box action space; a Discrete action space takes an integer index.
     """
 
     def __init__(self, env: str | gym.Env | Callable[[], gym.Env], **make_kwargs) -> None:
@@ -48,13 +48,17 @@ class GymnasiumEnv(RLBaseEnv):
             self._keys = None
             self._obs_info = DataInfo(("obs",), (obs_space.shape,), np.float32)
         act = self.env.action_space
+        self._seed: int | None = None
+        if isinstance(act, spaces.Discrete):
+            self._action_info = DataInfo(("action",), ((int(act.n),),), np.int64)
+            self._start = int(act.start)
+            return
         _box_check(act, "action", self.env_name)
         if not (np.all(np.isfinite(act.low)) and np.all(np.isfinite(act.high))):
             raise ValueError(f"{self.env_name}: action space {act} is unbounded; squashed actions need finite bounds")
         self._action_info = DataInfo(("action",), (act.shape,), np.float32)
         self._low = act.low.astype(np.float64)
         self._scale = (act.high.astype(np.float64) - self._low) / 2.0
-        self._seed: int | None = None
 
     @property
     def max_episode_steps(self) -> int | None:
@@ -75,9 +79,14 @@ class GymnasiumEnv(RLBaseEnv):
         self._seed = None
         return self.initial_obs(self._named(observation))
 
-    def step(self, action_dict):
-        action = np.asarray(action_dict["action"], np.float64).reshape(self.env.action_space.shape)
+    def _env_action(self, action):
+        if isinstance(self.env.action_space, spaces.Discrete):
+            return self._start + int(np.asarray(action).reshape(-1)[0])
+        action = np.asarray(action, np.float64).reshape(self.env.action_space.shape)
         action = self._low + (np.clip(action, -1.0, 1.0) + 1.0) * self._scale
-        observation, reward, terminated, truncated, info = self.env.step(action.astype(self.env.action_space.dtype))
+        return action.astype(self.env.action_space.dtype)
+
+    def step(self, action_dict):
+        observation, reward, terminated, truncated, info = self.env.step(self._env_action(action_dict["action"]))
         obs = self.check_obs(self._named(observation), action_dict)
         return obs, float(reward), bool(terminated), bool(truncated), info

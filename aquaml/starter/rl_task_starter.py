@@ -13,7 +13,6 @@ import json
 import math
 import shutil
 import time
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,12 +24,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from aquaml.algorithm import SAC
-from aquaml.data import ReplayBuffer
-from aquaml.env import EnvDriver, RLBaseEnv, env_factory, make_env
+from aquaml.env import ActionSpace, EnvDriver, env_factory, make_env
 from aquaml.model import MLPActor, MLPCritic, build_model
 from aquaml.sampler import Collector, evaluate
-from aquaml.tools.checkpoint import (arrays_to_tree, latest_checkpoint, load_checkpoint, load_npz,
-                                     save_checkpoint, tree_to_arrays)
+from aquaml.starter.learners import LEARNERS
+from aquaml.tools.checkpoint import arrays_to_tree, latest_checkpoint, load_checkpoint, save_checkpoint, tree_to_arrays
 from aquaml.tools.logger import RunLogger, format_table
 from aquaml.tools.versions import package_versions
 
@@ -122,21 +120,30 @@ class RLTaskStarter:
         self.env_name = getattr(self.env, "env_name", None) or type(self.env).__name__
         self.name = name or f"{algo.name}_{self.env_name}"
 
+        self.action_space = self.env.action_space_info
+        if self.action_space is not None and self.action_space.n is not None and not algo.discrete_actions:
+            raise ValueError(f"{self.env_name} has discrete actions; {algo.__name__} needs continuous ones "
+                             "(use PPO for discrete actions)")
         self.model_classes = self._model_classes(model_class_dict)
         self.models = self._build_models(obs_info)
-        self.algo = algo(params, self.models)
         self.state_outputs = self.models["actor"].state_outputs
         self.env.set_state_outputs(self.state_outputs)
+        self.algo = algo(params, self.models, self.action_space or ActionSpace(self.models["actor"].output_info["action"]))
 
         self.episode_length = params.episode_length or self._env_time_limit()
         if self.episode_length is None:
             raise ValueError(f"{self.env_name} declares no episode limit; set episode_length (or epoch_length) "
                              "in the algorithm parameters")
-        self.driver = EnvDriver(self.env, self.episode_length)
+        drivers = [EnvDriver(self.env, self.episode_length)]
+        for _ in range(params.n_envs - 1):
+            env_i = self._eval_env_factory()
+            env_i.set_state_outputs(self.state_outputs)
+            drivers.append(EnvDriver(env_i, self.episode_length))
+        self.driver = drivers[0]
         self.actor_inputs = self.models["actor"].input_names
-        self.collector = Collector(self.driver, self.algo.act, self.actor_inputs,
-                                   self.algo.policy.action_shape, params.seed)
-        self.buffer = ReplayBuffer(params.buffer_size, self.collector.fields())
+        self.collector = Collector(drivers, self.algo.act, self.actor_inputs, self.algo.action_field,
+                                   self.algo.random_action, params.seed, self.algo.extra_fields)
+        self.learner = LEARNERS[algo.kind](self.algo, self.collector.fields(), params)
         self._eval_driver: EnvDriver | None = None
 
         self.rng = np.random.Generator(np.random.PCG64(params.seed))
@@ -167,7 +174,7 @@ class RLTaskStarter:
     def _build_models(self, obs_info) -> dict:
         p = self.params
         obs = obs_info.shape_dict
-        action_shape = self.env.action_shape
+        action_shape = self.action_space.shape if self.action_space is not None else None
         specs = {}
         actor_cls = self.model_classes["actor"]
         if actor_cls is None:
@@ -175,14 +182,17 @@ class RLTaskStarter:
                 raise ValueError(f"{type(self.env).__name__} does not declare its action shape; give an actor "
                                  "model or set self._action_info = DataInfo(('action',), ((n,),))")
             actor_cls = MLPActor(tuple(obs), action_shape, p.hidden_sizes, p.learning_rate,
-                                 log_std=self.algo_cls.stochastic_actor)
+                                 log_std=self.algo_cls.stochastic_actor and not self._discrete)
         specs["actor"] = build_model(actor_cls, "actor", obs, actor=True, action_shape=action_shape)
         actor = specs["actor"]
-        critic_inputs = {**obs, **actor.state_outputs, "action": actor.output_info["action"]}
+        critic_inputs = {**obs, **actor.state_outputs}
+        if self.algo_cls.critic_uses_action:
+            critic_inputs["action"] = actor.output_info["action"]
         for role in self.algo_cls.critic_roles:
             cls = self.model_classes[role]
             if cls is None:
-                cls = MLPCritic((*obs, "action"), p.hidden_sizes, p.learning_rate)
+                cls = MLPCritic(tuple(critic_inputs.keys() - actor.state_outputs.keys()), p.hidden_sizes,
+                                p.learning_rate)
             specs[role] = build_model(cls, role, critic_inputs, actor=False)
         return specs
 
@@ -192,6 +202,15 @@ class RLTaskStarter:
             spec = getattr(getattr(self.env, "env", None), "spec", None)
             limit = getattr(spec, "max_episode_steps", None)
         return limit
+
+    @property
+    def _discrete(self) -> bool:
+        return self.action_space is not None and self.action_space.n is not None
+
+    @property
+    def buffer(self):
+        """The replay buffer of off-policy runs."""
+        return self.learner.buffer
 
     @property
     def config_env(self) -> str | None:
@@ -244,18 +263,17 @@ class RLTaskStarter:
         wall_at_start = self.wall_time
         try:
             while self.epoch < self.total_epochs:
-                random_steps = max(0, p.mini_buffer_size - self.env_steps)
+                n_envs = self.collector.n_envs
+                random_steps = self.learner.random_steps(self.env_steps, n_envs)
                 batch, self.act_key = self.collector.collect(
-                    p.update_interval, self.algo.actor_params(self.state), self.act_key, self.rng, random_steps)
-                self.buffer.add(batch)
-                self.env_steps += p.update_interval
+                    p.steps_per_env, self.algo.actor_params(self.state), self.act_key, self.rng, random_steps)
+                self.env_steps += p.steps_per_env * n_envs
                 self.epoch += 1
-                if len(self.buffer) >= max(p.mini_buffer_size, p.batch_size):
-                    batches = self.algo.prepare_batches(self.buffer.sample(self.rng, p.batch_size, p.update_times))
-                    self.state, metrics = self.algo.update(self.state, batches)
-                    self.grad_steps += p.update_times
+                self.state, new_metrics, grad_steps = self.learner.learn(self.state, batch, self.rng)
+                metrics = new_metrics or metrics
+                self.grad_steps += grad_steps
                 self.train_returns += [r for r, _ in self.collector.drain_finished()]
-                bar.update(p.update_interval)
+                bar.update(p.steps_per_env * n_envs)
                 last = self.epoch == self.total_epochs
                 if self.epoch % p.display_interval == 0 or last:
                     self.wall_time = wall_at_start + time.perf_counter() - started
@@ -318,10 +336,9 @@ class RLTaskStarter:
             "displays": self.displays, "wall_time_s": self.wall_time,
             "eval_history": self.eval_history, "train_returns": self.train_returns,
             "rng": self.rng.bit_generator.state, "collector": collector_meta,
-            "buffer_saved": self.params.save_buffer,
         }
         models = {role: (self.models[role].fn, p) for role, p in self.algo.model_params(self.state).items()}
-        extra = {"buffer": self.buffer.state_dict()} if self.params.save_buffer else {}
+        extra = self.learner.checkpoint_files()
         directory = self.run_dir / "checkpoints"
         path = save_checkpoint(directory, f"epoch_{self.epoch:08d}", state=state, meta=meta,
                                models=models, extra=extra)
@@ -353,11 +370,7 @@ class RLTaskStarter:
         self.wall_time = float(meta["wall_time_s"])
         self.eval_history = [tuple(x) for x in meta["eval_history"]]
         self.train_returns = list(meta["train_returns"])
-        if meta["buffer_saved"]:
-            self.buffer.load_state_dict(load_npz(path / "buffer.npz"))
-        else:
-            warnings.warn(f"{path} holds no replay buffer (save_buffer=False): training resumes with an empty "
-                          "buffer, so the resumed run is not exact", stacklevel=3)
+        self.learner.restore(path)
         _truncate_progress(run_dir / "progress.csv", self.env_steps)
         self.collector.load_state_dict(
             meta["collector"], {k[len("collector/"):]: v for k, v in arrays.items() if k.startswith("collector/")})

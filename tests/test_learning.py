@@ -33,3 +33,17 @@ def test_td3_solves_pendulum_within_20k_steps(seed, run_root):
     print(f"seed {seed}: eval history {summary.eval_history}")
     assert summary.env_steps == 20_000
     assert summary.final_eval_return >= -200, summary.eval_history
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ppo_solves_cartpole_within_100k_steps(seed, run_root):
+    from aquaml.algorithm import PPO, PPOParameters
+
+    params = PPOParameters(n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, update_times=10,
+                           display_interval=97, calculate_episodes=10, seed=seed)
+    summary = RLTaskStarter("CartPole-v1", algo=PPO, algo_hyperparameter=params, run_root=run_root,
+                            progress=False).run()
+    print(f"seed {seed}: eval history {summary.eval_history}")
+    assert summary.env_steps <= 100_000
+    assert summary.final_eval_return >= 475, summary.eval_history

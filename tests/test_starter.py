@@ -102,6 +102,31 @@ def test_resume_refuses_changed_parameters_and_trims_the_log(run_root):
         assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [30, 60, 90, 120]
 
 
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_ppo_resume_is_bit_exact(run_root, env_id):
+    from aquaml.algorithm import PPO, PPOParameters
+
+    params = PPOParameters(n_epochs=6, n_envs=3, rollout_length=20, batch_size=12, update_times=2,
+                           display_interval=3, calculate_episodes=1, store_model_times=1, hidden_sizes=(16,),
+                           scale_reward=True, seed=4)
+    full = RLTaskStarter(env_id, algo=PPO, algo_hyperparameter=params, run_root=run_root, name="f", progress=False)
+    full.run()
+    half = RLTaskStarter(env_id, algo=PPO, algo_hyperparameter=params.replace(n_epochs=3), run_root=run_root,
+                         name="h", progress=False)
+    run_dir = half.run().run_dir
+    resumed = RLTaskStarter(env_id, algo=PPO, algo_hyperparameter=params, resume=run_dir, progress=False)
+    resumed.run()
+    a, b = tree_to_arrays(full.state), tree_to_arrays(resumed.state)
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+    assert full.summary().eval_history == resumed.summary().eval_history
+
+
+def test_off_policy_algorithms_refuse_discrete_actions(run_root):
+    with pytest.raises(ValueError, match="CartPole-v1 has discrete actions; SAC needs continuous ones"):
+        RLTaskStarter("CartPole-v1", run_root=run_root)
+
+
 def test_unknown_parameters_and_roles_are_rejected_before_training(run_root):
     with pytest.raises(TypeError, match="SACParameters"):
         RLTaskStarter("Pendulum-v1", algo_hyperparameter={"batch_size": 3}, run_root=run_root)
@@ -188,7 +213,7 @@ def test_cli_train_eval_resume(run_root, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "ppo2", "Pendulum-v1"], "unknown algorithm 'ppo2'; valid choices: sac"),
+    (["train", "ppo2", "Pendulum-v1"], "unknown algorithm 'ppo2'; valid choices: ppo, sac, td3"),
     (["train", "sac", "Pendulum-v0"], "unknown environment id 'Pendulum-v0'"),
     (["train", "sac", "Pendulum-v1", "--set", "gamma=0.9"], "unknown parameter 'gamma'; valid names: alpha"),
     (["train", "sac", "Pendulum-v1", "--set", "batch_size"], "--set expects key=value"),

@@ -132,7 +132,7 @@ class OffPolicyAlgorithm:
     critic_roles: ClassVar[tuple[str, ...]] = ("qf1", "qf2")
     critic_uses_action: ClassVar[bool] = True
     discrete_actions: ClassVar[bool] = False
-    stochastic_actor: ClassVar[bool] = True  #: the default actor gets a log-std head
+    default_log_std_head: ClassVar[bool] = True  #: the default actor gets a log-std output
     extra_fields: ClassVar[dict] = {}
     prepare_batches = staticmethod(prepare_batches)
 
@@ -153,7 +153,8 @@ class OffPolicyAlgorithm:
 
     def _act(self, actor_params, obs, key, deterministic: bool = False):
         key, sub = jax.random.split(key)
-        return self.policy.act(actor_params, obs, sub, deterministic), {}, key
+        action_dict, extras = self.policy.act(actor_params, obs, sub, deterministic)
+        return action_dict, extras, key
 
     def _update_one(self, state, batch):
         raise NotImplementedError

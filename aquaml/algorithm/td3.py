@@ -55,7 +55,7 @@ class TD3(OffPolicyAlgorithm):
 
     name: ClassVar[str] = "td3"
     Parameters: ClassVar[type] = TD3Parameters
-    stochastic_actor: ClassVar[bool] = False
+    default_log_std_head: ClassVar[bool] = False
 
     def __init__(self, params: TD3Parameters, models: Mapping[str, ModelSpec], action_space=None) -> None:
         super().__init__(params, models, DeterministicPolicy(models["actor"], params.exploration_noise))

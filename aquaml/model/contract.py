@@ -38,6 +38,7 @@ class ModelSpec:
     learning_rate: float
     optimizer: optax.GradientTransformation
     output_info: dict[str, Shape] = field(default_factory=dict)
+    input_shapes: dict[str, Shape] = field(default_factory=dict)
 
     @property
     def state_outputs(self) -> dict[str, Shape]:
@@ -184,4 +185,4 @@ def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, ac
                                "expected (1,) (one value per state-action pair)")
 
     fn = ModelFunction(model, input_names)
-    return ModelSpec(role, model, fn, input_names, lr, opt, output_info)
+    return ModelSpec(role, model, fn, input_names, lr, opt, output_info, {n: tuple(available[n]) for n in input_names})

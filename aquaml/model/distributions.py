@@ -34,3 +34,19 @@ def squashed_gaussian_sample(key: jax.Array, mean: jax.Array, log_std: jax.Array
     """Reparameterised sample ``tanh(mean + std * eps)`` and its log-density."""
     u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
     return jnp.tanh(u), squashed_gaussian_log_prob(u, mean, log_std)
+
+
+def gaussian_entropy(log_std: jax.Array) -> jax.Array:
+    """Entropy of a diagonal Gaussian, summed over the last axis."""
+    return jnp.sum(log_std + 0.5 + _LOG_SQRT_2PI, axis=-1)
+
+
+def categorical_log_prob(logits: jax.Array, action: jax.Array) -> jax.Array:
+    """``log softmax(logits)[action]`` for integer actions of shape ``logits.shape[:-1]``."""
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    return jnp.take_along_axis(log_p, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+
+def categorical_entropy(logits: jax.Array) -> jax.Array:
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.sum(jnp.exp(log_p) * log_p, axis=-1)

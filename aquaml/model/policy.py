@@ -1,4 +1,4 @@
-"""Actor heads for continuous actions: tanh-squashed Gaussian (SAC) and deterministic (TD3).
+"""Actor heads: tanh-squashed Gaussian (SAC), deterministic (TD3), Gaussian and categorical (PPO).
 
 The actor's ``'action'`` output is the *mean* of a Gaussian whose samples are squashed by
 ``tanh`` into ``[-1, 1]``. An actor that already ends in ``tanh`` (as the seed's tutorial
@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from aquaml.model.contract import ModelContractError, ModelSpec
-from aquaml.model.distributions import squashed_gaussian_sample
+from aquaml.model.distributions import (categorical_entropy, categorical_log_prob, gaussian_entropy,
+                                        gaussian_log_prob, squashed_gaussian_sample)
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -46,17 +47,22 @@ class _ActorHead:
         return outputs
 
 
-class SquashedGaussianPolicy(_ActorHead):
-    """Pure functions of ``params = {'net': [...], 'log_std': ...}`` for one actor model."""
+class GaussianPolicy(_ActorHead):
+    """Diagonal Gaussian on ``params = {'net': [...], 'log_std': ...}`` (PPO).
 
-    def __init__(self, spec: ModelSpec) -> None:
+    Samples are unbounded and kept as ``extras['raw_action']`` for the log-density; the
+    environment receives them clipped to ``[-1, 1]``.
+    """
+
+    def __init__(self, spec: ModelSpec, log_std_init: float = 0.0) -> None:
         super().__init__(spec)
         self.state_dependent = "log_std" in spec.output_info
+        self.log_std_init = float(log_std_init)
 
     def init_params(self) -> dict:
         params = {"net": self.spec.fn.init_params()}
         if not self.state_dependent:
-            params["log_std"] = jnp.zeros((self.action_dim,), jnp.float32)
+            params["log_std"] = jnp.full((self.action_dim,), self.log_std_init, jnp.float32)
         return params
 
     def forward(self, params, obs) -> tuple[dict, jax.Array, jax.Array]:
@@ -69,20 +75,53 @@ class SquashedGaussianPolicy(_ActorHead):
             log_std = jnp.broadcast_to(params["log_std"], mean.shape)
         return outputs, mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
 
+    def log_prob_entropy(self, params, obs, action, extras) -> tuple[jax.Array, jax.Array]:
+        _, mean, log_std = self.forward(params, obs)
+        return gaussian_log_prob(extras["raw_action"], mean, log_std), gaussian_entropy(log_std)
+
+    def act(self, params, obs, key, deterministic: bool) -> tuple[dict, dict]:
+        outputs, mean, log_std = self.forward(params, obs)
+        raw = mean if deterministic else mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+        extras = {"raw_action": raw, "log_prob": gaussian_log_prob(raw, mean, log_std)}
+        return self.action_dict(outputs, jnp.clip(raw, -1.0, 1.0)), extras
+
+
+class SquashedGaussianPolicy(GaussianPolicy):
+    """Gaussian samples squashed by ``tanh`` into ``[-1, 1]`` (SAC); the log-density is exact."""
+
     def sample(self, params, obs, key) -> tuple[jax.Array, jax.Array, dict]:
         """A squashed action ``(B, action_dim)``, its log-density ``(B,)`` and all outputs."""
         outputs, mean, log_std = self.forward(params, obs)
         action, log_prob = squashed_gaussian_sample(key, mean, log_std)
         return action, log_prob, outputs
 
-    def act(self, params, obs, key, deterministic: bool) -> dict:
+    def act(self, params, obs, key, deterministic: bool) -> tuple[dict, dict]:
         """The action dict handed to the environment: outputs with ``'action'`` squashed."""
         if deterministic:
             outputs, mean, _ = self.forward(params, obs)
             action = jnp.tanh(mean)
         else:
             action, _, outputs = self.sample(params, obs, key)
-        return self.action_dict(outputs, action)
+        return self.action_dict(outputs, action), {}
+
+
+class CategoricalPolicy(_ActorHead):
+    """Discrete actions: the actor's ``'action'`` output holds ``(n,)`` logits."""
+
+    def init_params(self) -> dict:
+        return {"net": self.spec.fn.init_params()}
+
+    def log_prob_entropy(self, params, obs, action, extras) -> tuple[jax.Array, jax.Array]:
+        logits = self.flat_mean(self.outputs(params["net"], obs))
+        return categorical_log_prob(logits, action), categorical_entropy(logits)
+
+    def act(self, params, obs, key, deterministic: bool) -> tuple[dict, dict]:
+        outputs = self.outputs(params["net"], obs)
+        logits = self.flat_mean(outputs)
+        action = jnp.argmax(logits, axis=-1) if deterministic else jax.random.categorical(key, logits)
+        outputs = dict(outputs)
+        outputs["action"] = action
+        return outputs, {"log_prob": categorical_log_prob(logits, action)}
 
 
 class DeterministicPolicy(_ActorHead):
@@ -104,9 +143,9 @@ class DeterministicPolicy(_ActorHead):
         outputs = self.outputs(params["net"], obs)
         return jnp.tanh(self.flat_mean(outputs)), outputs
 
-    def act(self, params, obs, key, deterministic: bool) -> dict:
+    def act(self, params, obs, key, deterministic: bool) -> tuple[dict, dict]:
         action, outputs = self.action(params, obs)
         if not deterministic:
             noise = self.exploration_noise * jax.random.normal(key, action.shape, action.dtype)
             action = jnp.clip(action + noise, -1.0, 1.0)
-        return self.action_dict(outputs, action)
+        return self.action_dict(outputs, action), {}

@@ -182,7 +182,7 @@ class RLTaskStarter:
                 raise ValueError(f"{type(self.env).__name__} does not declare its action shape; give an actor "
                                  "model or set self._action_info = DataInfo(('action',), ((n,),))")
             actor_cls = MLPActor(tuple(obs), action_shape, p.hidden_sizes, p.learning_rate,
-                                 log_std=self.algo_cls.stochastic_actor and not self._discrete)
+                                 log_std=self.algo_cls.default_log_std_head and not self._discrete)
         specs["actor"] = build_model(actor_cls, "actor", obs, actor=True, action_shape=action_shape)
         actor = specs["actor"]
         critic_inputs = {**obs, **actor.state_outputs}

@@ -13,6 +13,7 @@ COLUMNS = (
     "eval_return_mean", "eval_return_std", "eval_episode_length",
     "train_return_mean", "train_episodes",
     "q_loss", "actor_loss", "alpha", "alpha_loss", "entropy", "q_mean",
+    "value_loss", "approx_kl", "clip_fraction", "explained_variance",
 )
 
 

@@ -184,3 +184,20 @@ def test_missing_obs_info_is_explained():
 
     with pytest.raises(TypeError, match="_obs_info is not set"):
         NoInfo().obs_info
+
+
+def test_position_only_ids_and_named_views():
+    from aquaml.env import PositionOnlyEnv
+
+    env = make_env("PendulumNoVel-v1")
+    assert env.obs_info.shape_dict == {"obs": (2,)} and env.max_episode_steps == 200
+    cart = EnvDriver(make_env("CartPoleNoVel-v1"))
+    obs = cart.reset(0)
+    full = EnvDriver(make_env("CartPole-v1")).reset(0)
+    np.testing.assert_array_equal(obs["obs"], full["obs"][:, [0, 2]])  # same seed, velocities dropped
+    views = PositionOnlyEnv("Pendulum-v1")
+    assert views.obs_info.shape_dict == {"obs": (3,), "pos": (2,)}
+    o = EnvDriver(views).reset(3)
+    np.testing.assert_array_equal(o["pos"], o["obs"][:, :2])
+    with pytest.raises(ValueError, match="no position-only view"):
+        PositionOnlyEnv("HalfCheetah-v5")

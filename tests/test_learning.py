@@ -47,3 +47,23 @@ def test_ppo_solves_cartpole_within_100k_steps(seed, run_root):
     print(f"seed {seed}: eval history {summary.eval_history}")
     assert summary.env_steps <= 100_000
     assert summary.final_eval_return >= 475, summary.eval_history
+
+
+@pytest.mark.slow
+def test_recurrent_ppo_beats_feed_forward_on_cartpole_without_velocities(run_root):
+    """Form 2 (LSTM actor, BPTT over 16-step windows) against default MLPs, 100k steps each."""
+    import sys
+    from pathlib import Path
+
+    from aquaml.algorithm import PPO, PPOParameters
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from recurrent_ppo_cartpole_novel import main
+
+    recurrent = [main(seed, 100_000, 16, run_root=str(run_root)).final_eval_return for seed in (0, 1)]
+    params = PPOParameters(n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, update_times=10,
+                           display_interval=97, calculate_episodes=10, seed=0)
+    mlp = RLTaskStarter("CartPoleNoVel-v1", algo=PPO, algo_hyperparameter=params, run_root=run_root,
+                        progress=False).run().final_eval_return
+    print(f"recurrent {recurrent}, feed-forward {mlp}")
+    assert np.mean(recurrent) >= 400 and mlp < 100

@@ -129,7 +129,8 @@ def test_stored_log_probs_match_the_policy():
     flat = lambda x: x.reshape(16, *x.shape[2:])  # noqa: E731
     obs = ppo._normalize(state.obs_stats, {"obs": flat(rollout["obs"]["obs"])})
     extras = {k: flat(v) for k, v in rollout["extras"].items()}
-    log_prob, _ = ppo.policy.log_prob_entropy(state.actor, obs, flat(rollout["action"]), extras)
+    outputs = ppo.policy.outputs(state.actor["net"], obs)
+    log_prob, _ = ppo.policy.log_prob_entropy(state.actor, outputs, flat(rollout["action"]), extras)
     np.testing.assert_allclose(log_prob, extras["log_prob"], rtol=1e-5)
     assert np.all(np.abs(rollout["action"]) <= 1.0)  # the environment gets clipped actions
 

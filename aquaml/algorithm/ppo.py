@@ -21,6 +21,8 @@ from aquaml.data.batch import nest
 from aquaml.env.base import ActionSpace
 from aquaml.model.contract import ModelSpec
 from aquaml.model.policy import CategoricalPolicy, GaussianPolicy
+from aquaml.model.recurrent import flat as seq_flat
+from aquaml.model.recurrent import episode_starts, unroll
 
 
 @dataclass
@@ -49,6 +51,9 @@ class PPOParameters(Parameters):
     normalize_obs: bool = True  #: running mean/std of the declared observations (not of states)
     scale_reward: bool = False  #: divide rewards by the running std of the discounted return
     log_std_init: float = 0.0  #: state-independent log-std start (actors without a log_std output)
+    sequence_length: int | None = None  #: train a recurrent actor on windows of this many steps (form 2)
+    batch_trajectory: bool = False  #: the seed's flag: sequence training on whole rollouts
+    burn_in: int = 0  #: leading steps of each window that only warm up the state
     display_interval: int = 10
     calculate_episodes: int = 5
     store_model_times: int = 5
@@ -70,6 +75,17 @@ class PPOParameters(Parameters):
                              f"= {self.rollout_length * self.n_envs}")
         if self.seed < 0:
             raise ValueError(f"PPOParameters.seed must be >= 0, got {self.seed}")
+        if self.batch_trajectory and self.sequence_length is None:
+            self.sequence_length = self.rollout_length
+        if self.sequence_length is not None:
+            L = self.sequence_length
+            if L <= 0 or self.rollout_length % L or self.batch_size % L:
+                raise ValueError(f"PPOParameters.sequence_length = {L} must divide rollout_length "
+                                 f"({self.rollout_length}) and batch_size ({self.batch_size})")
+            if not 0 <= self.burn_in < L:
+                raise ValueError(f"PPOParameters.burn_in = {self.burn_in} must lie in [0, sequence_length)")
+        elif self.burn_in:
+            raise ValueError("PPOParameters.burn_in needs sequence_length (or batch_trajectory=True)")
 
     @property
     def steps_per_env(self) -> int:
@@ -136,6 +152,11 @@ class PPO:
         self.actor_tx = optax.chain(*clip, actor.optimizer)
         self.critic_tx = optax.chain(*clip, models["critic"].optimizer)
         state_names = set(actor.state_outputs)
+        self.sequence = params.sequence_length
+        if self.sequence and not state_names:
+            raise ValueError(f"sequence training (sequence_length/batch_trajectory) needs a recurrent actor: "
+                             f"{type(actor.model).__name__} declares no state outputs (an output name that is "
+                             "also in its input_name)")
         self.norm_shapes = {k: s for k, s in self._obs_shapes().items() if k not in state_names}
         batch = params.rollout_length * params.n_envs
         self.n_minibatches = batch // params.batch_size
@@ -219,30 +240,50 @@ class PPO:
                            p.discount, p.gae_lambda)
         data = {"obs": obs, "action": flat(rollout["action"]), "extras": flat(rollout["extras"]),
                 "adv": adv.reshape(-1), "returns": returns.reshape(-1), "values": values.reshape(-1)}
+        L = self.sequence or 1
+        if self.sequence:
+            # (T, N) step-major -> (N * T / L, L) windows of consecutive steps of one env
+            windows = lambda x: jnp.swapaxes(x.reshape(T, N, *x.shape[1:]), 0, 1).reshape(-1, L, *x.shape[1:])  # noqa: E731
+            data = jax.tree_util.tree_map(windows, data)
+            data["starts"] = episode_starts(windows(flat(rollout["terminated"])), windows(flat(rollout["truncated"])))
+        units_per_mb = p.batch_size // L
+        weights = (jnp.arange(L) >= p.burn_in).astype(jnp.float32)  # burn-in steps carry no loss
+
+        def actor_outputs(actor, mb):
+            if not self.sequence:
+                return self.policy.outputs(actor["net"], mb["obs"])
+            return seq_flat(unroll(self.models["actor"], actor["net"], mb["obs"], mb["starts"], p.burn_in), p.batch_size)
 
         def minibatch(carry, idx):
             actor, critic, actor_opt, critic_opt = carry
             mb = jax.tree_util.tree_map(lambda x: x[idx], data)
-            a = mb["adv"]
+            w = jnp.tile(weights, units_per_mb)
+            steps = seq_flat({k: v for k, v in mb.items() if k not in ("obs", "starts")}, p.batch_size) \
+                if self.sequence else mb
+            step_obs = seq_flat(mb["obs"], p.batch_size) if self.sequence else mb["obs"]
+            a = steps["adv"]
             if p.normalize_advantage:
-                a = (a - a.mean()) / (a.std() + 1e-8)
+                mean = jnp.sum(w * a) / jnp.sum(w)
+                a = (a - mean) / (jnp.sqrt(jnp.sum(w * (a - mean) ** 2) / jnp.sum(w)) + 1e-8)
+            wmean = lambda x: jnp.sum(w * x) / jnp.sum(w)  # noqa: E731
 
             def actor_loss(actor):
-                log_prob, entropy = self.policy.log_prob_entropy(actor, mb["obs"], mb["action"], mb["extras"])
-                ratio = jnp.exp(log_prob - mb["extras"]["log_prob"])
+                outputs = actor_outputs(actor, mb)
+                log_prob, entropy = self.policy.log_prob_entropy(actor, outputs, steps["action"], steps["extras"])
+                ratio = jnp.exp(log_prob - steps["extras"]["log_prob"])
                 surrogate = jnp.minimum(ratio * a, jnp.clip(ratio, 1 - p.clip_range, 1 + p.clip_range) * a)
-                loss = -jnp.mean(surrogate) - p.ent_coef * jnp.mean(entropy)
-                approx_kl = jnp.mean((ratio - 1) - jnp.log(ratio))
-                clipped = jnp.mean(jnp.abs(ratio - 1) > p.clip_range)
-                return loss, (jnp.mean(entropy), approx_kl, clipped)
+                loss = -wmean(surrogate) - p.ent_coef * wmean(entropy)
+                approx_kl = wmean((ratio - 1) - jnp.log(ratio))
+                clipped = wmean(jnp.abs(ratio - 1) > p.clip_range)
+                return loss, (wmean(entropy), approx_kl, clipped)
 
             def value_loss(critic):
-                v = self._value(critic, mb["obs"])
-                loss = (v - mb["returns"]) ** 2
+                v = self._value(critic, step_obs)
+                loss = (v - steps["returns"]) ** 2
                 if p.clip_value is not None:
-                    v_clip = mb["values"] + jnp.clip(v - mb["values"], -p.clip_value, p.clip_value)
-                    loss = jnp.maximum(loss, (v_clip - mb["returns"]) ** 2)
-                return 0.5 * jnp.mean(loss)
+                    v_clip = steps["values"] + jnp.clip(v - steps["values"], -p.clip_value, p.clip_value)
+                    loss = jnp.maximum(loss, (v_clip - steps["returns"]) ** 2)
+                return 0.5 * wmean(loss)
 
             (pi_loss, (entropy, kl, clipped)), g_actor = jax.value_and_grad(actor_loss, has_aux=True)(actor)
             v_loss, g_critic = jax.value_and_grad(value_loss)(critic)
@@ -255,7 +296,7 @@ class PPO:
             return (actor, critic, actor_opt, critic_opt), metrics
 
         def epoch(carry, key):
-            perm = jax.random.permutation(key, T * N).reshape(self.n_minibatches, p.batch_size)
+            perm = jax.random.permutation(key, T * N // L).reshape(self.n_minibatches, units_per_mb)
             return jax.lax.scan(minibatch, carry, perm)
 
         key, *epoch_keys = jax.random.split(state.key, p.update_times + 1)

@@ -65,18 +65,23 @@ class GaussianPolicy(_ActorHead):
             params["log_std"] = jnp.full((self.action_dim,), self.log_std_init, jnp.float32)
         return params
 
-    def forward(self, params, obs) -> tuple[dict, jax.Array, jax.Array]:
-        """All named outputs, plus the flat mean and clipped log-std, each ``(B, action_dim)``."""
-        outputs = self.outputs(params["net"], obs)
+    def dist(self, params, outputs) -> tuple[jax.Array, jax.Array]:
+        """The flat mean and clipped log-std, each ``(B, action_dim)``, from the actor's outputs."""
         mean = self.flat_mean(outputs)
         if self.state_dependent:
             log_std = outputs["log_std"].reshape(mean.shape)
         else:
             log_std = jnp.broadcast_to(params["log_std"], mean.shape)
-        return outputs, mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+        return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
 
-    def log_prob_entropy(self, params, obs, action, extras) -> tuple[jax.Array, jax.Array]:
-        _, mean, log_std = self.forward(params, obs)
+    def forward(self, params, obs) -> tuple[dict, jax.Array, jax.Array]:
+        """All named outputs, plus the flat mean and clipped log-std."""
+        outputs = self.outputs(params["net"], obs)
+        return (outputs, *self.dist(params, outputs))
+
+    def log_prob_entropy(self, params, outputs, action, extras) -> tuple[jax.Array, jax.Array]:
+        """Log-density of the stored raw action and the entropy, given the actor's outputs."""
+        mean, log_std = self.dist(params, outputs)
         return gaussian_log_prob(extras["raw_action"], mean, log_std), gaussian_entropy(log_std)
 
     def act(self, params, obs, key, deterministic: bool) -> tuple[dict, dict]:
@@ -111,8 +116,9 @@ class CategoricalPolicy(_ActorHead):
     def init_params(self) -> dict:
         return {"net": self.spec.fn.init_params()}
 
-    def log_prob_entropy(self, params, obs, action, extras) -> tuple[jax.Array, jax.Array]:
-        logits = self.flat_mean(self.outputs(params["net"], obs))
+    def log_prob_entropy(self, params, outputs, action, extras) -> tuple[jax.Array, jax.Array]:
+        """Log-probability of ``action`` and the entropy, given the actor's outputs."""
+        logits = self.flat_mean(outputs)
         return categorical_log_prob(logits, action), categorical_entropy(logits)
 
     def act(self, params, obs, key, deterministic: bool) -> tuple[dict, dict]:

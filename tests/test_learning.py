@@ -67,3 +67,18 @@ def test_recurrent_ppo_beats_feed_forward_on_cartpole_without_velocities(run_roo
                         progress=False).run().final_eval_return
     print(f"recurrent {recurrent}, feed-forward {mlp}")
     assert np.mean(recurrent) >= 400 and mlp < 100
+
+
+@pytest.mark.slow
+def test_recurrent_sac_beats_feed_forward_on_pendulum_positions(run_root):
+    """The seed's POMDP example: LSTM actor on positions, critics on the full state, 20k steps."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from recurrent_sac_pendulum_pos import main
+
+    recurrent = main(seed=0, steps=20_000, sequence_length=16, run_root=str(run_root)).final_eval_return
+    mlp = main(seed=0, steps=20_000, sequence_length=0, run_root=str(run_root)).final_eval_return
+    print(f"recurrent {recurrent}, feed-forward {mlp}")
+    assert recurrent >= -220 and mlp < -500

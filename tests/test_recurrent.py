@@ -76,3 +76,79 @@ def test_burn_in_steps_carry_no_gradient(spec):
 
     np.testing.assert_allclose(jax.grad(loss)(w, "tail")[0], jax.grad(tail_only)(w)[0], rtol=1e-6)
     assert float(jax.grad(loss)(w, "tail")[0]) != 0.0
+
+
+def test_sample_sequences_follow_one_env_and_mask_past_the_newest():
+    from aquaml.data import ReplayBuffer
+
+    buf = ReplayBuffer(12, {"t": ((), np.int64), "env": ((), np.int64)})
+    T, N = 5, 2  # 5 vector steps of 2 envs, inserted step-major
+    buf.add({"t": np.repeat(np.arange(T), N), "env": np.tile(np.arange(N), T)})
+    seq = buf.sample_sequences(np.random.default_rng(0), 64, 3, stride=N)
+    for t, env, mask in zip(seq["t"], seq["env"], seq["mask"]):
+        assert len(set(env[mask])) == 1  # one environment per window
+        valid = t[mask]
+        np.testing.assert_array_equal(valid, np.arange(t[0], t[0] + len(valid)))  # consecutive steps
+        assert len(valid) == min(3, T - t[0])  # padded exactly past the newest step
+
+
+def _sequence_sac(burn_in=0):
+    from aquaml.algorithm import SAC, SACParameters
+    from helpers import TinyQ
+
+    class Rec(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.cell = keras.layers.Dense(4, activation="tanh")
+            self.mu = keras.layers.Dense(1)
+            self.input_name = ("obs", "h")
+            self.output_info = {"action": (1,), "h": (4,)}
+            self.learning_rate, self.optimizer = 1e-3, "Adam"
+
+        def call(self, obs, h):
+            h2 = self.cell(keras.ops.concatenate([obs, h], axis=-1))
+            return self.mu(h2), h2
+
+        def reset(self):
+            pass
+
+    actor = build_model(Rec, "actor", {"obs": (3,)}, actor=True)
+    critic_in = {"obs": (3,), "h": (4,), "action": (1,)}
+    models = {"actor": actor, "qf1": build_model(TinyQ, "qf1", critic_in, actor=False),
+              "qf2": build_model(TinyQ, "qf2", critic_in, actor=False)}
+    return SAC(SACParameters(batch_size=8, sequence_length=4, burn_in=burn_in), models)
+
+
+def _sequence_batch(rng, mask):
+    B, L = mask.shape
+    return {"obs": {"obs": rng.normal(size=(1, B, L, 3)).astype(np.float32),
+                    "h": rng.normal(size=(1, B, L, 4)).astype(np.float32)},
+            "next_obs": {"obs": rng.normal(size=(1, B, L, 3)).astype(np.float32),
+                         "h": rng.normal(size=(1, B, L, 4)).astype(np.float32)},
+            "action": rng.uniform(-1, 1, size=(1, B, L, 1)).astype(np.float32),
+            "reward": rng.normal(size=(1, B, L)).astype(np.float32),
+            "terminated": np.zeros((1, B, L), np.float32), "truncated": np.zeros((1, B, L), np.float32),
+            "mask": mask[None].astype(np.float32)}
+
+
+@pytest.mark.parametrize("burn_in", [0, 1])
+def test_padded_steps_carry_no_loss(burn_in):
+    """Changing everything in padded steps changes nothing in the update."""
+    sac = _sequence_sac(burn_in)
+    state = sac.init_state(jax.random.PRNGKey(0))
+    mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0]])
+    a = _sequence_batch(np.random.default_rng(1), mask)
+    b = _sequence_batch(np.random.default_rng(2), mask)
+    for path in (("obs", "obs"), ("obs", "h"), ("next_obs", "obs"), ("next_obs", "h")):  # same valid steps
+        b[path[0]][path[1]][0][mask == 1] = a[path[0]][path[1]][0][mask == 1]
+    for k in ("action", "reward"):
+        b[k][0][mask == 1] = a[k][0][mask == 1]
+    b["obs"]["h"][0][:, 0] = a["obs"]["h"][0][:, 0]
+    new_a, metrics_a = sac.update(state, a)
+    new_b, metrics_b = sac.update(state, b)
+    for x, y in zip(jax.tree_util.tree_leaves(new_a), jax.tree_util.tree_leaves(new_b)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    # and the valid steps do matter
+    c = _sequence_batch(np.random.default_rng(3), mask)
+    new_c, _ = sac.update(state, c)
+    assert not np.allclose(new_c.actor["net"][0], new_a.actor["net"][0])

@@ -93,13 +93,18 @@ class TwinCritics:
     def min_q(self, critics, obs, action) -> jax.Array:
         return jnp.minimum(self.q(0, critics[0], obs, action), self.q(1, critics[1], obs, action))
 
-    def update(self, critics, opt_states, obs, action, target) -> tuple[tuple, tuple, jax.Array, jax.Array]:
-        """One gradient step of both critics towards ``target``; returns loss and mean Q1."""
+    def update(self, critics, opt_states, obs, action, target, weights=None) -> tuple[tuple, tuple, jax.Array, jax.Array]:
+        """One gradient step of both critics towards ``target``; returns loss and mean Q1.
+
+        ``weights`` (0 or 1 per sample) leave padded and burn-in steps out of the loss.
+        """
+        w = jnp.ones_like(target) if weights is None else weights
+        wmean = lambda x: jnp.sum(w * x) / jnp.maximum(jnp.sum(w), 1.0)  # noqa: E731
 
         def loss(params):
             q1 = self.q(0, params[0], obs, action)
             q2 = self.q(1, params[1], obs, action)
-            return jnp.mean((q1 - target) ** 2) + jnp.mean((q2 - target) ** 2), jnp.mean(q1)
+            return wmean((q1 - target) ** 2) + wmean((q2 - target) ** 2), wmean(q1)
 
         (q_loss, q_mean), grads = jax.value_and_grad(loss, has_aux=True)(critics)
         new_params, new_opt = [], []
@@ -113,9 +118,9 @@ class TwinCritics:
 def prepare_batches(flat: Mapping[str, np.ndarray]) -> dict:
     """Nested float32 arrays the off-policy updates expect, from replay-buffer fields."""
     out = nest(flat)
-    out["reward"] = out["reward"].astype(np.float32)
-    out["terminated"] = out["terminated"].astype(np.float32)
-    out.pop("truncated", None)
+    for k in ("reward", "terminated", "truncated", "mask"):
+        if k in out:
+            out[k] = out[k].astype(np.float32)
     return out
 
 

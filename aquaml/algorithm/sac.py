@@ -18,6 +18,8 @@ from aquaml.algorithm.off_policy import OffPolicyAlgorithm, OffPolicyParameters
 from aquaml.algorithm.parameters import check_positive
 from aquaml.model.contract import ModelSpec
 from aquaml.model.policy import SquashedGaussianPolicy
+from aquaml.model.recurrent import episode_starts, unroll
+from aquaml.model.recurrent import flat as seq_flat
 
 
 @dataclass
@@ -28,10 +30,27 @@ class SACParameters(OffPolicyParameters):
     auto_alpha: bool = True  #: tune the temperature towards ``target_entropy``
     target_entropy: float | None = None  #: None: minus the action dimension
     alpha_learning_rate: float = 3e-4
+    sequence_length: int | None = None  #: train a recurrent actor on windows of this many steps (form 2)
+    batch_trajectory: bool = False  #: the seed's flag: windows as long as an episode (episode_length)
+    burn_in: int = 0  #: leading steps of each window that only warm up the state
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive(self, "alpha", "alpha_learning_rate")
+        if self.batch_trajectory and self.sequence_length is None:
+            if self.episode_length is None:
+                raise ValueError("SACParameters.batch_trajectory needs episode_length (the window length)")
+            self.sequence_length = self.episode_length
+        if self.sequence_length is not None:
+            L = self.sequence_length
+            if L <= 0 or self.batch_size % L:
+                raise ValueError(f"SACParameters.sequence_length = {L} must divide batch_size ({self.batch_size})")
+            if not 0 <= self.burn_in < L:
+                raise ValueError(f"SACParameters.burn_in = {self.burn_in} must lie in [0, sequence_length)")
+            if self.buffer_size % self.n_envs:
+                raise ValueError("SACParameters.buffer_size must be a multiple of n_envs for sequence sampling")
+        elif self.burn_in:
+            raise ValueError("SACParameters.burn_in needs sequence_length (or batch_trajectory=True)")
 
 
 def SAC2_parameter(**kwargs: Any) -> SACParameters:
@@ -67,6 +86,11 @@ class SAC(OffPolicyAlgorithm):
 
     def __init__(self, params: SACParameters, models: Mapping[str, ModelSpec], action_space=None) -> None:
         super().__init__(params, models, SquashedGaussianPolicy(models["actor"]))
+        self.sequence = params.sequence_length
+        if self.sequence and not models["actor"].state_outputs:
+            raise ValueError(f"sequence training (sequence_length/batch_trajectory) needs a recurrent actor: "
+                             f"{type(models['actor'].model).__name__} declares no state outputs (an output name "
+                             "that is also in its input_name)")
         self.target_entropy = (float(params.target_entropy) if params.target_entropy is not None
                                else -float(self.policy.action_dim))
         self.alpha_tx = optax.adam(params.alpha_learning_rate)
@@ -87,25 +111,48 @@ class SAC(OffPolicyAlgorithm):
         )
 
     # -- learning ---------------------------------------------------------------------
+    def _views(self, state: SACState, batch):
+        """Per-step data, loss weights, and the actor's outputs (a function of its parameters)
+        at ``obs`` and at ``next_obs``; a sequence batch is unrolled, then flattened."""
+        if not self.sequence:
+            weights = jnp.ones_like(batch["reward"])
+            outputs = lambda actor: self.policy.outputs(actor["net"], batch["obs"])  # noqa: E731
+            next_outputs = self.policy.outputs(state.actor["net"], batch["next_obs"])
+            return batch, weights, outputs, next_outputs
+        p, spec = self.params, self.models["actor"]
+        B, L = batch["reward"].shape
+        starts = episode_starts(batch["terminated"], batch["truncated"])
+        weights = (batch["mask"] * (jnp.arange(L) >= p.burn_in)).reshape(-1)  # padding and burn-in: no loss
+        unrolled = lambda actor: unroll(spec, actor["net"], batch["obs"], starts, p.burn_in)  # noqa: E731
+        outputs = lambda actor: seq_flat(unrolled(actor), B * L)  # noqa: E731
+        steps = seq_flat({k: v for k, v in batch.items() if k != "mask"}, B * L)
+        # at next_obs the actor continues from the state it reached after each step
+        reached = jax.lax.stop_gradient(outputs(state.actor))
+        next_inputs = {**steps["next_obs"], **{k: reached[k] for k in spec.state_outputs}}
+        next_outputs = self.policy.outputs(state.actor["net"], next_inputs)
+        return steps, weights, outputs, next_outputs
+
     def _update_one(self, state: SACState, batch) -> tuple[SACState, dict]:
         p = self.params
         key, k_next, k_pi = jax.random.split(state.key, 3)
         alpha = jnp.exp(state.log_alpha)
+        batch, w, actor_outputs, next_outputs = self._views(state, batch)
+        wmean = lambda x: jnp.sum(w * x) / jnp.maximum(jnp.sum(w), 1.0)  # noqa: E731
 
-        next_action, next_log_prob, _ = self.policy.sample(state.actor, batch["next_obs"], k_next)
         next_obs = batch["next_obs"]
+        next_action, next_log_prob, _ = self.policy.sample(state.actor, None, k_next, next_outputs)
         target = jax.lax.stop_gradient(soft_td_target(
             batch["reward"], batch["terminated"], self.critics.q(0, state.targets[0], next_obs, next_action),
             self.critics.q(1, state.targets[1], next_obs, next_action), next_log_prob, alpha, p.discount))
         action = batch["action"].reshape(target.shape[0], -1)
         critics, critic_opt, q_loss, q_mean = self.critics.update(
-            state.critics, state.critic_opt, batch["obs"], action, target)
+            state.critics, state.critic_opt, batch["obs"], action, target, w)
         targets = optax.incremental_update(critics, state.targets, p.tau)
 
         def actor_loss(actor):
-            new_action, log_prob, _ = self.policy.sample(actor, batch["obs"], k_pi)
+            new_action, log_prob, _ = self.policy.sample(actor, None, k_pi, actor_outputs(actor))
             q = self.critics.min_q(critics, batch["obs"], new_action)
-            return jnp.mean(alpha * log_prob - q), log_prob
+            return wmean(alpha * log_prob - q), log_prob
 
         (pi_loss, log_prob), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
         updates, actor_opt = self.models["actor"].optimizer.update(grads, state.actor_opt, state.actor)
@@ -113,15 +160,15 @@ class SAC(OffPolicyAlgorithm):
 
         log_alpha, alpha_opt = state.log_alpha, state.alpha_opt
         entropy_gap = jax.lax.stop_gradient(log_prob + self.target_entropy)
-        alpha_loss = -jnp.mean(state.log_alpha * entropy_gap)
+        alpha_loss = -wmean(state.log_alpha * entropy_gap)
         if p.auto_alpha:
-            grad = -jnp.mean(entropy_gap)
+            grad = -wmean(entropy_gap)
             updates, alpha_opt = self.alpha_tx.update(grad, state.alpha_opt, state.log_alpha)
             log_alpha = optax.apply_updates(state.log_alpha, updates)
 
         new_state = SACState(actor, critics, targets, log_alpha, actor_opt, critic_opt, alpha_opt, key)
         metrics = {"q_loss": q_loss, "actor_loss": pi_loss, "alpha_loss": alpha_loss, "alpha": alpha,
-                   "entropy": -jnp.mean(log_prob), "q_mean": q_mean}
+                   "entropy": -wmean(log_prob), "q_mean": q_mean}
         return new_state, metrics
 
 

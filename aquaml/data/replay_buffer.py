@@ -66,6 +66,24 @@ class ReplayBuffer:
         shape = batch_size if n_batches is None else (n_batches, batch_size)
         return self.gather(self.sample_indices(rng, shape))
 
+    def sample_sequences(self, rng: np.random.Generator, n_sequences: int, length: int, stride: int = 1,
+                         n_batches: int | None = None) -> dict[str, np.ndarray]:
+        """Windows of ``length`` consecutive transitions of one environment, from uniform starts.
+
+        With ``n`` environments inserted step by step, one environment's transitions lie
+        ``stride = n`` slots apart. Steps of a window that would run past the newest
+        transition are padding: ``'mask'`` is 0 there (and 1 elsewhere).
+        """
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        shape = (n_sequences,) if n_batches is None else (n_batches, n_sequences)
+        starts = rng.integers(0, self.size, size=shape)
+        offsets = np.arange(length) * stride
+        newest_ahead = (self.ptr - 1 - starts) % self.capacity  # how far the newest transition lies ahead
+        out = self.gather((starts[..., None] + offsets) % self.capacity)
+        out["mask"] = offsets <= newest_ahead[..., None]
+        return out
+
     # checkpointing: plain arrays and integers, nothing pickled
     def state_dict(self) -> dict[str, np.ndarray]:
         out = {f"data/{k}": v[: self.size] for k, v in self.data.items()}

@@ -94,10 +94,14 @@ class GaussianPolicy(_ActorHead):
 class SquashedGaussianPolicy(GaussianPolicy):
     """Gaussian samples squashed by ``tanh`` into ``[-1, 1]`` (SAC); the log-density is exact."""
 
-    def sample(self, params, obs, key) -> tuple[jax.Array, jax.Array, dict]:
-        """A squashed action ``(B, action_dim)``, its log-density ``(B,)`` and all outputs."""
-        outputs, mean, log_std = self.forward(params, obs)
-        action, log_prob = squashed_gaussian_sample(key, mean, log_std)
+    def sample(self, params, obs, key, outputs: dict | None = None) -> tuple[jax.Array, jax.Array, dict]:
+        """A squashed action ``(B, action_dim)``, its log-density ``(B,)`` and all outputs.
+
+        ``outputs``: the actor's outputs if already computed (e.g. by a sequence unroll).
+        """
+        if outputs is None:
+            outputs = self.outputs(params["net"], obs)
+        action, log_prob = squashed_gaussian_sample(key, *self.dist(params, outputs))
         return action, log_prob, outputs
 
     def act(self, params, obs, key, deterministic: bool) -> tuple[dict, dict]:

@@ -32,7 +32,12 @@ class OffPolicyLearner:
         self.buffer.add({k: v.reshape(-1, *v.shape[2:]) for k, v in batch.items()})
         if len(self.buffer) < max(p.mini_buffer_size, p.batch_size):
             return state, {}, 0
-        batches = self.algo.prepare_batches(self.buffer.sample(rng, p.batch_size, p.update_times))
+        if getattr(p, "sequence_length", None):
+            L = p.sequence_length
+            flat = self.buffer.sample_sequences(rng, p.batch_size // L, L, stride=p.n_envs, n_batches=p.update_times)
+        else:
+            flat = self.buffer.sample(rng, p.batch_size, p.update_times)
+        batches = self.algo.prepare_batches(flat)
         state, metrics = self.algo.update(state, batches)
         return state, metrics, p.update_times
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
+
+from aquaml.algorithm.parameters import epochs_for
 
 
 def _fail(message: str) -> int:
@@ -45,7 +46,7 @@ def _train(args) -> int:
             if args.seed is not None:
                 changes["seed"] = args.seed
             if args.steps is not None:
-                changes["n_epochs"] = math.ceil(args.steps / params.update_interval)
+                changes["n_epochs"] = epochs_for(params, args.steps)
             params = params.replace(**changes)
         except (TypeError, ValueError) as e:
             return _fail(str(e))

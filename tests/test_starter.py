@@ -225,3 +225,16 @@ def test_cli_errors_are_one_line_with_choices(args, message, capsys):
     assert cli(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_cli_trains_recurrent_defaults(run_root, capsys):
+    """Recurrent options by --set: a default LSTM actor, trained on sequences with burn-in."""
+    args = ["train", "sac", "PendulumNoVel-v1", "--steps", "200", "--run-root", str(run_root), "--set",
+            "lstm_size=8", "--set", "sequence_length=8", "--set", "burn_in=2", "--set", "batch_size=32",
+            "--set", "mini_buffer_size=100", "--set", "hidden_sizes=16", "--set", "display_interval=4",
+            "--set", "calculate_episodes=1"]
+    assert cli(args) == 0
+    run_dir = Path(capsys.readouterr().out.split("run directory: ")[1].strip())
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["state_outputs"] == {"lstm_h": [8], "lstm_c": [8]}
+    assert cli(["eval", str(run_dir), "--episodes", "1"]) == 0

@@ -40,6 +40,7 @@ class OffPolicyParameters(Parameters):
     seed: int = 0
     n_envs: int = 1  #: environments stepped together (one batched policy call per step)
     hidden_sizes: tuple[int, ...] = (64, 64)  #: default models only
+    lstm_size: int = 0  #: default models only: an LSTM of this size first in the actor (recurrent)
     learning_rate: float = 1e-3  #: default models only
 
     def __post_init__(self) -> None:

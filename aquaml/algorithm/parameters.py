@@ -111,6 +111,11 @@ def _parse(text: str, hint, key: str):
         raise TypeError(f"parameter {key!r}: cannot read {text!r} as {getattr(hint, '__name__', hint)}") from None
 
 
+def epochs_for(params, steps: int) -> int:
+    """The ``n_epochs`` that make ``steps`` environment steps (rounded up to whole epochs)."""
+    return math.ceil(steps / (params.steps_per_env * params.n_envs))
+
+
 def check_positive(obj, *names: str, allow_none: bool = False) -> None:
     for name in names:
         value = getattr(obj, name)

@@ -59,6 +59,7 @@ class PPOParameters(Parameters):
     store_model_times: int = 5
     seed: int = 0
     hidden_sizes: tuple[int, ...] = (64, 64)  #: default models only
+    lstm_size: int = 0  #: default models only: an LSTM of this size first in the actor (recurrent)
     learning_rate: float = 3e-4  #: default models only
 
     def __post_init__(self) -> None:

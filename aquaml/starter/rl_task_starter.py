@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import importlib
 import json
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from aquaml.algorithm import SAC
+from aquaml.algorithm.parameters import epochs_for
 from aquaml.env import ActionSpace, EnvDriver, env_factory, make_env
 from aquaml.model import MLPActor, MLPCritic, build_model
 from aquaml.sampler import Collector, evaluate
@@ -182,7 +182,8 @@ class RLTaskStarter:
                 raise ValueError(f"{type(self.env).__name__} does not declare its action shape; give an actor "
                                  "model or set self._action_info = DataInfo(('action',), ((n,),))")
             actor_cls = MLPActor(tuple(obs), action_shape, p.hidden_sizes, p.learning_rate,
-                                 log_std=self.algo_cls.default_log_std_head and not self._discrete)
+                                 log_std=self.algo_cls.default_log_std_head and not self._discrete,
+                                 lstm_size=p.lstm_size)
         specs["actor"] = build_model(actor_cls, "actor", obs, actor=True, action_shape=action_shape)
         actor = specs["actor"]
         critic_inputs = {**obs, **actor.state_outputs}
@@ -191,8 +192,8 @@ class RLTaskStarter:
         for role in self.algo_cls.critic_roles:
             cls = self.model_classes[role]
             if cls is None:
-                cls = MLPCritic(tuple(critic_inputs.keys() - actor.state_outputs.keys()), p.hidden_sizes,
-                                p.learning_rate)
+                # default critics read the observations, the actor's memory (if any) and the action
+                cls = MLPCritic(tuple(critic_inputs), p.hidden_sizes, p.learning_rate)
             specs[role] = build_model(cls, role, critic_inputs, actor=False)
         return specs
 
@@ -409,6 +410,6 @@ class RLTaskStarter:
         if steps is not None:
             if steps <= 0:
                 raise ValueError(f"steps must be positive, got {steps}")
-            params = params.replace(n_epochs=math.ceil(steps / params.update_interval))
+            params = params.replace(n_epochs=epochs_for(params, steps))
         return cls(env, models, algo, params, name=config["name"], run_root=run_dir.parent.parent,
                    resume=run_dir if resume else None, progress=progress)

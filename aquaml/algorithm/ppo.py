@@ -241,35 +241,31 @@ class PPO:
                            p.discount, p.gae_lambda)
         data = {"obs": obs, "action": flat(rollout["action"]), "extras": flat(rollout["extras"]),
                 "adv": adv.reshape(-1), "returns": returns.reshape(-1), "values": values.reshape(-1)}
+        # (T, N) step-major -> (N * T / L, L) windows of consecutive steps of one env (L = 1 without sequences)
         L = self.sequence or 1
-        if self.sequence:
-            # (T, N) step-major -> (N * T / L, L) windows of consecutive steps of one env
-            windows = lambda x: jnp.swapaxes(x.reshape(T, N, *x.shape[1:]), 0, 1).reshape(-1, L, *x.shape[1:])  # noqa: E731
-            data = jax.tree_util.tree_map(windows, data)
-            data["starts"] = episode_starts(windows(flat(rollout["terminated"])), windows(flat(rollout["truncated"])))
+        windows = lambda x: jnp.swapaxes(x.reshape(T, N, *x.shape[1:]), 0, 1).reshape(-1, L, *x.shape[1:])  # noqa: E731
+        data = jax.tree_util.tree_map(windows, data)
+        data["starts"] = episode_starts(windows(flat(rollout["terminated"])), windows(flat(rollout["truncated"])))
         units_per_mb = p.batch_size // L
-        weights = (jnp.arange(L) >= p.burn_in).astype(jnp.float32)  # burn-in steps carry no loss
-
-        def actor_outputs(actor, mb):
-            if not self.sequence:
-                return self.policy.outputs(actor["net"], mb["obs"])
-            return seq_flat(unroll(self.models["actor"], actor["net"], mb["obs"], mb["starts"], p.burn_in), p.batch_size)
+        w = jnp.tile((jnp.arange(L) >= p.burn_in).astype(jnp.float32), units_per_mb)  # burn-in: no loss
+        wmean = lambda x: jnp.sum(w * x) / jnp.sum(w)  # noqa: E731
 
         def minibatch(carry, idx):
             actor, critic, actor_opt, critic_opt = carry
             mb = jax.tree_util.tree_map(lambda x: x[idx], data)
-            w = jnp.tile(weights, units_per_mb)
-            steps = seq_flat({k: v for k, v in mb.items() if k not in ("obs", "starts")}, p.batch_size) \
-                if self.sequence else mb
-            step_obs = seq_flat(mb["obs"], p.batch_size) if self.sequence else mb["obs"]
+            steps = seq_flat(mb, p.batch_size)
             a = steps["adv"]
             if p.normalize_advantage:
-                mean = jnp.sum(w * a) / jnp.sum(w)
-                a = (a - mean) / (jnp.sqrt(jnp.sum(w * (a - mean) ** 2) / jnp.sum(w)) + 1e-8)
-            wmean = lambda x: jnp.sum(w * x) / jnp.sum(w)  # noqa: E731
+                a = (a - wmean(a)) / (jnp.sqrt(wmean((a - wmean(a)) ** 2)) + 1e-8)
+
+            def actor_outputs(actor):
+                if self.sequence:
+                    return seq_flat(unroll(self.models["actor"], actor["net"], mb["obs"], mb["starts"], p.burn_in),
+                                    p.batch_size)
+                return self.policy.outputs(actor["net"], steps["obs"])
 
             def actor_loss(actor):
-                outputs = actor_outputs(actor, mb)
+                outputs = actor_outputs(actor)
                 log_prob, entropy = self.policy.log_prob_entropy(actor, outputs, steps["action"], steps["extras"])
                 ratio = jnp.exp(log_prob - steps["extras"]["log_prob"])
                 surrogate = jnp.minimum(ratio * a, jnp.clip(ratio, 1 - p.clip_range, 1 + p.clip_range) * a)
@@ -279,7 +275,7 @@ class PPO:
                 return loss, (wmean(entropy), approx_kl, clipped)
 
             def value_loss(critic):
-                v = self._value(critic, step_obs)
+                v = self._value(critic, steps["obs"])
                 loss = (v - steps["returns"]) ** 2
                 if p.clip_value is not None:
                     v_clip = steps["values"] + jnp.clip(v - steps["values"], -p.clip_value, p.clip_value)

@@ -50,7 +50,6 @@ from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalizati
 
 from aquaml.algorithm import PPO, PPOParameters  # noqa: E402  (importing aquaml registers CartPoleNoVel-v1)
 from aquaml.starter import RLTaskStarter, RunSummary  # noqa: E402
-from aquaml.tools.logger import RunLogger  # noqa: E402
 from examples.recurrent_ppo_cartpole_novel import main as rppo_example  # noqa: E402
 from examples.recurrent_sac_pendulum_pos import main as rsac_example  # noqa: E402
 
@@ -94,50 +93,18 @@ def first_at(history: list[EvalPoint], threshold: float) -> EvalPoint | None:
 
 
 # -- AquaML -------------------------------------------------------------------------------
-class AquaMLOverhead:
-    """While active, times RLTaskStarter's evaluations, checkpoints and log writes.
-
-    They are patched on the classes, so this also covers the starters the examples build.
-    ``progress.csv``'s ``wall_time_s`` is taken just before each display's evaluation and
-    counts from the start of ``run``: row k includes the overhead of the displays before it,
-    which is ``before_eval[k]``.
-    """
-
-    TIMED = ((RLTaskStarter, "evaluate"), (RLTaskStarter, "save_checkpoint"), (RunLogger, "log"))
-
-    def __enter__(self) -> "AquaMLOverhead":
-        self.total, self.before_eval = 0.0, []
-        self._originals = [(owner, name, getattr(owner, name)) for owner, name in self.TIMED]
-        for owner, name, fn in self._originals:
-            setattr(owner, name, self._timed(fn, is_eval=name == "evaluate"))
-        return self
-
-    def _timed(self, fn: Callable, is_eval: bool) -> Callable:
-        @functools.wraps(fn)
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            if is_eval:
-                self.before_eval.append(self.total)
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.total += time.perf_counter() - start
-        return timed
-
-    def __exit__(self, *exc: object) -> None:
-        for owner, name, fn in self._originals:
-            setattr(owner, name, fn)
-
-
 def run_aquaml(train: Callable[[str], RunSummary]) -> Run:
-    """Runs ``train(run_root)`` and reads its evaluations and wall times from progress.csv."""
-    with tempfile.TemporaryDirectory() as run_root, AquaMLOverhead() as overhead:
+    """Runs ``train(run_root)`` and reads its evaluations and training times from progress.csv.
+
+    ``train_time_s`` counts collecting and learning only (evaluation, logging and
+    checkpoints excluded; compilation included), as SB3's time below does.
+    """
+    with tempfile.TemporaryDirectory() as run_root:
         summary = train(run_root)
         with open(summary.run_dir / "progress.csv", newline="") as f:
             rows = list(csv.DictReader(f))
-    history = [EvalPoint(int(row["env_steps"]), float(row["eval_return_mean"]), float(row["wall_time_s"]) - before)
-               for row, before in zip(rows, overhead.before_eval, strict=True)]
-    return Run("AquaML", summary.env_steps, history[-1].train_s, history)
+    history = [EvalPoint(int(r["env_steps"]), float(r["eval_return_mean"]), float(r["train_time_s"])) for r in rows]
+    return Run("AquaML", summary.env_steps, summary.train_time_s, history)
 
 
 def train_aquaml_ppo(seed: int, steps: int, run_root: str) -> RunSummary:

@@ -35,7 +35,6 @@ from importlib import metadata  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 
 from aquaml.algorithm.sac import SACParameters  # noqa: E402
 from aquaml.starter import RLTaskStarter  # noqa: E402

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 
@@ -238,3 +237,24 @@ def test_cli_trains_recurrent_defaults(run_root, capsys):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["state_outputs"] == {"lstm_h": [8], "lstm_c": [8]}
     assert cli(["eval", str(run_dir), "--episodes", "1"]) == 0
+
+
+@pytest.mark.parametrize("algo_name", ["td3", "ppo"])
+def test_stored_state_recurrence_works_for_td3_and_ppo(run_root, algo_name):
+    """Form 1 with the default LSTM actor: states stored with transitions, zero at episode starts."""
+    from aquaml.algorithm import ALGORITHMS
+
+    algo = ALGORITHMS[algo_name]
+    common = dict(n_epochs=4, display_interval=4, calculate_episodes=1, hidden_sizes=(16,), lstm_size=8, seed=1)
+    if algo_name == "td3":
+        params = algo.Parameters(update_interval=25, batch_size=32, mini_buffer_size=50, **common)
+    else:
+        params = algo.Parameters(n_envs=2, rollout_length=25, batch_size=10, update_times=2, **common)
+    starter = RLTaskStarter("PendulumNoVel-v1", algo=algo, algo_hyperparameter=params, run_root=run_root,
+                            progress=False)
+    batch, _ = starter.collector.collect(3, starter.algo.actor_params(starter.state), starter.act_key,
+                                         np.random.default_rng(0))
+    assert not batch["obs/lstm_h"][0].any() and batch["obs/lstm_h"][1:].any()
+    np.testing.assert_array_equal(batch["next_obs/lstm_h"][:2], batch["obs/lstm_h"][1:])
+    summary = starter.run()
+    assert summary.grad_steps > 0 and np.isfinite(summary.final_eval_return)

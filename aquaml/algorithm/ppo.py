@@ -6,7 +6,6 @@ shuffled minibatches (``lax.scan`` inside ``lax.scan``), then the statistics upd
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 

@@ -46,8 +46,9 @@ class RunSummary:
     run_dir: Path
     env_steps: int
     grad_steps: int
-    wall_time_s: float
+    wall_time_s: float  #: everything: training, evaluation, logging, checkpoints
     train_returns: list[float] = field(default_factory=list)
+    train_time_s: float = 0.0  #: collecting and learning only (compilation included)
 
 
 def _qualname(obj) -> str | None:
@@ -152,7 +153,7 @@ class RLTaskStarter:
         self.epoch = self.env_steps = self.grad_steps = self.displays = 0
         self.eval_history: list[tuple[int, float]] = []
         self.train_returns: list[float] = []
-        self.wall_time = 0.0
+        self.wall_time = self.train_time = 0.0
         self.run_dir: Path | None = None
         if resume is not None:
             self._restore(Path(resume))
@@ -264,6 +265,7 @@ class RLTaskStarter:
         wall_at_start = self.wall_time
         try:
             while self.epoch < self.total_epochs:
+                epoch_start = time.perf_counter()
                 n_envs = self.collector.n_envs
                 random_steps = self.learner.random_steps(self.env_steps, n_envs)
                 batch, self.act_key = self.collector.collect(
@@ -276,7 +278,11 @@ class RLTaskStarter:
                 self.train_returns += [r for r, _ in self.collector.drain_finished()]
                 bar.update(p.steps_per_env * n_envs)
                 last = self.epoch == self.total_epochs
-                if self.epoch % p.display_interval == 0 or last:
+                display = self.epoch % p.display_interval == 0 or last
+                if display:  # let the last update finish, so its time counts as training
+                    jax.block_until_ready(self.state)
+                self.train_time += time.perf_counter() - epoch_start
+                if display:
                     self.wall_time = wall_at_start + time.perf_counter() - started
                     rate = (self.env_steps - steps_at_start) / max(time.perf_counter() - started, 1e-9)
                     row = self._display(metrics, rate)
@@ -299,7 +305,8 @@ class RLTaskStarter:
         recent = self.train_returns[-10:]
         row = {
             "env_steps": self.env_steps, "grad_steps": self.grad_steps, "epoch": self.epoch,
-            "wall_time_s": round(self.wall_time, 3), "steps_per_s": round(rate, 2),
+            "wall_time_s": round(self.wall_time, 3), "train_time_s": round(self.train_time, 3),
+            "steps_per_s": round(rate, 2),
             "eval_return_mean": float(np.mean(returns)), "eval_return_std": float(np.std(returns)),
             "eval_episode_length": float(np.mean(lengths)),
             "train_return_mean": float(np.mean(recent)) if recent else float("nan"),
@@ -324,7 +331,7 @@ class RLTaskStarter:
     def summary(self) -> RunSummary:
         final = self.eval_history[-1][1] if self.eval_history else float("nan")
         return RunSummary(final, list(self.eval_history), self.run_dir, self.env_steps, self.grad_steps,
-                          self.wall_time, list(self.train_returns))
+                          self.wall_time, list(self.train_returns), self.train_time)
 
     # -- checkpoints ------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
@@ -334,7 +341,7 @@ class RLTaskStarter:
         state.update({f"collector/{k}": v for k, v in collector_arrays.items()})
         meta = {
             "epoch": self.epoch, "env_steps": self.env_steps, "grad_steps": self.grad_steps,
-            "displays": self.displays, "wall_time_s": self.wall_time,
+            "displays": self.displays, "wall_time_s": self.wall_time, "train_time_s": self.train_time,
             "eval_history": self.eval_history, "train_returns": self.train_returns,
             "rng": self.rng.bit_generator.state, "collector": collector_meta,
         }
@@ -368,7 +375,7 @@ class RLTaskStarter:
         self.rng.bit_generator.state = meta["rng"]
         self.epoch, self.env_steps = int(meta["epoch"]), int(meta["env_steps"])
         self.grad_steps, self.displays = int(meta["grad_steps"]), int(meta["displays"])
-        self.wall_time = float(meta["wall_time_s"])
+        self.wall_time, self.train_time = float(meta["wall_time_s"]), float(meta["train_time_s"])
         self.eval_history = [tuple(x) for x in meta["eval_history"]]
         self.train_returns = list(meta["train_returns"])
         self.learner.restore(path)

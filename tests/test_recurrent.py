@@ -152,3 +152,43 @@ def test_padded_steps_carry_no_loss(burn_in):
     c = _sequence_batch(np.random.default_rng(3), mask)
     new_c, _ = sac.update(state, c)
     assert not np.allclose(new_c.actor["net"][0], new_a.actor["net"][0])
+
+
+class StackedGRU(keras.Model):
+    """Two stacked GRUs in step form: each layer's state is its own named input and output."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru1 = keras.layers.GRU(4, return_state=True)
+        self.gru2 = keras.layers.GRU(3, return_state=True)
+        self.mu = keras.layers.Dense(1)
+        self.input_name = ("x", "g1", "g2")
+        self.output_info = {"action": (1,), "g1": (4,), "g2": (3,)}
+        self.learning_rate, self.optimizer = 1e-3, "Adam"
+
+    def call(self, x, g1, g2):
+        out1, g1 = self.gru1(keras.ops.expand_dims(x, 1), initial_state=g1)
+        out2, g2 = self.gru2(keras.ops.expand_dims(out1, 1), initial_state=g2)
+        return self.mu(out2), g1, g2
+
+    def reset(self):
+        pass
+
+
+def test_stacked_gru_unrolls_like_stepping_it_by_hand():
+    spec = build_model(StackedGRU, "actor", {"x": (2,)}, actor=True)
+    assert spec.state_outputs == {"g1": (4,), "g2": (3,)}
+    params = spec.fn.init_params()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5, 2)).astype(np.float32)
+    starts = np.zeros((3, 5), bool)
+    starts[1, 2] = True
+    zeros = {"g1": np.zeros((3, 5, 4), np.float32), "g2": np.zeros((3, 5, 3), np.float32)}
+    out = unroll(spec, params, {"x": x, **zeros}, jnp.asarray(starts))
+    state = {"g1": np.zeros((3, 4), np.float32), "g2": np.zeros((3, 3), np.float32)}
+    for t in range(5):
+        state = {k: np.where(starts[:, t:t + 1], 0.0, v) for k, v in state.items()}
+        action, g1, g2 = spec.fn.apply(params, {"x": x[:, t], **state})
+        np.testing.assert_allclose(out["action"][:, t], action, rtol=1e-5, atol=1e-6)
+        state = {"g1": np.asarray(g1), "g2": np.asarray(g2)}
+    np.testing.assert_allclose(out["g2"][:, -1], state["g2"], rtol=1e-5, atol=1e-6)

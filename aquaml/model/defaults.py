@@ -12,8 +12,14 @@ def _concat(*inputs):
     return keras.ops.concatenate([keras.ops.reshape(v, (v.shape[0], -1)) for v in inputs], axis=-1)
 
 
+def _orthogonal(gain: float):
+    return keras.initializers.Orthogonal(gain=gain)
+
+
 def _trunk(hidden: Sequence[int]) -> list:
-    return [keras.layers.Dense(int(h), activation="relu") for h in hidden]
+    # orthogonal initialisation (gain sqrt 2 for ReLU layers) as in the PPO literature
+    return [keras.layers.Dense(int(h), activation="relu", kernel_initializer=_orthogonal(math.sqrt(2)))
+            for h in hidden]
 
 
 class MLPActor(keras.Model):
@@ -37,7 +43,8 @@ class MLPActor(keras.Model):
         self.optimizer = optimizer
         self.lstm = keras.layers.LSTM(int(lstm_size), return_state=True) if lstm_size else None
         self.trunk = _trunk(hidden)
-        self.mean = keras.layers.Dense(action_dim)
+        # a small last layer starts the policy near uniform / zero-mean
+        self.mean = keras.layers.Dense(action_dim, kernel_initializer=_orthogonal(0.01))
         self.log_std = keras.layers.Dense(action_dim) if log_std else None
         self._action_shape = tuple(action_shape)
 
@@ -71,7 +78,7 @@ class MLPCritic(keras.Model):
         self.learning_rate = learning_rate
         self.optimizer = optimizer
         self.trunk = _trunk(hidden)
-        self.head = keras.layers.Dense(1)
+        self.head = keras.layers.Dense(1, kernel_initializer=_orthogonal(1.0))
 
     def call(self, inputs, *more):
         x = _concat(inputs, *more)

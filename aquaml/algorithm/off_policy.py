@@ -1,6 +1,7 @@
 """What SAC and TD3 share: the loop parameters and the twin-critic machinery."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar, Mapping, Sequence
 
@@ -12,6 +13,7 @@ import optax
 from aquaml.algorithm.parameters import Parameters, check_positive
 from aquaml.data.batch import nest
 from aquaml.model.contract import ModelSpec
+from aquaml.model.recurrent import weighted_mean
 
 
 @dataclass
@@ -100,7 +102,7 @@ class TwinCritics:
         ``weights`` (0 or 1 per sample) leave padded and burn-in steps out of the loss.
         """
         w = jnp.ones_like(target) if weights is None else weights
-        wmean = lambda x: jnp.sum(w * x) / jnp.maximum(jnp.sum(w), 1.0)  # noqa: E731
+        wmean = functools.partial(weighted_mean, weights=w)
 
         def loss(params):
             q1 = self.q(0, params[0], obs, action)

@@ -6,6 +6,7 @@ shuffled minibatches (``lax.scan`` inside ``lax.scan``), then the statistics upd
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 
@@ -21,7 +22,7 @@ from aquaml.env.base import ActionSpace
 from aquaml.model.contract import ModelSpec
 from aquaml.model.policy import CategoricalPolicy, GaussianPolicy
 from aquaml.model.recurrent import flat as seq_flat
-from aquaml.model.recurrent import episode_starts, unroll
+from aquaml.model.recurrent import episode_starts, unroll, weighted_mean
 
 
 @dataclass
@@ -231,7 +232,8 @@ class PPO:
         p = self.params
         T, N = rollout["reward"].shape
         flat = lambda tree: jax.tree_util.tree_map(lambda x: x.reshape(T * N, *x.shape[2:]), tree)  # noqa: E731
-        obs = self._normalize(state.obs_stats, flat(rollout["obs"]))
+        raw_obs = flat(rollout["obs"])
+        obs = self._normalize(state.obs_stats, raw_obs)
         next_obs = self._normalize(state.obs_stats, flat(rollout["next_obs"]))
         rewards, return_stats, running_returns = self._scale_rewards(state, rollout)
         values = self._value(state.critic, obs).reshape(T, N)
@@ -247,7 +249,7 @@ class PPO:
         data["starts"] = episode_starts(windows(flat(rollout["terminated"])), windows(flat(rollout["truncated"])))
         units_per_mb = p.batch_size // L
         w = jnp.tile((jnp.arange(L) >= p.burn_in).astype(jnp.float32), units_per_mb)  # burn-in: no loss
-        wmean = lambda x: jnp.sum(w * x) / jnp.sum(w)  # noqa: E731
+        wmean = functools.partial(weighted_mean, weights=w)
 
         def minibatch(carry, idx):
             actor, critic, actor_opt, critic_opt = carry
@@ -255,7 +257,8 @@ class PPO:
             steps = seq_flat(mb, p.batch_size)
             a = steps["adv"]
             if p.normalize_advantage:
-                a = (a - wmean(a)) / (jnp.sqrt(wmean((a - wmean(a)) ** 2)) + 1e-8)
+                centred = a - wmean(a)
+                a = centred / (jnp.sqrt(wmean(centred ** 2)) + 1e-8)
 
             def actor_outputs(actor):
                 if self.sequence:
@@ -298,7 +301,7 @@ class PPO:
         key, *epoch_keys = jax.random.split(state.key, p.update_times + 1)
         carry = (state.actor, state.critic, state.actor_opt, state.critic_opt)
         (actor, critic, actor_opt, critic_opt), metrics = jax.lax.scan(epoch, carry, jnp.stack(epoch_keys))
-        obs_stats = normalizer.update_stats(state.obs_stats, {k: flat(rollout["obs"])[k] for k in self.norm_shapes})
+        obs_stats = normalizer.update_stats(state.obs_stats, {k: raw_obs[k] for k in self.norm_shapes})
         metrics = jax.tree_util.tree_map(jnp.mean, metrics)
         metrics["explained_variance"] = 1 - jnp.var(returns - values) / (jnp.var(returns) + 1e-8)
         new_state = PPOState(actor, critic, actor_opt, critic_opt, obs_stats, return_stats, running_returns, key)

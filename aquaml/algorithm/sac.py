@@ -6,6 +6,7 @@ pre-sampled batches).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
@@ -18,7 +19,7 @@ from aquaml.algorithm.off_policy import OffPolicyAlgorithm, OffPolicyParameters
 from aquaml.algorithm.parameters import check_positive
 from aquaml.model.contract import ModelSpec
 from aquaml.model.policy import SquashedGaussianPolicy
-from aquaml.model.recurrent import episode_starts, unroll
+from aquaml.model.recurrent import episode_starts, unroll, weighted_mean
 from aquaml.model.recurrent import flat as seq_flat
 
 
@@ -137,7 +138,7 @@ class SAC(OffPolicyAlgorithm):
         key, k_next, k_pi = jax.random.split(state.key, 3)
         alpha = jnp.exp(state.log_alpha)
         batch, w, actor_outputs, next_outputs = self._views(state, batch)
-        wmean = lambda x: jnp.sum(w * x) / jnp.maximum(jnp.sum(w), 1.0)  # noqa: E731
+        wmean = functools.partial(weighted_mean, weights=w)
 
         next_obs = batch["next_obs"]
         next_action, next_log_prob, _ = self.policy.sample(state.actor, None, k_next, next_outputs)

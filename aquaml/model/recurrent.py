@@ -69,6 +69,11 @@ def unroll(spec: ModelSpec, net_params, obs: Mapping[str, jax.Array], starts: ja
     return {k: jnp.swapaxes(v, 0, 1) for k, v in outputs.items()}
 
 
+def weighted_mean(x: jax.Array, weights: jax.Array) -> jax.Array:
+    """Mean over the steps whose weight is 1: padded and burn-in steps (weight 0) carry no loss."""
+    return jnp.sum(weights * x) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
 def flat(tree, n: int):
     """Merge the two leading axes ``(B, L, ...) -> (B * L, ...)``."""
     return jax.tree_util.tree_map(lambda x: x.reshape(n, *x.shape[2:]), tree)

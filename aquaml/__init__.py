@@ -1,18 +1,30 @@
-"""AquaML: reinforcement and imitation learning with Keras 3 models on JAX."""
+"""AquaML: reinforcement and imitation learning with Keras 3 models on JAX.
+
+Importing ``aquaml`` only selects Keras' JAX backend; the public names below load their
+modules on first use, so processes that only run environments (sampler workers) never
+import JAX or Keras.
+"""
+from importlib import import_module
+
 from aquaml._backend import select_jax_backend as _select_jax_backend
 
 _select_jax_backend()
 
-from aquaml.data import DataInfo, ReplayBuffer, load_data, save_data  # noqa: E402
-from aquaml.env import GymnasiumEnv, RLBaseEnv  # noqa: E402
-from aquaml.algorithm import SAC, SACParameters, SAC2, SAC2_parameter  # noqa: E402
-from aquaml.starter import RLTaskStarter, RunSummary  # noqa: E402
+import aquaml.env  # noqa: E402,F401  (registers the position-only env ids; needs no JAX)
 
 __version__ = "0.3.0"
 
-__all__ = [
-    "DataInfo", "ReplayBuffer", "save_data", "load_data",
-    "RLBaseEnv", "GymnasiumEnv",
-    "SAC", "SACParameters", "SAC2", "SAC2_parameter",
-    "RLTaskStarter", "RunSummary",
-]
+_EXPORTS = {
+    "DataInfo": "aquaml.data", "ReplayBuffer": "aquaml.data", "save_data": "aquaml.data", "load_data": "aquaml.data",
+    "RLBaseEnv": "aquaml.env", "GymnasiumEnv": "aquaml.env",
+    "SAC": "aquaml.algorithm", "SACParameters": "aquaml.algorithm", "SAC2": "aquaml.algorithm",
+    "SAC2_parameter": "aquaml.algorithm",
+    "RLTaskStarter": "aquaml.starter", "RunSummary": "aquaml.starter",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'aquaml' has no attribute {name!r}")

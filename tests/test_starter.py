@@ -52,8 +52,9 @@ def test_run_writes_config_logs_tensorboard_and_checkpoints(run_root):
         np.testing.assert_array_equal(np.asarray(var.value), np.asarray(trained))
 
 
-@pytest.mark.parametrize("env, n_envs", [("Pendulum-v1", 1), ("seed_style", 1), ("Pendulum-v1", 3)])
-def test_resume_is_bit_exact(run_root, env, n_envs):
+@pytest.mark.parametrize("env, n_envs, n_workers", [("Pendulum-v1", 1, 0), ("seed_style", 1, 0), ("Pendulum-v1", 3, 0),
+                                                    ("seed_style", 3, 2)])
+def test_resume_is_bit_exact(run_root, env, n_envs, n_workers):
     """N epochs in one run == N/2 epochs, resume, N/2 epochs (mid-episode checkpoint)."""
     make = (lambda: "Pendulum-v1") if env == "Pendulum-v1" else SeedStyleEnv
     models = None if env == "Pendulum-v1" else {"actor": TinyActor, "qf1": TinyQ, "qf2": TinyQ}
@@ -63,11 +64,13 @@ def test_resume_is_bit_exact(run_root, env, n_envs):
     full_summary = full.run()
 
     half = RLTaskStarter(make(), models, algo_hyperparameter=params.replace(n_epochs=4), run_root=run_root,
-                         name="half", progress=False)
+                         name="half", progress=False, n_workers=n_workers)
     run_dir = half.run().run_dir
-    assert half.collector.slots[0].obs is not None  # the checkpoint really was taken mid-episode
+    # the checkpoint really was taken mid-episode
+    assert half.collector.state_dict()[0]["envs"][0]["episode_steps"] > 0
+    half.close()
     resumed = RLTaskStarter(make(), models, algo_hyperparameter=params, run_root=run_root, resume=run_dir,
-                            progress=False)
+                            progress=False, n_workers=n_workers)
     resumed_summary = resumed.run()
 
     a, b = tree_to_arrays(full.state), tree_to_arrays(resumed.state)

@@ -1,4 +1,8 @@
-"""Collects transitions from a vector of in-process environments with the current policy.
+"""Collects transitions from a vector of environments with the current policy.
+
+The environments run in a pool (:mod:`aquaml.parallel.pool`): in this process by default,
+or in worker processes over shared memory. Either way the same block code steps them, so
+a seed gives the same trajectories with and without workers.
 
 Episode ``k`` of env ``i`` is reset with a seed derived from ``(run seed, i, k)``, so a run
 is reproducible and a checkpoint can restore every environment mid-episode exactly: the
@@ -7,12 +11,15 @@ replays them into fresh environments.
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from aquaml.env.driver import EnvDriver
+from aquaml.parallel.block import DriverStepper, table_fields
+from aquaml.parallel.pool import make_pool
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1
 Field = tuple[tuple[int, ...], np.dtype]
@@ -23,27 +30,25 @@ def episode_seed(seed: int, stream: int, index: int, env: int = 0) -> int:
     return int(np.random.SeedSequence([int(seed), stream, int(env), int(index)]).generate_state(1)[0] >> 1)
 
 
-class _Slot:
-    """One environment's episode bookkeeping."""
-
-    def __init__(self, driver: EnvDriver, index: int, seed: int) -> None:
-        self.driver, self.index, self.seed = driver, index, seed
-        self.episode = 0
-        self.obs: dict[str, np.ndarray] | None = None
-        self.episode_return = 0.0
-        self.episode_actions: list[dict[str, np.ndarray]] = []
-
-    def start(self) -> None:
-        self.obs = self.driver.reset(episode_seed(self.seed, TRAIN_STREAM, self.episode, self.index))
-        self.episode_return = 0.0
-        self.episode_actions = []
+def driver_steppers(env_fns: Sequence[Callable], episode_length: int | None,
+                    state_outputs: Mapping[str, tuple[int, ...]]) -> list[DriverStepper]:
+    """Checked drivers around the environments ``env_fns`` build (runs in workers too)."""
+    steppers = []
+    for fn in env_fns:
+        env = fn()
+        env.set_state_outputs(state_outputs)
+        steppers.append(DriverStepper(EnvDriver(env, episode_length)))
+    return steppers
 
 
 class Collector:
-    """Steps ``drivers`` together with one batched ``act`` call per step.
+    """Steps ``n_envs`` environments together with one batched ``act`` call per step.
 
     Args:
-        drivers: the checked environments (all with the same observations).
+        env_fns: one factory per environment, each returning an ``RLBaseEnv``.
+        episode_length: time limit per episode (reaching it is a truncation).
+        obs_fields: ``name -> (shape, dtype)`` of every observation, actor state outputs included.
+        state_outputs: ``name -> shape`` of the actor's state outputs.
         act: jitted ``act(actor_params, obs, key) -> (action_dict, extras, key)`` on a batch of
             all environments; ``extras`` (e.g. log-probabilities, values) are recorded too.
         actor_inputs: names of the observations the actor reads.
@@ -51,21 +56,43 @@ class Collector:
         random_action: ``(rng, n) -> n random actions`` for warm-up steps.
         seed: run seed.
         extra_fields: ``name -> (shape, dtype)`` of the extras ``act`` returns per environment.
+        n_workers: worker processes (0: step the environments in this process).
+        worker_options: passed to :class:`aquaml.parallel.WorkerPool` (e.g. ``spin_s``).
     """
 
-    def __init__(self, drivers: Sequence[EnvDriver], act: Callable, actor_inputs: Sequence[str],
+    def __init__(self, env_fns: Sequence[Callable], episode_length: int | None, obs_fields: Mapping[str, Field],
+                 state_outputs: Mapping[str, tuple[int, ...]], act: Callable, actor_inputs: Sequence[str],
                  action_field: Field, random_action: Callable, seed: int,
-                 extra_fields: Mapping[str, Field] = {}) -> None:
-        self.slots = [_Slot(d, i, int(seed)) for i, d in enumerate(drivers)]
-        self.n_envs = len(self.slots)
+                 extra_fields: Mapping[str, Field] = {}, n_workers: int = 0, **worker_options) -> None:
+        self.n_envs = len(env_fns)
         self.act = act
         self.actor_inputs = tuple(actor_inputs)
         self.action_field = (tuple(action_field[0]), np.dtype(action_field[1]))
         self.random_action = random_action
+        self.seed = int(seed)
         self.extra_fields = dict(extra_fields)
-        first = drivers[0]
-        self.obs_shapes, self.obs_dtypes = dict(first.shapes), dict(first.dtypes)
-        self.state_names = tuple(first.env._state_shapes)
+        self.obs_shapes = {k: tuple(s) for k, (s, _) in obs_fields.items()}
+        self.obs_dtypes = {k: np.dtype(d) for k, (_, d) in obs_fields.items()}
+        self.state_names = tuple(state_outputs)
+        # what the environment reads: the action and the actor's state outputs
+        self.env_inputs = {"action": self.action_field,
+                           **{k: (tuple(s), np.dtype(np.float32)) for k, s in state_outputs.items()}}
+        steppers = functools.partial(driver_steppers, episode_length=episode_length,
+                                     state_outputs=dict(state_outputs))
+        self.pool = make_pool(env_fns, table_fields(self.n_envs, obs_fields, self.env_inputs), steppers,
+                              n_workers=n_workers, **worker_options)
+        a = self.pool.arrays
+        self._obs = {k: a[f"obs/{k}"] for k in self.obs_shapes}
+        self._final = {k: a[f"final_obs/{k}"] for k in self.obs_shapes}
+        self._inputs = {k: a[f"act/{k}"] for k in self.env_inputs}
+        self.episode = np.zeros(self.n_envs, np.int64)
+        self.episode_return = np.zeros(self.n_envs)
+        self.started = False
+        # Actions of every current episode (for exact resume): one row per vector step since
+        # the oldest current episode began; env i's episode began at vector step `_start[i]`.
+        self._history: list[dict[str, np.ndarray]] = []
+        self._history_t0 = self._t = 0
+        self._start = np.zeros(self.n_envs, np.int64)
         self.finished: list[tuple[float, int]] = []  # (return, length) since last drained
 
     def fields(self) -> dict[str, Field]:
@@ -78,68 +105,101 @@ class Collector:
         out.update({f"extras/{k}": v for k, v in self.extra_fields.items()})
         return out
 
-    def _batched_obs(self) -> dict[str, np.ndarray]:
-        if self.n_envs == 1:
-            return {k: self.slots[0].obs[k] for k in self.actor_inputs}
-        return {k: np.concatenate([s.obs[k] for s in self.slots]) for k in self.actor_inputs}
+    def _seed_for(self, env: int, episode: int) -> int:
+        return episode_seed(self.seed, TRAIN_STREAM, episode, env)
+
+    def _begin(self, envs: Sequence[int]) -> None:
+        """Reset ``envs`` to their current episode, and queue the next episode's seed."""
+        a = self.pool.arrays
+        a["reset_mask"][:] = False
+        for i in envs:
+            a["reset_mask"][i] = True
+            a["reset_seed"][i] = self._seed_for(i, self.episode[i])
+        self.pool.run("reset")
+        for i in range(self.n_envs):
+            a["reset_seed"][i] = self._seed_for(i, self.episode[i] + 1)
+        self.started = True
 
     def collect(self, n: int, actor_params, key, rng: np.random.Generator, random_steps: int = 0):
         """Run ``n`` steps of every env; the first ``random_steps`` take random actions.
 
         Returns the transitions as arrays with leading dimensions ``(n, n_envs)``, and the new key.
         """
+        if not self.started:
+            self._begin(range(self.n_envs))
+        a = self.pool.arrays
         batch = {k: np.zeros((n, self.n_envs, *s), d) for k, (s, d) in self.fields().items()}
+        obs_out = {k: batch[f"obs/{k}"] for k in self._obs}
+        next_out = {k: batch[f"next_obs/{k}"] for k in self._obs}
         extras: dict = {}
         for t in range(n):
-            for slot in self.slots:
-                if slot.obs is None:
-                    slot.start()
+            for k, v in self._obs.items():
+                obs_out[k][t] = v
             if t < random_steps and not self.state_names:
                 action_dict: dict = {}
             else:  # a recurrent actor runs even during warm-up: its state outputs are observations
-                action_dict, extras, key = self.act(actor_params, self._batched_obs(), key)
-                action_dict = {k: np.asarray(v) for k, v in action_dict.items()}
+                action_dict, extras, key = self.act(actor_params, {k: self._obs[k] for k in self.actor_inputs}, key)
+                action_dict = {k: np.asarray(action_dict[k]) for k in self._inputs}
             if t < random_steps:
                 action_dict["action"] = self.random_action(rng, self.n_envs)
             for k, v in extras.items():
                 batch[f"extras/{k}"][t] = np.asarray(v)
-            for i, slot in enumerate(self.slots):
-                own = {k: v[i:i + 1] for k, v in action_dict.items()}
-                result = slot.driver.step(own)
-                for name in self.obs_shapes:
-                    batch[f"obs/{name}"][t, i] = slot.obs[name][0]
-                    batch[f"next_obs/{name}"][t, i] = result.obs[name][0]
-                batch["action"][t, i] = own["action"][0]
-                batch["reward"][t, i] = result.reward
-                batch["terminated"][t, i] = result.terminated
-                batch["truncated"][t, i] = result.truncated
-                slot.episode_return += result.reward
-                slot.episode_actions.append(own)
-                if result.terminated or result.truncated:
-                    self.finished.append((slot.episode_return, slot.driver.t))
-                    slot.episode += 1
-                    slot.obs = None
-                else:
-                    slot.obs = result.obs
+            for k, v in self._inputs.items():
+                v[:] = action_dict[k]
+            self._history.append({k: v.copy() for k, v in self._inputs.items()})
+            self.pool.run("step")
+            self._t += 1
+            for k, v in self._obs.items():
+                next_out[k][t] = v
+            batch["action"][t] = self._inputs["action"]
+            batch["reward"][t] = a["reward"]
+            batch["terminated"][t] = a["terminated"]
+            batch["truncated"][t] = a["truncated"]
+            self.episode_return += a["reward"]
+            done = np.flatnonzero(a["terminated"] | a["truncated"])
+            if len(done):
+                self._finish(done, t, next_out)
         return batch, key
+
+    def _finish(self, done: np.ndarray, t: int, next_out: Mapping[str, np.ndarray]) -> None:
+        """Bookkeeping for envs whose episode ended at step ``t`` (already reset by the pool)."""
+        a = self.pool.arrays
+        for i in done:
+            for k, v in self._final.items():
+                next_out[k][t, i] = v[i]
+            self.finished.append((float(self.episode_return[i]), int(a["episode_step"][i])))
+            self.episode_return[i] = 0.0
+            self.episode[i] += 1
+            a["reset_seed"][i] = self._seed_for(i, self.episode[i] + 1)
+            self._start[i] = self._t
+        drop = int(self._start.min()) - self._history_t0
+        if drop > 0:
+            del self._history[:drop]
+            self._history_t0 += drop
 
     def drain_finished(self) -> list[tuple[float, int]]:
         done, self.finished = self.finished, []
         return done
 
+    def close(self) -> None:
+        self.pool.close()
+
     # -- checkpointing --------------------------------------------------------------
+    def _episode_actions(self, i: int) -> dict[str, np.ndarray]:
+        rows = self._history[int(self._start[i]) - self._history_t0:]
+        return {k: np.stack([r[k][i] for r in rows]) for k in self._inputs} if rows else {}
+
     def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
         """JSON-able counters and the arrays needed to restore every current episode."""
         meta = {"finished": self.finished, "envs": []}
         arrays = {}
-        for slot in self.slots:
-            steps = len(slot.episode_actions) if slot.obs is not None else 0
-            meta["envs"].append({"episode": slot.episode, "episode_return": slot.episode_return,
-                                 "episode_steps": steps})
+        for i in range(self.n_envs):
+            steps = int(self._t - self._start[i]) if self.started else 0
+            meta["envs"].append({"episode": int(self.episode[i]), "episode_return": float(self.episode_return[i]),
+                                 "episode_steps": steps, "started": self.started})
             if steps:
-                for k in ("action", *self.state_names):  # all the environment reads
-                    arrays[f"env{slot.index}/actions/{k}"] = np.stack([a[k] for a in slot.episode_actions])
-                arrays.update({f"env{slot.index}/obs/{k}": v for k, v in slot.obs.items()})
+                arrays.update({f"env{i}/actions/{k}": v for k, v in self._episode_actions(i).items()})
+                arrays.update({f"env{i}/obs/{k}": v[i].copy() for k, v in self._obs.items()})
         return meta, arrays
 
     def load_state_dict(self, meta: Mapping, arrays: Mapping[str, np.ndarray]) -> None:
@@ -147,29 +207,40 @@ class Collector:
         self.finished = [tuple(x) for x in meta["finished"]]
         if len(meta["envs"]) != self.n_envs:
             raise ValueError(f"checkpoint has {len(meta['envs'])} environments, this run {self.n_envs}")
-        for slot, saved in zip(self.slots, meta["envs"]):
-            slot.episode, slot.obs = int(saved["episode"]), None
+        self.episode[:] = [int(s["episode"]) for s in meta["envs"]]
+        self.episode_return[:] = [float(s["episode_return"]) for s in meta["envs"]]
+        if not any(s.get("started", s["episode_steps"] > 0) for s in meta["envs"]):
+            return  # saved before the first step: collect() starts every env
+        self._begin(range(self.n_envs))
+        self._history, self._history_t0 = [], 0
+        self._t = max(int(s["episode_steps"]) for s in meta["envs"])
+        for i, saved in enumerate(meta["envs"]):
             steps = int(saved["episode_steps"])
+            self._start[i] = self._t - steps
             if steps == 0:
                 continue
-            slot.start()
-            prefix = f"env{slot.index}/actions/"
-            names = [k[len(prefix):] for k in arrays if k.startswith(prefix)]
-            for t in range(steps):
-                action_dict = {k: arrays[prefix + k][t] for k in names}
-                slot.obs = slot.driver.step(action_dict).obs
-                slot.episode_actions.append(action_dict)
-            slot.episode_return = float(saved["episode_return"])
-            obs_prefix = f"env{slot.index}/obs/"
-            expected = {k[len(obs_prefix):]: v for k, v in arrays.items() if k.startswith(obs_prefix)}
-            if any(not np.array_equal(expected[k], slot.obs[k]) for k in expected):
+            prefix = f"env{i}/actions/"
+            actions = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            obs = self.pool.call(i, "replay", i, self._seed_for(i, self.episode[i]), actions)
+            expected = {k: arrays[f"env{i}/obs/{k}"] for k in self._obs if f"env{i}/obs/{k}" in arrays}
+            if any(not np.array_equal(expected[k], obs[k]) for k in expected):
                 warnings.warn(
-                    f"{slot.driver.name}: replaying the current episode from its seed did not reproduce the "
+                    f"env {i}: replaying the current episode from its seed did not reproduce the "
                     "checkpointed observation; the environment is not deterministic under seeding, so "
                     "this resume continues from the saved observation but is not exact",
                     stacklevel=2,
                 )
-                slot.obs = {k: np.array(v) for k, v in expected.items()}
+                for k, v in expected.items():
+                    self._obs[k][i] = v
+        # the history again holds every current episode's actions, aligned at the end
+        for t in range(self._t):
+            row = {k: np.zeros_like(v) for k, v in self._inputs.items()}
+            for i, saved in enumerate(meta["envs"]):
+                offset = t - int(self._start[i])
+                if offset >= 0:
+                    for k in row:
+                        row[k][i] = arrays[f"env{i}/actions/{k}"][offset]
+            self._history.append(row)
 
 
 def evaluate(driver: EnvDriver, act: Callable, actor_params, key, actor_inputs: Sequence[str],

@@ -95,12 +95,15 @@ class RLTaskStarter:
         run_root: where run folders are created.
         resume: a run folder to continue from its latest checkpoint, in place.
         progress: show the progress bar and console tables.
+        n_workers: sampler processes stepping the ``n_envs`` environments over shared memory
+            (0: in this process). The same seed gives the same run either way.
+        envs_per_worker: alternative to ``n_workers``: ``n_workers = ceil(n_envs / envs_per_worker)``.
     """
 
     def __init__(self, env, model_class_dict: Mapping[str, Any] | None = None, algo=SAC,
                  algo_hyperparameter=None, mpi_comm=None, name: str | None = None, *,
                  run_root: str | Path = "runs", resume: str | Path | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, n_workers: int = 0, envs_per_worker: int | None = None) -> None:
         params = algo_hyperparameter if algo_hyperparameter is not None else algo.Parameters()
         if not isinstance(params, algo.Parameters):
             raise TypeError(f"algo_hyperparameter is a {type(params).__name__}; {algo.__name__} needs "
@@ -135,15 +138,18 @@ class RLTaskStarter:
         if self.episode_length is None:
             raise ValueError(f"{self.env_name} declares no episode limit; set episode_length (or epoch_length) "
                              "in the algorithm parameters")
-        drivers = [EnvDriver(self.env, self.episode_length)]
-        for _ in range(params.n_envs - 1):
-            env_i = self._eval_env_factory()
-            env_i.set_state_outputs(self.state_outputs)
-            drivers.append(EnvDriver(env_i, self.episode_length))
-        self.driver = drivers[0]
+        self.driver = EnvDriver(self.env, self.episode_length)
         self.actor_inputs = self.models["actor"].input_names
-        self.collector = Collector(drivers, self.algo.act, self.actor_inputs, self.algo.action_field,
-                                   self.algo.random_action, params.seed, self.algo.extra_fields)
+        self.n_workers = self._n_workers(n_workers, envs_per_worker)
+        # In-process, env 0 is the given instance (the seed's scripts keep a handle on it);
+        # workers build every env from copies.
+        env_fns = [self._eval_env_factory for _ in range(params.n_envs)]
+        if self.n_workers == 0:
+            env_fns[0] = lambda: self.env
+        obs_fields = {k: (s, self.driver.dtypes[k]) for k, s in self.driver.shapes.items()}
+        self.collector = Collector(env_fns, self.episode_length, obs_fields, self.state_outputs, self.algo.act,
+                                   self.actor_inputs, self.algo.action_field, self.algo.random_action,
+                                   params.seed, self.algo.extra_fields, n_workers=self.n_workers)
         self.learner = LEARNERS[algo.kind](self.algo, self.collector.fields(), params)
         self._eval_driver: EnvDriver | None = None
 
@@ -197,6 +203,19 @@ class RLTaskStarter:
                 cls = MLPCritic(tuple(critic_inputs), p.hidden_sizes, p.learning_rate)
             specs[role] = build_model(cls, role, critic_inputs, actor=False)
         return specs
+
+    def _n_workers(self, n_workers: int, envs_per_worker: int | None) -> int:
+        n_envs = self.params.n_envs
+        if envs_per_worker is not None:
+            if n_workers:
+                raise ValueError("give n_workers or envs_per_worker, not both")
+            if not isinstance(envs_per_worker, int) or envs_per_worker < 1:
+                raise ValueError(f"envs_per_worker must be a positive integer, got {envs_per_worker!r}")
+            return -(-n_envs // envs_per_worker)
+        if not isinstance(n_workers, int) or not 0 <= n_workers <= n_envs:
+            raise ValueError(f"n_workers must be an integer from 0 to n_envs ({n_envs}), got {n_workers!r}; "
+                             "raise n_envs to run more workers")
+        return n_workers
 
     def _env_time_limit(self) -> int | None:
         limit = getattr(self.env, "max_episode_steps", None)
@@ -296,6 +315,10 @@ class RLTaskStarter:
             bar.close()
             logger.close()
         return self.summary()
+
+    def close(self) -> None:
+        """Stop the sampler workers and free their shared memory (also done at exit)."""
+        self.collector.close()
 
     def _display(self, metrics: Mapping, rate: float) -> dict:
         p = self.params

@@ -1,0 +1,91 @@
+"""Waking a process that waits for a counter in shared memory: bounded spinning, then a pipe.
+
+The waiter first polls the counter for ``spin_s`` seconds (sub-microsecond reaction when it
+has a core to itself), then announces that it sleeps and blocks on a pipe, so no process
+spins for long on a machine with fewer cores than processes. The other side writes one byte
+only when the waiter announced sleep. A pipe also carries death: a closed write end (the
+peer exited or was killed) ends the wait at once.
+
+The flag/counter hand-over is Dekker-style (store, then load the other's store), which needs
+a full memory barrier between the two; taking an uncontended lock provides one. Waits also
+time out periodically, so a lost wake-up could never hang a process.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import select
+import threading
+import time
+from typing import Callable
+
+_barrier = threading.Lock()
+
+#: spinning relies on stores becoming visible in program order (x86-64 total store order);
+#: other architectures wait on the pipe only
+SPIN_SAFE = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def fence() -> None:
+    """A full memory barrier between a store and a following load."""
+    with _barrier:
+        pass
+
+
+def default_spin_s(processes: int) -> float:
+    """Spin only when every process can have a core of its own."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return 1e-3 if SPIN_SAFE and processes <= cores else 0.0
+
+
+def drain(fd: int) -> bool:
+    """Read whatever wake-up bytes are waiting; False when the write end is closed."""
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            return True
+        if not data:
+            return False
+        if len(data) < 4096:
+            return True
+
+
+def wait_until(ready: Callable[[], bool], spin_s: float, set_sleeping: Callable[[int], None],
+               fds: list[int], timeout_s: float, on_timeout: Callable[[], None]) -> None:
+    """Return once ``ready()``; between polls, ``on_timeout()`` may raise (peer death checks).
+
+    Raises ``EOFError`` when one of ``fds`` is closed by its writer.
+    """
+    if ready():
+        return
+    if spin_s > 0:
+        end = time.perf_counter() + spin_s
+        while time.perf_counter() < end:
+            if ready():
+                return
+    while True:
+        set_sleeping(1)
+        fence()
+        if ready():
+            set_sleeping(0)
+            return
+        readable, _, _ = select.select(fds, [], [], timeout_s)
+        set_sleeping(0)
+        for fd in readable:
+            if not drain(fd):
+                raise EOFError(fd)
+        if ready():
+            return
+        if not readable:
+            on_timeout()
+
+
+def wake(fd: int) -> None:
+    try:
+        os.write(fd, b"w")
+    except BlockingIOError:  # the pipe is full of unread wake-ups: the peer will wake anyway
+        pass

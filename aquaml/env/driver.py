@@ -7,6 +7,7 @@ training on garbage. Checking costs a few microseconds per step.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -64,6 +65,10 @@ def env_factory(env) -> Callable[[], RLBaseEnv]:
     return lambda: make_env(copy.deepcopy(template))
 
 
+def _flag(value) -> bool:
+    return value if type(value) is bool else bool(np.any(value))
+
+
 class EnvDriver:
     """Runs an ``RLBaseEnv`` for the framework: seeding, checking, time limits."""
 
@@ -74,6 +79,12 @@ class EnvDriver:
         info = env.obs_info
         self.shapes = {**info.shape_dict, **{k: tuple(v) for k, v in env._state_shapes.items()}}
         self.dtypes = {**info.type_dict, **{k: np.dtype(np.float32) for k in env._state_shapes}}
+        self._names = frozenset(self.shapes)
+        self._checks = [(name, (1, *shape), self.dtypes[name], self.dtypes[name].kind == "f")
+                        for name, shape in self.shapes.items()]
+        # The seed's wrappers may scale actions in place, so they get copies; the Gymnasium
+        # adapter builds new arrays itself.
+        self._copy_actions = not isinstance(env, GymnasiumEnv)
         self.t = 0
 
     def _check_obs(self, obs, where: str) -> dict[str, np.ndarray]:
@@ -82,27 +93,28 @@ class EnvDriver:
                 f"{self.name}.{where} returned {type(obs).__name__} as observation; return a dict "
                 f"of named observations {tuple(self.shapes)}"
             )
-        unknown = set(obs) - set(self.shapes)
+        unknown = obs.keys() - self._names
         if unknown:
             raise EnvContractError(
                 f"{self.name}.{where} returned observations {sorted(unknown)} that _obs_info does "
                 f"not declare (declared: {tuple(self.shapes)}); add them to _obs_info or drop them"
             )
         out = {}
-        for name, shape in self.shapes.items():
+        for name, shape, dtype, floating in self._checks:
             if name not in obs:
                 hint = " (call self.initial_obs/check_obs on it)" if name in self.env._state_shapes else ""
                 raise EnvContractError(f"{self.name}.{where} did not return observation {name!r}{hint}")
             value = np.asarray(obs[name])
-            if value.shape != (1, *shape):
+            if value.shape != shape:
                 raise EnvContractError(
                     f"{self.name}.{where}: observation {name!r} has shape {value.shape}, expected "
-                    f"{(1, *shape)} (a leading batch dimension of 1, e.g. x.reshape(1, -1))"
+                    f"{shape} (a leading batch dimension of 1, e.g. x.reshape(1, -1))"
                 )
             if value.dtype.kind not in "fiub":
                 raise EnvContractError(f"{self.name}.{where}: observation {name!r} has non-numeric dtype {value.dtype}")
-            value = value.astype(self.dtypes[name], copy=False)
-            if not np.all(np.isfinite(value)):
+            value = value.astype(dtype, copy=False)
+            # a float64 sum is finite exactly when every element is (NaN and inf propagate)
+            if floating and not math.isfinite(value.sum(dtype=np.float64)):
                 raise EnvContractError(
                     f"{self.name}.{where}: observation {name!r} contains NaN or inf at episode step {self.t}: {value}"
                 )
@@ -119,8 +131,8 @@ class EnvDriver:
         return self._check_obs(obs, "reset()")
 
     def step(self, action_dict: Mapping[str, np.ndarray]) -> StepResult:
-        # the env gets its own copy: the seed's wrappers scale actions in place
-        result = self.env.step({k: np.array(v) for k, v in action_dict.items()})
+        result = self.env.step({k: np.array(v) for k, v in action_dict.items()} if self._copy_actions
+                               else dict(action_dict))
         if not isinstance(result, tuple) or len(result) not in (4, 5):
             raise EnvContractError(
                 f"{self.name}.step() must return (obs, reward, done, info) or (obs, reward, "
@@ -137,7 +149,8 @@ class EnvDriver:
             terminated = bool(np.any(done)) and not truncated
         else:
             obs, reward, terminated, truncated, info = result
-            terminated, truncated, info = bool(np.any(terminated)), bool(np.any(truncated)), dict(info or {})
+            terminated, truncated = _flag(terminated), _flag(truncated)
+            info = info if type(info) is dict else dict(info or {})
         obs = self._check_obs(obs, "step()")
         reward = self._reward(reward)
         if at_limit and not terminated:
@@ -145,6 +158,10 @@ class EnvDriver:
         return StepResult(obs, reward, terminated, truncated, info)
 
     def _reward(self, reward) -> float:
+        if type(reward) is float:  # the common case, without numpy
+            if not math.isfinite(reward):
+                raise EnvContractError(f"{self.name}.step(): reward is {reward} at episode step {self.t}")
+            return reward
         if isinstance(reward, Mapping):
             if "total_reward" not in reward:
                 raise EnvContractError(f"{self.name}.step(): the reward dict must contain 'total_reward', got {sorted(reward)}")

@@ -52,7 +52,9 @@ class GymnasiumEnv(RLBaseEnv):
         if isinstance(act, spaces.Discrete):
             self._action_info = DataInfo(("action",), ((int(act.n),),), np.int64)
             self._start = int(act.start)
+            self._discrete = True
             return
+        self._discrete = False
         _box_check(act, "action", self.env_name)
         if not (np.all(np.isfinite(act.low)) and np.all(np.isfinite(act.high))):
             raise ValueError(f"{self.env_name}: action space {act} is unbounded; squashed actions need finite bounds")
@@ -80,7 +82,7 @@ class GymnasiumEnv(RLBaseEnv):
         return self.initial_obs(self._named(observation))
 
     def _env_action(self, action):
-        if isinstance(self.env.action_space, spaces.Discrete):
+        if self._discrete:
             return self._start + int(np.asarray(action).reshape(-1)[0])
         action = np.asarray(action, np.float64).reshape(self.env.action_space.shape)
         action = self._low + (np.clip(action, -1.0, 1.0) + 1.0) * self._scale

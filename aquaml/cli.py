@@ -32,7 +32,7 @@ def _train(args) -> int:
     if args.resume:
         if args.set or args.seed is not None:
             return _fail("--resume continues a run with its own parameters; drop --set/--seed (only --steps may change)")
-        starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps)
+        starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps, n_workers=args.workers)
         if (args.algo.lower(), args.env) != (starter.algo_cls.name, starter.config_env):
             return _fail(f"{args.resume} is a {starter.algo_cls.name} run on {starter.config_env}, "
                          f"not {args.algo} on {args.env}")
@@ -54,8 +54,12 @@ def _train(args) -> int:
             make_env(args.env).close()
         except ValueError as e:
             return _fail(str(e).splitlines()[0])
-        starter = RLTaskStarter(args.env, None, algo, params, name=args.name, run_root=args.run_root)
-    summary = starter.run()
+        starter = RLTaskStarter(args.env, None, algo, params, name=args.name, run_root=args.run_root,
+                                n_workers=args.workers)
+    try:
+        summary = starter.run()
+    finally:
+        starter.close()
     print(f"final evaluation return: {summary.final_eval_return:.2f}")
     print(f"run directory: {summary.run_dir}")
     return 0
@@ -85,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--name", help="run name (folder under --run-root)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="algorithm parameter")
+    train.add_argument("--workers", type=int, default=0, metavar="K",
+                       help="sampler processes over shared memory (default 0: in-process; at most n_envs)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     train.add_argument("--run-root", default="runs", help="where run folders are created (default: runs)")
     ev = sub.add_parser("eval", help="evaluate the latest checkpoint of a run deterministically")

@@ -66,3 +66,18 @@ def test_log_prob_depends_on_policy_parameters():
 
     g_mean, g_std = jax.grad(f, argnums=(0, 1))(jnp.array([[0.4]]), jnp.array([[-0.7]]))
     assert float(jnp.abs(g_mean).sum()) > 0 and float(jnp.abs(g_std).sum()) > 0
+
+
+def test_unrolled_threefry_gives_jax_reference_bits():
+    """The faster CPU lowering must not change a single random bit (values from JAX's default)."""
+    import jax
+
+    from aquaml.model.xla_cpu import use_unrolled_threefry
+
+    assert use_unrolled_threefry()
+    key = jax.random.PRNGKey(0)
+    assert np.asarray(jax.random.key_data(jax.random.split(key, 3))).tolist() == [
+        [1797259609, 2579123966], [928981903, 3453687069], [4146024105, 2718843009]]
+    assert np.asarray(jax.random.bits(key, (4,))).tolist() == [4070199207, 4202968722, 1427181096, 2012915765]
+    assert np.asarray(jax.jit(lambda k: jax.random.bits(k, (4,)))(key)).tolist() == [
+        4070199207, 4202968722, 1427181096, 2012915765]

@@ -82,3 +82,32 @@ def test_recurrent_sac_beats_feed_forward_on_pendulum_positions(run_root):
     mlp = main(seed=0, steps=20_000, sequence_length=0, run_root=str(run_root)).final_eval_return
     print(f"recurrent {recurrent}, feed-forward {mlp}")
     assert recurrent >= -220 and mlp < -500
+
+
+@pytest.mark.slow
+def test_sac_with_overlapping_workers_solves_pendulum_within_20k_steps(run_root):
+    """2 worker processes, collection overlapping the updates, double-buffered acting."""
+    params = SACParameters(n_epochs=400, n_envs=2, update_interval=25, update_times=50, batch_size=256,
+                           learning_rate=1e-3, hidden_sizes=(64, 64), display_interval=100,
+                           calculate_episodes=10, seed=0, overlap=True)
+    starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=params, run_root=run_root, progress=False,
+                            n_workers=2)
+    summary = starter.run()
+    starter.close()
+    print(f"eval history {summary.eval_history}")
+    assert summary.env_steps == 20_000
+    assert summary.final_eval_return >= -200, summary.eval_history
+
+
+@pytest.mark.slow
+def test_ppo_with_double_buffered_workers_solves_cartpole_within_100k_steps(run_root):
+    from aquaml.algorithm import PPO, PPOParameters
+
+    params = PPOParameters(n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, update_times=10,
+                           display_interval=97, calculate_episodes=10, seed=0, overlap=True)
+    starter = RLTaskStarter("CartPole-v1", algo=PPO, algo_hyperparameter=params, run_root=run_root,
+                            progress=False, n_workers=2)
+    summary = starter.run()
+    starter.close()
+    print(f"eval history {summary.eval_history}")
+    assert summary.final_eval_return >= 475, summary.eval_history

@@ -41,6 +41,9 @@ class OffPolicyParameters(Parameters):
     save_buffer: bool = True  #: checkpoint the replay buffer too (needed for an exact resume)
     seed: int = 0
     n_envs: int = 1  #: environments stepped together (one batched policy call per step)
+    #: collect the next epoch while the last epoch's gradient steps run (the acting policy then
+    #: lags one epoch of updates), and with 2+ workers act for half the envs while the rest step
+    overlap: bool = False
     hidden_sizes: tuple[int, ...] = (64, 64)  #: default models only
     lstm_size: int = 0  #: default models only: an LSTM of this size first in the actor (recurrent)
     learning_rate: float = 1e-3  #: default models only

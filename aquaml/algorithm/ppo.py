@@ -38,6 +38,7 @@ class PPOParameters(Parameters):
     episode_length: int | None = None  #: step limit per episode (a truncation); None: the env's own
     n_epochs: int = 100  #: rollouts to collect and train on
     n_envs: int = 8
+    overlap: bool = False  #: with 2+ sampler workers, act for half the envs while the rest step
     rollout_length: int = 128  #: steps per environment per rollout
     update_times: int = 10  #: passes over each rollout
     batch_size: int = 256  #: minibatch size; must divide rollout_length * n_envs

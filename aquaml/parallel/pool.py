@@ -23,7 +23,7 @@ import numpy as np
 from aquaml.parallel import worker as protocol
 from aquaml.parallel.block import SAME_STEP, EnvBlock, Field
 from aquaml.parallel.shared_memory import SharedArrays
-from aquaml.parallel.signal import default_spin_s, fence, wait_until, wake
+from aquaml.parallel.signal import default_spin, fence, wait_until, wake
 
 COMMANDS = {"step": protocol.STEP, "reset": protocol.RESET}
 
@@ -43,6 +43,13 @@ class LocalPool:
 
     def run(self, command: str) -> None:
         getattr(self.block, command)()
+
+    def send(self, command: str, workers=None) -> None:
+        """Runs ``command`` at once: there is nothing to overlap with in one process."""
+        self.run(command)
+
+    def wait(self, workers=None) -> None:
+        pass
 
     def call(self, env_index: int, method: str, *args):
         return self.block.call(env_index, method, *args)
@@ -82,19 +89,22 @@ class WorkerPool:
         make_steppers: ``env_fns -> steppers``, run inside the worker (importable, JAX-free).
         mode: autoreset mode (see :mod:`aquaml.parallel.block`).
         n_workers: processes; envs are split into contiguous, nearly equal shares.
-        spin_s: how long a waiting process polls before it sleeps on a pipe (None: 1 ms when
-            every process has a core of its own, else 0).
+        spin_s: how long a waiting process polls before it sleeps on a pipe (None: 1 ms on
+            x86-64, else 0).
+        yield_cpu: give the core away between polls (None: when the processes outnumber the cores).
         start_timeout_s: how long a worker may take to build its environments.
     """
 
     def __init__(self, env_fns: Sequence[Callable], fields: Mapping[str, Field], make_steppers: Callable,
                  mode: str = SAME_STEP, n_workers: int = 1, spin_s: float | None = None,
-                 start_timeout_s: float = 120.0) -> None:
+                 yield_cpu: bool | None = None, start_timeout_s: float = 120.0) -> None:
         env_fns = list(env_fns)
         self.n_envs = len(env_fns)
         if not 1 <= n_workers <= self.n_envs:
             raise ValueError(f"n_workers must be between 1 and the number of envs ({self.n_envs}), got {n_workers}")
-        self.spin_s = default_spin_s(n_workers + 1) if spin_s is None else float(spin_s)
+        default_s, default_yield = default_spin(n_workers + 1)
+        self.spin_s = default_s if spin_s is None else float(spin_s)
+        self.yield_cpu = default_yield if yield_cpu is None else bool(yield_cpu)
         table_fields = dict(fields)
         table_fields["control"] = ((n_workers, protocol.CONTROL_COLUMNS), np.dtype(np.int64))
         table_fields["learner_sleeping"] = ((1,), np.dtype(np.int64))
@@ -112,7 +122,8 @@ class WorkerPool:
                 self.workers.append(worker)
                 worker.conn.send(list(sys.path))  # where the env factories' modules are found, as here
                 worker.conn.send_bytes(cloudpickle.dumps(
-                    (self.table.name, table_fields, lo, env_fns[lo:hi], make_steppers, mode, self.spin_s)))
+                    (self.table.name, table_fields, lo, env_fns[lo:hi], make_steppers, mode, self.spin_s,
+                     self.yield_cpu)))
             for worker in self.workers:
                 self._handshake(worker, start_timeout_s)
         except BaseException:
@@ -133,6 +144,8 @@ class WorkerPool:
 
     def send(self, command: str, workers: Sequence[int] | None = None) -> None:
         """Start ``command`` on ``workers`` (all by default) without waiting."""
+        if self._closed and command != "close":
+            raise WorkerError("the worker pool is closed (after close() or a worker failure)")
         code = protocol.CLOSE if command == "close" else protocol.CALL if command == "call" else COMMANDS[command]
         for w in range(len(self.workers)) if workers is None else workers:
             worker, row = self.workers[w], self._control[w]
@@ -141,7 +154,11 @@ class WorkerPool:
             row[protocol.SEQ] = worker.seq
             fence()
             if row[protocol.SLEEPING]:
-                wake(worker.wake_w)
+                try:
+                    wake(worker.wake_w)
+                except BrokenPipeError:
+                    worker.process.wait(timeout=1.0)
+                    self._died(worker)
 
     def wait(self, workers: Sequence[int] | None = None) -> None:
         """Wait until ``workers`` (all by default) finished their last command; raise their errors."""
@@ -160,7 +177,8 @@ class WorkerPool:
                     self._died(w)
 
         try:
-            wait_until(ready, self.spin_s, set_sleeping, [w.done_r for w in pending], 0.1, check_alive)
+            wait_until(ready, self.spin_s, set_sleeping, [w.done_r for w in pending], 0.1, check_alive,
+                       self.yield_cpu)
         except EOFError as e:
             dead = next(w for w in pending if w.done_r == e.args[0])
             dead.process.wait(timeout=1.0)
@@ -169,12 +187,17 @@ class WorkerPool:
             if control[w.index, protocol.STATUS] == protocol.ERROR:
                 _, env_index, trace = w.conn.recv()
                 where = f"env {env_index}" if env_index >= 0 else "outside any env"
-                raise WorkerError(f"{w.describe()} raised in {where}:\n{trace}")
+                self._fail(f"{w.describe()} raised in {where}:\n{trace}")
 
     def _died(self, worker: _Worker) -> None:
         code = worker.process.poll()
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-        raise WorkerError(f"{worker.describe()} {how}")
+        self._fail(f"{worker.describe()} {how}")
+
+    def _fail(self, message: str) -> None:
+        """A pool with a failed worker cannot go on: stop the others, free the memory, raise."""
+        self.close()
+        raise WorkerError(message)
 
     def run(self, command: str) -> None:
         self.send(command)
@@ -198,7 +221,7 @@ class WorkerPool:
             if w.process.poll() is None:
                 try:
                     self.send("close", [w.index])
-                except OSError:
+                except (OSError, WorkerError):
                     pass
         self._finalizer()
 

@@ -78,11 +78,12 @@ class SharedMemoryVectorEnv(VectorEnv):
         autoreset_mode: a ``gymnasium.vector.AutoresetMode`` (default next-step).
         copy: return copies of the observations (else views that the next step overwrites).
         spin_s: how long a waiting process polls before sleeping (None: automatic).
+        yield_cpu: yield the core between polls (None: when processes outnumber cores).
     """
 
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], n_workers: int | None = None,
                  envs_per_worker: int | None = None, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-                 copy: bool = True, spin_s: float | None = None) -> None:
+                 copy: bool = True, spin_s: float | None = None, yield_cpu: bool | None = None) -> None:
         env_fns = list(env_fns)
         if not env_fns:
             raise ValueError("env_fns is empty")
@@ -104,7 +105,7 @@ class SharedMemoryVectorEnv(VectorEnv):
         action = {"action": _field(self.single_action_space, "action")}
         self.autoreset_mode, self.copy = autoreset_mode, copy
         self.pool = make_pool(env_fns, table_fields(self.num_envs, obs, action), gym_steppers,
-                              _MODES[autoreset_mode], n_workers, spin_s=spin_s)
+                              _MODES[autoreset_mode], n_workers, spin_s=spin_s, yield_cpu=yield_cpu)
         a = self.pool.arrays
         self._obs = {k: a[f"obs/{k}"] for k in obs}
         self._final = {k: a[f"final_obs/{k}"] for k in obs}
@@ -163,3 +164,9 @@ class SharedMemoryVectorEnv(VectorEnv):
 
     def close_extras(self, **kwargs) -> None:
         self.pool.close()
+
+    def __enter__(self) -> "SharedMemoryVectorEnv":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

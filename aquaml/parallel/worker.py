@@ -32,7 +32,7 @@ WAIT_TIMEOUT_S = 0.5  # periodic wake-up: a lost wake-up or a vanished learner n
 def serve(index: int, conn: Connection, wake_fd: int, done_fd: int) -> None:
     sys.path[:] = conn.recv()
     setup = conn.recv_bytes()
-    segment, fields, lo, env_fns, make_steppers, mode, spin_s = cloudpickle.loads(setup)
+    segment, fields, lo, env_fns, make_steppers, mode, spin_s, yield_cpu = cloudpickle.loads(setup)
     table = SharedArrays(fields, name=segment)
     control, learner_sleeping = table["control"][index], table["learner_sleeping"]
     block = None
@@ -54,7 +54,8 @@ def serve(index: int, conn: Connection, wake_fd: int, done_fd: int) -> None:
             control[SLEEPING] = v
 
         while True:
-            wait_until(lambda: control[SEQ] != seen, spin_s, set_sleeping, [wake_fd], WAIT_TIMEOUT_S, check_parent)
+            wait_until(lambda: control[SEQ] != seen, spin_s, set_sleeping, [wake_fd], WAIT_TIMEOUT_S, check_parent,
+                       yield_cpu)
             seen = int(control[SEQ])
             code, status = int(control[CODE]), OK
             try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -57,13 +57,16 @@ class Collector:
         seed: run seed.
         extra_fields: ``name -> (shape, dtype)`` of the extras ``act`` returns per environment.
         n_workers: worker processes (0: step the environments in this process).
+        overlap: with two or more workers, act for one half of the envs while the other
+            half steps (double buffering).
         worker_options: passed to :class:`aquaml.parallel.WorkerPool` (e.g. ``spin_s``).
     """
 
     def __init__(self, env_fns: Sequence[Callable], episode_length: int | None, obs_fields: Mapping[str, Field],
                  state_outputs: Mapping[str, tuple[int, ...]], act: Callable, actor_inputs: Sequence[str],
                  action_field: Field, random_action: Callable, seed: int,
-                 extra_fields: Mapping[str, Field] = {}, n_workers: int = 0, **worker_options) -> None:
+                 extra_fields: Mapping[str, Field] = {}, n_workers: int = 0, overlap: bool = False,
+                 **worker_options) -> None:
         self.n_envs = len(env_fns)
         self.act = act
         self.actor_inputs = tuple(actor_inputs)
@@ -81,6 +84,12 @@ class Collector:
                                      state_outputs=dict(state_outputs))
         self.pool = make_pool(env_fns, table_fields(self.n_envs, obs_fields, self.env_inputs), steppers,
                               n_workers=n_workers, **worker_options)
+        self.groups = [_Group(slice(0, self.n_envs), None)]
+        if overlap and n_workers >= 2:
+            half = n_workers // 2
+            middle = self.pool.workers[half].lo
+            self.groups = [_Group(slice(0, middle), list(range(half))),
+                           _Group(slice(middle, self.n_envs), list(range(half, n_workers)))]
         a = self.pool.arrays
         self._obs = {k: a[f"obs/{k}"] for k in self.obs_shapes}
         self._final = {k: a[f"final_obs/{k}"] for k in self.obs_shapes}
@@ -124,45 +133,28 @@ class Collector:
         """Run ``n`` steps of every env; the first ``random_steps`` take random actions.
 
         Returns the transitions as arrays with leading dimensions ``(n, n_envs)``, and the new key.
+        With two groups of envs (``overlap``), the policy acts for one group while the other
+        group's workers step.
         """
         if not self.started:
             self._begin(range(self.n_envs))
-        a = self.pool.arrays
         batch = {k: np.zeros((n, self.n_envs, *s), d) for k, (s, d) in self.fields().items()}
-        obs_out = {k: batch[f"obs/{k}"] for k in self._obs}
-        next_out = {k: batch[f"next_obs/{k}"] for k in self._obs}
-        extras: dict = {}
+        run = _Rollout(self, batch, actor_params, key, rng, random_steps)
+        first, *rest = self.groups
+        run.launch(first, 0)
         for t in range(n):
-            for k, v in self._obs.items():
-                obs_out[k][t] = v
-            if t < random_steps and not self.state_names:
-                action_dict: dict = {}
-            else:  # a recurrent actor runs even during warm-up: its state outputs are observations
-                action_dict, extras, key = self.act(actor_params, {k: self._obs[k] for k in self.actor_inputs}, key)
-                action_dict = {k: np.asarray(action_dict[k]) for k in self._inputs}
-            if t < random_steps:
-                action_dict["action"] = self.random_action(rng, self.n_envs)
-            for k, v in extras.items():
-                batch[f"extras/{k}"][t] = np.asarray(v)
-            for k, v in self._inputs.items():
-                v[:] = action_dict[k]
-            self._history.append({k: v.copy() for k, v in self._inputs.items()})
-            self.pool.run("step")
-            self._t += 1
-            for k, v in self._obs.items():
-                next_out[k][t] = v
-            batch["action"][t] = self._inputs["action"]
-            batch["reward"][t] = a["reward"]
-            batch["terminated"][t] = a["terminated"]
-            batch["truncated"][t] = a["truncated"]
-            self.episode_return += a["reward"]
-            done = np.flatnonzero(a["terminated"] | a["truncated"])
-            if len(done):
-                self._finish(done, t, next_out)
-        return batch, key
+            for group in rest:
+                run.launch(group, t)
+            run.land(first, t)
+            if t + 1 < n:
+                run.launch(first, t + 1)
+            for group in rest:
+                run.land(group, t)
+        self._t += n
+        return batch, run.key
 
     def _finish(self, done: np.ndarray, t: int, next_out: Mapping[str, np.ndarray]) -> None:
-        """Bookkeeping for envs whose episode ended at step ``t`` (already reset by the pool)."""
+        """Bookkeeping for envs whose episode ended at step ``t`` of this rollout (already reset)."""
         a = self.pool.arrays
         for i in done:
             for k, v in self._final.items():
@@ -171,7 +163,7 @@ class Collector:
             self.episode_return[i] = 0.0
             self.episode[i] += 1
             a["reset_seed"][i] = self._seed_for(i, self.episode[i] + 1)
-            self._start[i] = self._t
+            self._start[i] = self._t + t + 1
         drop = int(self._start.min()) - self._history_t0
         if drop > 0:
             del self._history[:drop]
@@ -241,6 +233,62 @@ class Collector:
                     for k in row:
                         row[k][i] = arrays[f"env{i}/actions/{k}"][offset]
             self._history.append(row)
+
+
+class _Group(NamedTuple):
+    envs: slice
+    workers: list[int] | None  # None: every worker (or the local pool)
+
+
+class _Rollout:
+    """One :meth:`Collector.collect` call: acts for, steps and records groups of envs."""
+
+    def __init__(self, c: Collector, batch: dict, actor_params, key, rng, random_steps: int) -> None:
+        self.c, self.batch, self.params, self.key, self.rng = c, batch, actor_params, key, rng
+        self.random_steps = random_steps
+        self.obs_out = {k: batch[f"obs/{k}"] for k in c._obs}
+        self.next_out = {k: batch[f"next_obs/{k}"] for k in c._obs}
+        self.t0 = c._t
+
+    def launch(self, g: _Group, t: int) -> None:
+        """Record the observations of ``g``'s envs at step ``t``, act, and start their step."""
+        c, envs = self.c, g.envs
+        for k, v in c._obs.items():
+            self.obs_out[k][t, envs] = v[envs]
+        extras: dict = {}
+        if t < self.random_steps and not c.state_names:
+            action_dict: dict = {}
+        else:  # a recurrent actor runs even during warm-up: its state outputs are observations
+            obs = {k: c._obs[k][envs] for k in c.actor_inputs}
+            action_dict, extras, self.key = c.act(self.params, obs, self.key)
+            action_dict = {k: np.asarray(action_dict[k]) for k in c._inputs}
+        if t < self.random_steps:
+            action_dict["action"] = c.random_action(self.rng, envs.stop - envs.start)
+        for k, v in extras.items():
+            self.batch[f"extras/{k}"][t, envs] = np.asarray(v)
+        index = self.t0 + t - c._history_t0
+        if index == len(c._history):  # the first group to act at this step opens its row
+            c._history.append({k: np.zeros_like(v) for k, v in c._inputs.items()})
+        row = c._history[index]
+        for k, v in c._inputs.items():
+            v[envs] = action_dict[k]
+            row[k][envs] = action_dict[k]
+        c.pool.send("step", g.workers)
+
+    def land(self, g: _Group, t: int) -> None:
+        """Wait for ``g``'s step ``t`` and record its results."""
+        c, envs, b, a = self.c, g.envs, self.batch, self.c.pool.arrays
+        c.pool.wait(g.workers)
+        for k, v in c._obs.items():
+            self.next_out[k][t, envs] = v[envs]
+        b["action"][t, envs] = c._inputs["action"][envs]
+        b["reward"][t, envs] = a["reward"][envs]
+        b["terminated"][t, envs] = a["terminated"][envs]
+        b["truncated"][t, envs] = a["truncated"][envs]
+        c.episode_return[envs] += a["reward"][envs]
+        done = np.flatnonzero(a["terminated"][envs] | a["truncated"][envs])
+        if len(done):
+            c._finish(done + envs.start, t, self.next_out)
 
 
 def evaluate(driver: EnvDriver, act: Callable, actor_params, key, actor_inputs: Sequence[str],

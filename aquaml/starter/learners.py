@@ -1,7 +1,9 @@
 """What sits between the collector and an algorithm's compiled update.
 
 Off-policy algorithms learn from a replay buffer; on-policy algorithms learn from the
-rollout just collected. Both expose the same three calls to the training loop.
+rollout just collected. Both expose the same calls to the training loop: ``prepare`` (in the
+loop's thread: stores data and draws batches with the run's generator) and ``update`` (the
+compiled gradient steps, which may run in another thread while the next epoch is collected).
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from aquaml.tools.checkpoint import load_npz
 class OffPolicyLearner:
     """Stores transitions in a replay buffer and trains on pre-sampled batches."""
 
+    can_overlap = True  # the next epoch may be collected with the previous policy
+
     def __init__(self, algo, fields, params) -> None:
         self.algo, self.params = algo, params
         self.buffer = ReplayBuffer(params.buffer_size, fields)
@@ -26,20 +30,23 @@ class OffPolicyLearner:
         """Vector steps of this epoch that take random actions (the ``mini_buffer_size`` warm-up)."""
         return math.ceil(max(0, self.params.mini_buffer_size - env_steps) / n_envs)
 
-    def learn(self, state, batch, rng: np.random.Generator):
-        """Returns ``(state, metrics, gradient steps taken)``."""
+    def prepare(self, batch, rng: np.random.Generator):
+        """Store the epoch's transitions; the batches of its gradient steps, or None before learning starts."""
         p = self.params
         self.buffer.add({k: v.reshape(-1, *v.shape[2:]) for k, v in batch.items()})
         if len(self.buffer) < max(p.mini_buffer_size, p.batch_size):
-            return state, {}, 0
+            return None
         if getattr(p, "sequence_length", None):
             L = p.sequence_length
             flat = self.buffer.sample_sequences(rng, p.batch_size // L, L, stride=p.n_envs, n_batches=p.update_times)
         else:
             flat = self.buffer.sample(rng, p.batch_size, p.update_times)
-        batches = self.algo.prepare_batches(flat)
+        return self.algo.prepare_batches(flat)
+
+    def update(self, state, batches):
+        """Returns ``(state, metrics, gradient steps taken)``."""
         state, metrics = self.algo.update(state, batches)
-        return state, metrics, p.update_times
+        return state, metrics, self.params.update_times
 
     def checkpoint_files(self) -> dict:
         return {"buffer": self.buffer.state_dict()} if self.params.save_buffer else {}
@@ -55,14 +62,19 @@ class OffPolicyLearner:
 class OnPolicyLearner:
     """Hands each rollout to the algorithm's update (everything else lives in its state)."""
 
+    can_overlap = False  # each rollout must come from the policy being updated
+
     def __init__(self, algo, fields, params) -> None:
         self.algo, self.params = algo, params
 
     def random_steps(self, env_steps: int, n_envs: int) -> int:
         return 0
 
-    def learn(self, state, batch, rng: np.random.Generator):
-        state, metrics = self.algo.update(state, self.algo.prepare_rollout(batch))
+    def prepare(self, batch, rng: np.random.Generator):
+        return self.algo.prepare_rollout(batch)
+
+    def update(self, state, batches):
+        state, metrics = self.algo.update(state, batches)
         return state, metrics, self.algo.grad_steps_per_update
 
     def checkpoint_files(self) -> dict:

@@ -12,6 +12,7 @@ import importlib
 import json
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -149,7 +150,8 @@ class RLTaskStarter:
         obs_fields = {k: (s, self.driver.dtypes[k]) for k, s in self.driver.shapes.items()}
         self.collector = Collector(env_fns, self.episode_length, obs_fields, self.state_outputs, self.algo.act,
                                    self.actor_inputs, self.algo.action_field, self.algo.random_action,
-                                   params.seed, self.algo.extra_fields, n_workers=self.n_workers)
+                                   params.seed, self.algo.extra_fields, n_workers=self.n_workers,
+                                   overlap=params.overlap)
         self.learner = LEARNERS[algo.kind](self.algo, self.collector.fields(), params)
         self._eval_driver: EnvDriver | None = None
 
@@ -282,29 +284,41 @@ class RLTaskStarter:
         metrics: dict = {}
         started, steps_at_start = time.perf_counter(), self.env_steps
         wall_at_start = self.wall_time
+        # overlap: epoch k is collected while epoch k-1's gradient steps run in this thread
+        updater = ThreadPoolExecutor(1, "aquaml-update") if p.overlap and self.learner.can_overlap else None
+        pending: Future | None = None
+        lags: list[int] = []
         try:
             while self.epoch < self.total_epochs:
                 epoch_start = time.perf_counter()
                 n_envs = self.collector.n_envs
                 random_steps = self.learner.random_steps(self.env_steps, n_envs)
+                lags.append(p.update_times if pending is not None else 0)
                 batch, self.act_key = self.collector.collect(
                     p.steps_per_env, self.algo.actor_params(self.state), self.act_key, self.rng, random_steps)
+                if pending is not None:
+                    self.state, metrics, grad_steps = pending.result()
+                    self.grad_steps += grad_steps
+                    pending = None
                 self.env_steps += p.steps_per_env * n_envs
                 self.epoch += 1
-                self.state, new_metrics, grad_steps = self.learner.learn(self.state, batch, self.rng)
-                metrics = new_metrics or metrics
-                self.grad_steps += grad_steps
+                batches = self.learner.prepare(batch, self.rng)
                 self.train_returns += [r for r, _ in self.collector.drain_finished()]
                 bar.update(p.steps_per_env * n_envs)
                 last = self.epoch == self.total_epochs
                 display = self.epoch % p.display_interval == 0 or last
-                if display:  # let the last update finish, so its time counts as training
-                    jax.block_until_ready(self.state)
+                if batches is not None and updater is not None and not display:
+                    pending = updater.submit(self._update, self.state, batches)
+                elif batches is not None:  # evaluations and checkpoints see every update applied
+                    self.state, metrics, grad_steps = self._update(self.state, batches)
+                    self.grad_steps += grad_steps
                 self.train_time += time.perf_counter() - epoch_start
                 if display:
                     self.wall_time = wall_at_start + time.perf_counter() - started
                     rate = (self.env_steps - steps_at_start) / max(time.perf_counter() - started, 1e-9)
                     row = self._display(metrics, rate)
+                    row["policy_lag"] = float(np.mean(lags))
+                    lags = []
                     logger.log(row)
                     bar.set_postfix(eval=f"{row['eval_return_mean']:.1f}")
                     if self.progress:
@@ -312,9 +326,17 @@ class RLTaskStarter:
                     if self.displays % p.store_model_times == 0 or last:
                         self.save_checkpoint()
         finally:
+            if updater is not None:
+                updater.shutdown(wait=True)
             bar.close()
             logger.close()
         return self.summary()
+
+    def _update(self, state, batches):
+        """The gradient steps of one epoch, finished (so their time is counted where they ran)."""
+        state, metrics, grad_steps = self.learner.update(state, batches)
+        jax.block_until_ready(state)
+        return state, metrics, grad_steps
 
     def close(self) -> None:
         """Stop the sampler workers and free their shared memory (also done at exit)."""
@@ -409,12 +431,13 @@ class RLTaskStarter:
 
     @classmethod
     def from_run_dir(cls, run_dir: str | Path, resume: bool = True, progress: bool = True,
-                     steps: int | None = None, **overrides) -> "RLTaskStarter":
+                     steps: int | None = None, n_workers: int = 0, **overrides) -> "RLTaskStarter":
         """Rebuild a run from its ``config.json`` (Gymnasium ids and importable classes only).
 
         Args:
             resume: load the latest checkpoint and continue in ``run_dir``.
             steps: new total of environment steps (sets ``n_epochs``).
+            n_workers: sampler processes (the run is the same with any number).
             overrides: parameter changes.
         """
         from aquaml.algorithm import ALGORITHMS
@@ -442,4 +465,4 @@ class RLTaskStarter:
                 raise ValueError(f"steps must be positive, got {steps}")
             params = params.replace(n_epochs=epochs_for(params, steps))
         return cls(env, models, algo, params, name=config["name"], run_root=run_dir.parent.parent,
-                   resume=run_dir if resume else None, progress=progress)
+                   resume=run_dir if resume else None, progress=progress, n_workers=n_workers)

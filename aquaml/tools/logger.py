@@ -11,7 +11,7 @@ from typing import Mapping
 COLUMNS = (
     "env_steps", "grad_steps", "epoch", "wall_time_s", "train_time_s", "steps_per_s",
     "eval_return_mean", "eval_return_std", "eval_episode_length",
-    "train_return_mean", "train_episodes",
+    "train_return_mean", "train_episodes", "policy_lag",
     "q_loss", "actor_loss", "alpha", "alpha_loss", "entropy", "q_mean",
     "value_loss", "approx_kl", "clip_fraction", "explained_variance",
 )

@@ -72,7 +72,7 @@ def test_unrolled_threefry_gives_jax_reference_bits():
     """The faster CPU lowering must not change a single random bit (values from JAX's default)."""
     import jax
 
-    from aquaml.model.xla_cpu import use_unrolled_threefry
+    from aquaml.model.jax_setup import use_unrolled_threefry
 
     assert use_unrolled_threefry()
     key = jax.random.PRNGKey(0)

@@ -3,8 +3,9 @@ from aquaml.model.contract import ModelContractError, ModelSpec, build_model
 from aquaml.model.defaults import MLPActor, MLPCritic
 from aquaml.model.functional import ModelFunction
 from aquaml.model.optimizers import make_optimizer
-from aquaml.model.xla_cpu import use_unrolled_threefry
+from aquaml.model.jax_setup import use_compilation_cache, use_unrolled_threefry
 
 use_unrolled_threefry()
+use_compilation_cache()
 
 __all__ = ["ModelContractError", "ModelSpec", "build_model", "MLPActor", "MLPCritic", "ModelFunction", "make_optimizer"]

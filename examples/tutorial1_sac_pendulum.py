@@ -5,8 +5,23 @@ The only changes to the seed's code: ``tf.keras`` -> ``keras``, ``tf.<op>`` ->
 ``reset`` returns ``(obs, info)``). The seed's parameters train for 10 epochs of 50
 steps, a smoke run; ``python examples/tutorial1_sac_pendulum.py 400`` trains 400 epochs
 (20,000 steps), enough to swing the pendulum up.
+
+It carries the seed's "Run by MPI" block: ``mpirun -n 3 python examples/tutorial1_sac_pendulum.py``
+trains with rank 0 learning and ranks 1-2 stepping the environments; without ``mpirun`` (or
+without mpi4py) the same script runs in one process.
 """
 import sys
+
+# the seed's MPI block, at the head of the script
+from AquaML.Tool import allocate_gpu
+
+try:
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+except ImportError:  # pip install "aquaml[mpi]" to run under mpirun
+    comm = None
+allocate_gpu(comm)
 
 # AquaML first: it selects Keras' JAX backend, which must happen before keras is imported.
 from AquaML.BaseClass import RLBaseEnv
@@ -144,7 +159,10 @@ starter = RLTaskStarter(
     model_class_dict=model_class_dict,
     algo=SAC2,
     algo_hyperparameter=sac_parameter,
+    mpi_comm=comm,
+    name='SAC',
 )
 
 summary = starter.run()
-print(f"final evaluation return {summary.final_eval_return:.1f}; run directory {summary.run_dir}")
+if summary is not None:  # rank 0 (or a single process)
+    print(f"final evaluation return {summary.final_eval_return:.1f}; run directory {summary.run_dir}")

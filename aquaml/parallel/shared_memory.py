@@ -31,6 +31,12 @@ def layout(fields: Mapping[str, Field]) -> tuple[dict[str, tuple[int, tuple[int,
     return offsets, max(size, _ALIGN)
 
 
+def views(fields: Mapping[str, Field], buffer) -> dict[str, np.ndarray]:
+    """The arrays of ``fields`` laid out in ``buffer`` (a segment, an MPI window) by :func:`layout`."""
+    offsets, _ = layout(fields)
+    return {k: np.ndarray(shape, dtype, buffer=buffer, offset=offset) for k, (offset, shape, dtype) in offsets.items()}
+
+
 def _attach(name: str) -> SharedMemory:
     if sys.version_info >= (3, 13):
         return SharedMemory(name=name, track=False)
@@ -55,7 +61,7 @@ class SharedArrays:
 
     def __init__(self, fields: Mapping[str, Field], name: str | None = None, prefix: str = "aquaml") -> None:
         self.fields = {k: (tuple(s), np.dtype(d)) for k, (s, d) in fields.items()}
-        offsets, size = layout(self.fields)
+        _, size = layout(self.fields)
         self.owner = name is None
         if self.owner:
             name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
@@ -63,10 +69,7 @@ class SharedArrays:
         else:
             self._shm = _attach(name)
         self.name = name
-        self.arrays: dict[str, np.ndarray] = {
-            k: np.ndarray(shape, dtype, buffer=self._shm.buf, offset=offset)
-            for k, (offset, shape, dtype) in offsets.items()
-        }
+        self.arrays: dict[str, np.ndarray] = views(self.fields, self._shm.buf)
         if self.owner:
             for array in self.arrays.values():
                 array.fill(0)

@@ -89,6 +89,32 @@ def wait_until(ready: Callable[[], bool], spin_s: float, set_sleeping: Callable[
             on_timeout()
 
 
+def poll_until(ready: Callable[[], bool], spin_s: float, yield_cpu: bool, check: Callable[[], None],
+               check_every_s: float = 0.1, max_sleep_s: float = 1e-3) -> None:
+    """Like :func:`wait_until` for peers that share no pipe (MPI ranks): spin, then sleep-poll.
+
+    After the spin, the sleeps grow from 20 us to ``max_sleep_s``, so an idle wait costs
+    almost no CPU and a wake-up arrives within about a millisecond; ``check()`` runs every
+    ``check_every_s`` and may raise (peer death).
+    """
+    if ready():
+        return
+    now = time.perf_counter()
+    end, next_check = now + spin_s, now + check_every_s
+    while time.perf_counter() < end:
+        if ready():
+            return
+        if yield_cpu:
+            os.sched_yield()
+    sleep = 20e-6
+    while not ready():
+        time.sleep(sleep)
+        sleep = min(2 * sleep, max_sleep_s)
+        if time.perf_counter() > next_check:
+            check()
+            next_check = time.perf_counter() + check_every_s
+
+
 def wake(fd: int) -> None:
     try:
         os.write(fd, b"w")

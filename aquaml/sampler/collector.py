@@ -66,7 +66,7 @@ class Collector:
                  state_outputs: Mapping[str, tuple[int, ...]], act: Callable, actor_inputs: Sequence[str],
                  action_field: Field, random_action: Callable, seed: int,
                  extra_fields: Mapping[str, Field] = {}, n_workers: int = 0, overlap: bool = False,
-                 **worker_options) -> None:
+                 mpi_comm=None, mpi_transport: str = "auto", **worker_options) -> None:
         self.n_envs = len(env_fns)
         self.act = act
         self.actor_inputs = tuple(actor_inputs)
@@ -82,9 +82,15 @@ class Collector:
                            **{k: (tuple(s), np.dtype(np.float32)) for k, s in state_outputs.items()}}
         steppers = functools.partial(driver_steppers, episode_length=episode_length,
                                      state_outputs=dict(state_outputs))
-        self.pool = make_pool(env_fns, table_fields(self.n_envs, obs_fields, self.env_inputs), steppers,
-                              n_workers=n_workers, **worker_options)
+        fields = table_fields(self.n_envs, obs_fields, self.env_inputs)
+        if mpi_comm is not None:
+            from aquaml.parallel.mpi import MPIPool
+
+            self.pool = MPIPool(mpi_comm, self.n_envs, fields, steppers, transport=mpi_transport)
+        else:
+            self.pool = make_pool(env_fns, fields, steppers, n_workers=n_workers, **worker_options)
         self.groups = [_Group(slice(0, self.n_envs), None)]
+        n_workers = len(getattr(self.pool, "workers", ()))
         if overlap and n_workers >= 2:
             half = n_workers // 2
             middle = self.pool.workers[half].lo

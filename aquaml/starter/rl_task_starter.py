@@ -7,10 +7,13 @@ every ``store_model_times`` displays (and at the end) it writes a checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib
 import json
+import os
 import shutil
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -91,7 +94,10 @@ class RLTaskStarter:
             default MLPs (``hidden_sizes``, ``learning_rate`` parameters).
         algo: the algorithm class (``SAC2`` / ``SAC``).
         algo_hyperparameter: its parameters, e.g. ``SAC2_parameter(...)``; None for defaults.
-        mpi_comm: an MPI communicator; multi-rank training comes with the MPI sampler.
+        mpi_comm: an MPI communicator (``MPI.COMM_WORLD``). With N > 1 ranks, rank 0 learns and
+            ranks 1..N-1 step the environments (``n_envs`` in all, at least one per sampler);
+            every rank runs the same script, and ``run()`` returns the summary on rank 0 and
+            None on the others. An error on any rank ends every rank.
         name: run name, the folder under ``run_root``; default ``'<algo>_<env>'``.
         run_root: where run folders are created.
         resume: a run folder to continue from its latest checkpoint, in place.
@@ -99,24 +105,71 @@ class RLTaskStarter:
         n_workers: sampler processes stepping the ``n_envs`` environments over shared memory
             (0: in this process). The same seed gives the same run either way.
         envs_per_worker: alternative to ``n_workers``: ``n_workers = ceil(n_envs / envs_per_worker)``.
+        mpi_transport: ``'auto'`` (MPI-3 shared memory on the learner's node, messages to other
+            nodes) or ``'messages'`` (messages everywhere); default ``$AQUAML_MPI_TRANSPORT`` or auto.
     """
 
     def __init__(self, env, model_class_dict: Mapping[str, Any] | None = None, algo=SAC,
                  algo_hyperparameter=None, mpi_comm=None, name: str | None = None, *,
                  run_root: str | Path = "runs", resume: str | Path | None = None,
-                 progress: bool = True, n_workers: int = 0, envs_per_worker: int | None = None) -> None:
+                 progress: bool = True, n_workers: int = 0, envs_per_worker: int | None = None,
+                 mpi_transport: str | None = None) -> None:
+        self.mpi_comm = mpi_comm if mpi_comm is not None and mpi_comm.Get_size() > 1 else None
+        self._env_spec = env
+        if self.mpi_comm is not None and self.mpi_comm.Get_rank() != 0:
+            return  # a sampler rank: run() serves the learner
+        with self._fatal_on_every_rank():
+            self._build(env, model_class_dict, algo, algo_hyperparameter, name, run_root, resume, progress,
+                        n_workers, envs_per_worker, mpi_transport or os.environ.get("AQUAML_MPI_TRANSPORT", "auto"))
+
+    @property
+    def is_sampler_rank(self) -> bool:
+        """True on MPI ranks other than 0, which only step environments."""
+        return self.mpi_comm is not None and self.mpi_comm.Get_rank() != 0
+
+    @contextlib.contextmanager
+    def _fatal_on_every_rank(self):
+        """Under MPI an error on the learner must end the samplers too (else they wait forever).
+
+        While every sampler lives, they are closed in order (their ``run()`` returns and MPI
+        finalises normally) and the error propagates on rank 0; otherwise (a sampler died,
+        or the samplers never got their setup) the whole job is aborted.
+        """
+        if self.mpi_comm is None:
+            yield
+            return
+        try:
+            yield
+        except BaseException as error:
+            from aquaml.parallel.mpi import abort, rank_message
+
+            pool = getattr(getattr(self, "collector", None), "pool", None)
+            if pool is None or getattr(pool, "dead", True):
+                abort(self.mpi_comm, error)
+            try:
+                pool.close()
+            except BaseException:
+                abort(self.mpi_comm, error)
+            print(rank_message(self.mpi_comm, error), file=sys.stderr, flush=True)
+            raise
+
+    def _build(self, env, model_class_dict, algo, algo_hyperparameter, name, run_root, resume, progress,
+               n_workers, envs_per_worker, mpi_transport) -> None:
         params = algo_hyperparameter if algo_hyperparameter is not None else algo.Parameters()
         if not isinstance(params, algo.Parameters):
             raise TypeError(f"algo_hyperparameter is a {type(params).__name__}; {algo.__name__} needs "
                             f"{algo.Parameters.__name__} (e.g. SAC2_parameter(...))")
-        if mpi_comm is not None and mpi_comm.Get_size() > 1:
-            raise NotImplementedError(
-                f"mpi_comm has {mpi_comm.Get_size()} ranks; multi-rank training is not available yet "
-                "in this version; run with one rank or without mpi_comm")
+        if self.mpi_comm is not None:
+            samplers = self.mpi_comm.Get_size() - 1
+            if n_workers or envs_per_worker:
+                raise ValueError("under MPI the sampler ranks step the environments; drop n_workers/envs_per_worker")
+            if params.n_envs < samplers:
+                print(f"aquaml: {samplers} sampler ranks: n_envs {params.n_envs} -> {samplers} (one env per "
+                      "sampler; set n_envs to choose)", file=sys.stderr, flush=True)
+                params = params.replace(n_envs=samplers)
         self.params = params
         self.algo_cls = algo
         self.progress = progress
-        self._env_spec = env
         keras.utils.set_random_seed(params.seed)  # reproducible Keras weight initialisation
 
         self._eval_env_factory = env_factory(env)  # copies taken before the training env is stepped
@@ -151,7 +204,7 @@ class RLTaskStarter:
         self.collector = Collector(env_fns, self.episode_length, obs_fields, self.state_outputs, self.algo.act,
                                    self.actor_inputs, self.algo.action_field, self.algo.random_action,
                                    params.seed, self.algo.extra_fields, n_workers=self.n_workers,
-                                   overlap=params.overlap)
+                                   overlap=params.overlap, mpi_comm=self.mpi_comm, mpi_transport=mpi_transport)
         self.learner = LEARNERS[algo.kind](self.algo, self.collector.fields(), params)
         self._eval_driver: EnvDriver | None = None
 
@@ -273,8 +326,25 @@ class RLTaskStarter:
     def total_epochs(self) -> int:
         return self.params.n_epochs
 
-    def run(self) -> RunSummary:
-        """Train for the remaining epochs; returns the summary of the whole run."""
+    def run(self) -> RunSummary | None:
+        """Train for the remaining epochs; returns the summary of the whole run.
+
+        Under MPI, sampler ranks step environments until the learner finishes and return None;
+        the learner closes the samplers at the end, so ``run()`` is called once per job.
+        """
+        if self.is_sampler_rank:
+            from aquaml.parallel.mpi import serve
+
+            factory = env_factory(self._env_spec)
+            serve(self.mpi_comm, lambda lo, hi: [factory] * (hi - lo))
+            return None
+        with self._fatal_on_every_rank():
+            summary = self._train()
+            if self.mpi_comm is not None:
+                self.close()
+        return summary
+
+    def _train(self) -> RunSummary:
         p = self.params
         if self.run_dir is None:
             self.run_dir = self._make_run_dir()

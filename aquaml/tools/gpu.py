@@ -1,9 +1,11 @@
-"""GPU placement for multi-process runs."""
+"""GPU placement for multi-process (MPI) runs."""
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
+import warnings
 
 
 def _gpu_ids() -> list[str]:
@@ -19,21 +21,48 @@ def _gpu_ids() -> list[str]:
     return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
 
 
-def allocate_gpu(comm=None) -> str | None:
-    """Give each process of a node its own GPU via ``CUDA_VISIBLE_DEVICES``.
+def _jax_started() -> bool:
+    """True once JAX has created its devices (then CUDA_VISIBLE_DEVICES is read no more)."""
+    if "jax" not in sys.modules:
+        return False
+    try:
+        from jax._src import xla_bridge
 
-    Call it at the top of the script, before JAX initialises (the seed's rule). With an
-    MPI communicator the GPU is chosen by the rank within the node. Returns the GPU id
-    chosen, or None on a machine without GPUs, where it changes nothing.
+        return bool(xla_bridge._backends)
+    except (ImportError, AttributeError):  # internals moved: assume the worst
+        return True
+
+
+def allocate_gpu(comm=None, learners: int = 1) -> str | None:
+    """Give each rank its device; call it at the top of the script, before JAX starts.
+
+    Ranks ``0..learners-1`` learn: each gets a GPU of its node, round-robin by its rank among
+    the node's learners. The other ranks only step environments and get the CPU
+    (``CUDA_VISIBLE_DEVICES=''``, ``JAX_PLATFORMS=cpu``). Without GPUs nothing changes.
+    Called after JAX created its devices, it cannot move this process any more: it warns
+    and returns None.
+
+    Returns the GPU id given to this rank, or None.
     """
     ids = _gpu_ids()
     if not ids:
         return None
-    local_rank = 0
+    if _jax_started():
+        warnings.warn("allocate_gpu was called after JAX created its devices, so it cannot place this "
+                      "process; call it at the top of the script, before anything runs JAX", stacklevel=2)
+        return None
+    rank, local_learner = 0, 0
     if comm is not None:
         from mpi4py import MPI
 
-        local_rank = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
-    chosen = ids[local_rank % len(ids)]
+        rank = comm.Get_rank()
+        node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        node_ranks = node.allgather(rank)  # collective: every rank of the node takes part
+        local_learner = sum(1 for r in node_ranks if r < learners and r < rank)
+    if rank >= learners:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        os.environ["JAX_PLATFORMS"] = "cpu"
+        return None
+    chosen = ids[local_learner % len(ids)]
     os.environ["CUDA_VISIBLE_DEVICES"] = chosen
     return chosen

@@ -1,0 +1,64 @@
+"""The same script under ``mpirun -n 3``: both data paths learn, faults end every rank."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(__file__).resolve().parent / "mpi" / "train_sac.py"
+MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
+
+pytestmark = pytest.mark.skipif(MPIRUN is None, reason="needs mpirun (pip install 'aquaml[mpi]')")
+
+
+def mpirun(args, transport="auto", timeout=240, cwd=None):
+    env = dict(os.environ, AQUAML_MPI_TRANSPORT=transport, PYTHONPATH=str(ROOT))
+    start = time.monotonic()
+    result = subprocess.run([MPIRUN, "-n", "3", sys.executable, *map(str, args)], capture_output=True, text=True,
+                            timeout=timeout, env=env, cwd=cwd)
+    return result, time.monotonic() - start
+
+
+def summary_line(stdout: str) -> dict:
+    return json.loads(next(line for line in stdout.splitlines() if line.startswith("{")))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transport", ["auto", "messages"])
+def test_sac_under_mpirun_reaches_the_single_process_threshold(tmp_path, transport):
+    """-200 within 20k env steps counted over both samplers, on-node window and message paths."""
+    result, _ = mpirun([SCRIPT, tmp_path], transport)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = summary_line(result.stdout)
+    print(transport, out)
+    assert out["rank"] == 0 and out["steps"] == 20_000
+    assert out["final"] >= -200, out["history"]
+    assert len(list(tmp_path.glob("*/*/progress.csv"))) == 1  # only rank 0 wrote a run directory
+
+
+def test_seed_tutorial_pattern_runs_under_mpirun(tmp_path):
+    """allocate_gpu at the top, mpi_comm=comm, run() on every rank: the seed's MPI recipe."""
+    result, _ = mpirun([ROOT / "examples" / "tutorial1_sac_pendulum.py"], cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("final evaluation return") == 1  # printed by rank 0 only
+    assert "2 sampler ranks: n_envs 1 -> 2" in result.stderr
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("raise", "sampler rank 2 .* raised in env 1:.*RuntimeError: actuator 3 overheated"),
+    ("kill", "sampler rank 2 .* died|BAD TERMINATION"),
+])
+def test_a_failing_sampler_rank_ends_every_rank(tmp_path, fault, message):
+    import re
+
+    result, took = mpirun([SCRIPT, tmp_path, fault], timeout=120)
+    assert result.returncode != 0
+    assert re.search(message, result.stdout + result.stderr, re.S), (result.stdout + result.stderr)[-3000:]
+    assert took < 60  # no rank was left waiting
+    leftovers = [p.name for p in Path("/dev/shm").glob("aquaml_*")] if Path("/dev/shm").is_dir() else []
+    assert not leftovers

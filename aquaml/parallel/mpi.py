@@ -135,7 +135,12 @@ class MPIPool:
                 array.fill(0)
         else:
             table = {k: np.zeros(s, d) for k, (s, d) in table_fields.items()}
-        node.Barrier()  # the window is zeroed before any sampler reads it
+        node.Barrier()  # the window is zeroed, and every rank of the node has mapped its segments
+        # Every rank of this node maps the MPI library's segments by now (its start-up segment
+        # and the window's), so their names are no longer needed. MPICH removes them at
+        # MPI_Finalize; a job that the MPI runtime kills (a rank died) finalises nothing, and
+        # without this the names would stay in /dev/shm.
+        _unlink(p for p in _mapped_segments() if os.path.basename(p).startswith("mpich_"))
         self.arrays = {k: v for k, v in table.items() if k in fields}
         self._control = table["control"]
         learner_names = [k for k in fields if _learner_field(k)]
@@ -264,6 +269,8 @@ def serve(comm, env_fns: Callable[[int, int], Sequence[Callable]]) -> None:
     else:
         table = {k: np.zeros(s, d) for k, (s, d) in table_fields.items()}
     node.Barrier()
+    if not learner_here and node.Get_rank() == 0:  # the learner does this on its own node
+        _unlink(p for p in _mapped_segments() if os.path.basename(p).startswith("mpich_"))
     block = None
     try:
         block = EnvBlock(setup["make_steppers"](list(env_fns(lo, hi))), table, lo, setup["mode"])
@@ -324,6 +331,24 @@ def _serve_loop(comm, block: EnvBlock, table, index: int, lo: int, hi: int, shar
 
 def rank_message(comm, error: BaseException) -> str:
     return f"aquaml: rank {comm.Get_rank()} of {comm.Get_size()} failed: {type(error).__name__}: {error}"
+
+
+def _mapped_segments() -> set[str]:
+    """The /dev/shm files this process maps (Linux; empty elsewhere)."""
+    try:
+        with open("/proc/self/maps") as f:
+            return {line.split(maxsplit=5)[5].strip() for line in f
+                    if "/dev/shm/" in line and not line.rstrip().endswith("(deleted)")}
+    except OSError:
+        return set()
+
+
+def _unlink(paths) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def abort(comm, error: BaseException) -> None:

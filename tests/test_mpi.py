@@ -16,10 +16,10 @@ MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="needs mpirun (pip install 'aquaml[mpi]')")
 
 
-def mpirun(args, transport="auto", timeout=240, cwd=None):
-    env = dict(os.environ, AQUAML_MPI_TRANSPORT=transport, PYTHONPATH=str(ROOT))
+def mpirun(args, transport="auto", timeout=240, cwd=None, n=3, **env_vars):
+    env = dict(os.environ, AQUAML_MPI_TRANSPORT=transport, PYTHONPATH=str(ROOT), **env_vars)
     start = time.monotonic()
-    result = subprocess.run([MPIRUN, "-n", "3", sys.executable, *map(str, args)], capture_output=True, text=True,
+    result = subprocess.run([MPIRUN, "-n", str(n), sys.executable, *map(str, args)], capture_output=True, text=True,
                             timeout=timeout, env=env, cwd=cwd)
     return result, time.monotonic() - start
 
@@ -64,3 +64,33 @@ def test_a_failing_sampler_rank_ends_every_rank(tmp_path, fault, message):
     leftovers = [p.name for p in shm.glob("aquaml_*")] + [p.name for p in shm.glob("mpich_shm_*")
                                                           if p.stat().st_mtime > time.time() - took]
     assert not leftovers
+
+
+def test_data_parallel_learners_keep_identical_parameters(tmp_path):
+    """mpirun -n 4, learners=2: two learners with a sampler each, gradients averaged every step."""
+    result, _ = mpirun([Path(__file__).resolve().parent / "mpi" / "data_parallel.py", tmp_path, 40], n=4)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = summary_line(result.stdout)
+    assert out["learners"] == 2 and out["grad_steps"] > 0
+    assert out["identical"], "the learners' parameters differ"
+    assert out["different_data"], "both learners collected the same episodes"
+
+
+def test_allocate_gpu_gives_learners_gpus_and_samplers_the_cpu(tmp_path):
+    result, _ = mpirun([Path(__file__).resolve().parent / "mpi" / "gpu.py", tmp_path], n=4, CUDA_VISIBLE_DEVICES="0,1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    placed = {r: json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(4)}
+    assert [placed[r]["chosen"] for r in range(4)] == ["0", "1", None, None]
+    assert placed[0]["visible"] == "0" and placed[1]["visible"] == "1"
+    assert placed[2]["visible"] == "" and placed[3]["platforms"] == "cpu"
+
+
+def test_allocate_gpu_after_jax_started_warns(monkeypatch):
+    import jax
+
+    from aquaml.tools.gpu import allocate_gpu
+
+    jax.devices()  # JAX has created its devices
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with pytest.warns(UserWarning, match="after JAX created its devices"):
+        assert allocate_gpu(None) is None

@@ -18,6 +18,7 @@ import optax
 from aquaml.algorithm.off_policy import OffPolicyAlgorithm, OffPolicyParameters
 from aquaml.algorithm.parameters import check_positive
 from aquaml.model.contract import ModelSpec
+from aquaml.model.optimizers import make_optimizer
 from aquaml.model.policy import SquashedGaussianPolicy
 from aquaml.model.recurrent import episode_starts, unroll, weighted_mean
 from aquaml.model.recurrent import flat as seq_flat
@@ -94,7 +95,7 @@ class SAC(OffPolicyAlgorithm):
                              "that is also in its input_name)")
         self.target_entropy = (float(params.target_entropy) if params.target_entropy is not None
                                else -float(self.policy.action_dim))
-        self.alpha_tx = optax.adam(params.alpha_learning_rate)
+        self.alpha_tx = make_optimizer("Adam", params.alpha_learning_rate, owner="alpha")
 
     def init_state(self, key: jax.Array) -> SACState:
         actor = self.policy.init_params()

@@ -30,7 +30,8 @@ from aquaml.algorithm import SAC
 from aquaml.algorithm.parameters import epochs_for
 from aquaml.env import ActionSpace, EnvDriver, env_factory, make_env
 from aquaml.model import MLPActor, MLPCritic, build_model
-from aquaml.sampler import Collector, evaluate
+from aquaml.model.optimizers import gradients_transformed_by
+from aquaml.sampler import Collector, episode_seed, evaluate
 from aquaml.starter.learners import LEARNERS
 from aquaml.tools.checkpoint import arrays_to_tree, latest_checkpoint, load_checkpoint, save_checkpoint, tree_to_arrays
 from aquaml.tools.logger import RunLogger, format_table
@@ -113,19 +114,52 @@ class RLTaskStarter:
                  algo_hyperparameter=None, mpi_comm=None, name: str | None = None, *,
                  run_root: str | Path = "runs", resume: str | Path | None = None,
                  progress: bool = True, n_workers: int = 0, envs_per_worker: int | None = None,
-                 mpi_transport: str | None = None) -> None:
-        self.mpi_comm = mpi_comm if mpi_comm is not None and mpi_comm.Get_size() > 1 else None
+                 mpi_transport: str | None = None, learners: int = 1) -> None:
         self._env_spec = env
-        if self.mpi_comm is not None and self.mpi_comm.Get_rank() != 0:
-            return  # a sampler rank: run() serves the learner
+        self._setup_mpi(mpi_comm, learners)
+        if self.is_sampler_rank:
+            return  # run() serves this group's learner
         with self._fatal_on_every_rank():
             self._build(env, model_class_dict, algo, algo_hyperparameter, name, run_root, resume, progress,
                         n_workers, envs_per_worker, mpi_transport or os.environ.get("AQUAML_MPI_TRANSPORT", "auto"))
 
+    def _setup_mpi(self, comm, learners: int) -> None:
+        """Split the ranks into ``learners`` groups, each a learner (the group's rank 0) and its samplers.
+
+        Ranks ``0..learners-1`` learn; sampler ranks are dealt out to them in turn. Learners
+        average their gradients (``learner_comm``); only world rank 0 writes the run folder.
+        """
+        self.world_comm = comm if comm is not None and comm.Get_size() > 1 else None
+        self.mpi_comm = self.world_comm  # this rank's group: the pool's communicator
+        self.learner_comm, self.group = None, 0
+        if not isinstance(learners, int) or learners < 1:
+            raise ValueError(f"learners must be a positive integer, got {learners!r}")
+        if self.world_comm is None:
+            if learners > 1:
+                raise ValueError(f"learners={learners} needs an MPI communicator with more ranks (mpirun)")
+            return
+        size, rank = comm.Get_size(), comm.Get_rank()
+        if learners > 1:
+            from mpi4py import MPI
+
+            samplers = size - learners
+            if samplers < learners or samplers % learners:
+                raise ValueError(f"{size} ranks cannot serve {learners} learners: the {samplers} other ranks must be "
+                                 f"a positive multiple of {learners} (one group of samplers per learner)")
+            self.group = rank if rank < learners else (rank - learners) % learners
+            self.mpi_comm = comm.Split(color=self.group, key=rank)
+            learner_comm = comm.Split(color=0 if rank < learners else MPI.UNDEFINED, key=rank)
+            self.learner_comm = learner_comm if learner_comm != MPI.COMM_NULL else None
+
     @property
     def is_sampler_rank(self) -> bool:
-        """True on MPI ranks other than 0, which only step environments."""
+        """True on MPI ranks that only step environments (all but the learners)."""
         return self.mpi_comm is not None and self.mpi_comm.Get_rank() != 0
+
+    @property
+    def writes_run(self) -> bool:
+        """Whether this process writes the run folder, logs and checkpoints (world rank 0)."""
+        return self.world_comm is None or self.world_comm.Get_rank() == 0
 
     @contextlib.contextmanager
     def _fatal_on_every_rank(self):
@@ -135,7 +169,7 @@ class RLTaskStarter:
         finalises normally) and the error propagates on rank 0; otherwise (a sampler died,
         or the samplers never got their setup) the whole job is aborted.
         """
-        if self.mpi_comm is None:
+        if self.world_comm is None:
             yield
             return
         try:
@@ -144,13 +178,13 @@ class RLTaskStarter:
             from aquaml.parallel.mpi import abort, rank_message
 
             pool = getattr(getattr(self, "collector", None), "pool", None)
-            if pool is None or getattr(pool, "dead", True):
-                abort(self.mpi_comm, error)
+            if pool is None or getattr(pool, "dead", True) or self.learner_comm is not None:
+                abort(self.world_comm, error)  # other learners may wait in a gradient average
             try:
                 pool.close()
             except BaseException:
-                abort(self.mpi_comm, error)
-            print(rank_message(self.mpi_comm, error), file=sys.stderr, flush=True)
+                abort(self.world_comm, error)
+            print(rank_message(self.world_comm, error), file=sys.stderr, flush=True)
             raise
 
     def _build(self, env, model_class_dict, algo, algo_hyperparameter, name, run_root, resume, progress,
@@ -168,6 +202,9 @@ class RLTaskStarter:
                       "sampler; set n_envs to choose)", file=sys.stderr, flush=True)
                 params = params.replace(n_envs=samplers)
         self.params = params
+        # Each learner's group collects its own data (learner 0 as a single learner would);
+        # the models start from params.seed on every learner.
+        self._data_seed = params.seed if self.group == 0 else episode_seed(params.seed, 2, self.group)
         self.algo_cls = algo
         self.progress = progress
         keras.utils.set_random_seed(params.seed)  # reproducible Keras weight initialisation
@@ -183,10 +220,17 @@ class RLTaskStarter:
             raise ValueError(f"{self.env_name} has discrete actions; {algo.__name__} needs continuous ones "
                              "(use PPO for discrete actions)")
         self.model_classes = self._model_classes(model_class_dict)
-        self.models = self._build_models(obs_info)
-        self.state_outputs = self.models["actor"].state_outputs
-        self.env.set_state_outputs(self.state_outputs)
-        self.algo = algo(params, self.models, self.action_space or ActionSpace(self.models["actor"].output_info["action"]))
+        averaging = None
+        if self.learner_comm is not None:
+            from aquaml.parallel.data_parallel import mean_across
+
+            averaging = mean_across(self.learner_comm)
+        with gradients_transformed_by(averaging):  # data-parallel learners average every gradient
+            self.models = self._build_models(obs_info)
+            self.state_outputs = self.models["actor"].state_outputs
+            self.env.set_state_outputs(self.state_outputs)
+            self.algo = algo(params, self.models,
+                             self.action_space or ActionSpace(self.models["actor"].output_info["action"]))
 
         self.episode_length = params.episode_length or self._env_time_limit()
         if self.episode_length is None:
@@ -203,13 +247,14 @@ class RLTaskStarter:
         obs_fields = {k: (s, self.driver.dtypes[k]) for k, s in self.driver.shapes.items()}
         self.collector = Collector(env_fns, self.episode_length, obs_fields, self.state_outputs, self.algo.act,
                                    self.actor_inputs, self.algo.action_field, self.algo.random_action,
-                                   params.seed, self.algo.extra_fields, n_workers=self.n_workers,
+                                   self._data_seed, self.algo.extra_fields, n_workers=self.n_workers,
                                    overlap=params.overlap, mpi_comm=self.mpi_comm, mpi_transport=mpi_transport)
         self.learner = LEARNERS[algo.kind](self.algo, self.collector.fields(), params)
         self._eval_driver: EnvDriver | None = None
 
-        self.rng = np.random.Generator(np.random.PCG64(params.seed))
-        init_key, self.act_key = jax.random.split(jax.random.PRNGKey(params.seed))
+        self.rng = np.random.Generator(np.random.PCG64(self._data_seed))
+        init_key, act_key = jax.random.split(jax.random.PRNGKey(params.seed))  # the same on every learner
+        self.act_key = act_key if self.group == 0 else jax.random.fold_in(act_key, self.group)
         self.state = self.algo.init_state(init_key)
         self.epoch = self.env_steps = self.grad_steps = self.displays = 0
         self.eval_history: list[tuple[int, float]] = []
@@ -346,11 +391,11 @@ class RLTaskStarter:
 
     def _train(self) -> RunSummary:
         p = self.params
-        if self.run_dir is None:
+        if self.run_dir is None and self.writes_run:
             self.run_dir = self._make_run_dir()
-        logger = RunLogger(self.run_dir)
+        logger = RunLogger(self.run_dir) if self.writes_run else None
         bar = tqdm(total=p.total_steps, initial=self.env_steps, unit="step", dynamic_ncols=True,
-                   disable=not self.progress, desc=self.name)
+                   disable=not (self.progress and self.writes_run), desc=self.name)
         metrics: dict = {}
         started, steps_at_start = time.perf_counter(), self.env_steps
         wall_at_start = self.wall_time
@@ -383,7 +428,7 @@ class RLTaskStarter:
                     self.state, metrics, grad_steps = self._update(self.state, batches)
                     self.grad_steps += grad_steps
                 self.train_time += time.perf_counter() - epoch_start
-                if display:
+                if display and self.writes_run:  # other data-parallel learners only train
                     self.wall_time = wall_at_start + time.perf_counter() - started
                     rate = (self.env_steps - steps_at_start) / max(time.perf_counter() - started, 1e-9)
                     row = self._display(metrics, rate)
@@ -399,7 +444,8 @@ class RLTaskStarter:
             if updater is not None:
                 updater.shutdown(wait=True)
             bar.close()
-            logger.close()
+            if logger is not None:
+                logger.close()
         return self.summary()
 
     def _update(self, state, batches):

@@ -25,7 +25,6 @@ from sac_vs_sb3 import print_header  # noqa: E402  (sets XLA_FLAGS and an empty 
 
 import argparse  # noqa: E402
 import csv  # noqa: E402
-import statistics  # noqa: E402
 import tempfile  # noqa: E402
 
 from aquaml.algorithm import PPO, SAC, PPOParameters, SACParameters  # noqa: E402

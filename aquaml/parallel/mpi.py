@@ -25,7 +25,7 @@ import numpy as np
 
 from aquaml.parallel import worker as protocol
 from aquaml.parallel.block import SAME_STEP, EnvBlock, Field
-from aquaml.parallel.pool import COMMANDS, WorkerError
+from aquaml.parallel.pool import COMMANDS, RemotePool, WorkerError
 from aquaml.parallel.shared_memory import layout, views
 from aquaml.parallel.signal import default_spin, fence, poll_until
 
@@ -88,7 +88,7 @@ def _table_fields(fields: Mapping[str, Field], n_samplers: int) -> dict[str, Fie
     return table
 
 
-class MPIPool:
+class MPIPool(RemotePool):
     """The learner's (rank 0's) pool over the sampler ranks of ``comm``.
 
     Args:
@@ -154,7 +154,7 @@ class MPIPool:
         self.dead = False  # a sampler died: no orderly shutdown is possible any more
         for w, answer in zip(self.workers, ready[1:]):
             if isinstance(answer, str):
-                self._fail(f"{w.describe()} failed to build its environments:\n{answer}")
+                raise WorkerError(f"{w.describe()} failed to build its environments:\n{answer}")
             w.pid = answer
         self._pids_local = {w.index: w.pid for w in self.workers if w.rank in on_node}
 
@@ -198,7 +198,7 @@ class MPIPool:
             if failed:
                 _, env_index, trace = self.comm.recv(source=w.rank, tag=TAG_ERROR)
                 where = f"env {env_index}" if env_index >= 0 else "outside any env"
-                self._fail(f"{w.describe()} raised in {where}:\n{trace}")
+                raise WorkerError(f"{w.describe()} raised in {where}:\n{trace}")
 
     def _check_alive(self, pending: Sequence[_Sampler]) -> None:
         """Samplers on this node are checked by pid; elsewhere the MPI runtime ends the job."""
@@ -210,17 +210,10 @@ class MPIPool:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 self.dead = True
-                self._fail(f"{w.describe()} died")
-
-    def _fail(self, message: str) -> None:
-        raise WorkerError(message)
-
-    def run(self, command: str) -> None:
-        self.send(command)
-        self.wait()
+                raise WorkerError(f"{w.describe()} died")
 
     def call(self, env_index: int, method: str, *args):
-        w = next(w for w in self.workers if w.lo <= env_index < w.hi)
+        w = self.owner(env_index)
         self.comm.send((env_index, method, args), dest=w.rank, tag=TAG_CALL)
         self.send("call", [w.index])
         self.wait([w.index])

@@ -80,7 +80,21 @@ class _Worker:
         return f"worker {self.index} (pid {self.process.pid}, envs {self.lo}-{self.hi - 1})"
 
 
-class WorkerPool:
+class RemotePool:
+    """What the multi-process pools share: a step is a send and a wait; each env has one owner."""
+
+    workers: list
+
+    def run(self, command: str) -> None:
+        self.send(command)
+        self.wait()
+
+    def owner(self, env_index: int):
+        """The worker (or sampler rank) that steps env ``env_index``."""
+        return next(w for w in self.workers if w.lo <= env_index < w.hi)
+
+
+class WorkerPool(RemotePool):
     """Runs the environments in ``n_workers`` processes over one shared-memory table.
 
     Args:
@@ -199,13 +213,9 @@ class WorkerPool:
         self.close()
         raise WorkerError(message)
 
-    def run(self, command: str) -> None:
-        self.send(command)
-        self.wait()
-
     def call(self, env_index: int, method: str, *args):
         """Run ``method(*args)`` of the block holding env ``env_index``, in its worker."""
-        worker = next(w for w in self.workers if w.lo <= env_index < w.hi)
+        worker = self.owner(env_index)
         worker.conn.send((env_index, method, args))
         self.send("call", [worker.index])
         self.wait([worker.index])
@@ -259,4 +269,4 @@ def make_pool(env_fns: Sequence[Callable], fields: Mapping[str, Field], make_ste
     return WorkerPool(env_fns, fields, make_steppers, mode, n_workers, **worker_options)
 
 
-__all__ = ["LocalPool", "WorkerPool", "WorkerError", "make_pool"]
+__all__ = ["LocalPool", "RemotePool", "WorkerPool", "WorkerError", "make_pool"]

@@ -94,3 +94,14 @@ def test_allocate_gpu_after_jax_started_warns(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     with pytest.warns(UserWarning, match="after JAX created its devices"):
         assert allocate_gpu(None) is None
+
+
+def test_overlap_under_mpi_gives_the_same_run_on_both_paths(tmp_path):
+    script = Path(__file__).resolve().parent / "mpi" / "overlap.py"
+    runs = {}
+    for transport in ("auto", "messages"):
+        result, _ = mpirun([script, tmp_path / transport], transport)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[transport] = summary_line(result.stdout)
+    assert runs["auto"]["steps"] == 2000 and runs["auto"]["grad_steps"] > 0
+    assert runs["auto"] == runs["messages"]

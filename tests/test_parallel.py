@@ -311,3 +311,37 @@ def test_overlap_is_deterministic_resumable_and_logs_policy_lag(run_root):
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     assert full.train_returns == resumed.train_returns
+
+
+class SlowEnv(gym.Env):
+    observation_space = gym.spaces.Box(-1, 1, (3,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        time.sleep(0.3)
+        return np.zeros(3, np.float32), 0.0, False, False, {}
+
+
+def test_error_is_reported_while_another_worker_still_steps():
+    env = SharedMemoryVectorEnv([RaisingEnv, SlowEnv], n_workers=2)
+    env.reset(seed=0)
+    with pytest.raises(WorkerError, match=r"(?s)worker 0 .*env 0.*the wheel came off"):
+        env.step(np.array([1, 0]))
+    env.close()
+
+
+def test_large_calls_do_not_deadlock():
+    """A resume replays a whole episode's actions through one call; larger than any socket buffer."""
+    from aquaml.parallel.block import table_fields
+    from aquaml.parallel.pool import WorkerPool
+    from aquaml.parallel.vector_env import gym_steppers
+
+    fields = table_fields(2, {"obs": ((3,), np.dtype(np.float32))}, {"action": ((1,), np.dtype(np.float32))})
+    with WorkerPool([lambda: gym.make("Pendulum-v1")] * 2, fields, gym_steppers, n_workers=1) as pool:
+        actions = {"action": np.full((80_000, 1), 0.5, np.float32)}  # 320 kB
+        obs = pool.call(1, "replay", 1, 3, actions)
+        assert obs["obs"].shape == (3,) and pool.arrays["episode_step"][1] == 80_000

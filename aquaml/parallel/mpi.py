@@ -213,11 +213,15 @@ class MPIPool(RemotePool):
                 raise WorkerError(f"{w.describe()} died")
 
     def call(self, env_index: int, method: str, *args):
+        """Run ``method(*args)`` of the block holding env ``env_index``, on its sampler rank."""
         w = self.owner(env_index)
+        self.send("call", [w.index])  # the command first: the sampler then receives the arguments
         self.comm.send((env_index, method, args), dest=w.rank, tag=TAG_CALL)
-        self.send("call", [w.index])
+        reply = self.comm.recv(source=w.rank, tag=TAG_REPLY)  # sent before DONE, read while it waits
         self.wait([w.index])
-        return self.comm.recv(source=w.rank, tag=TAG_REPLY)[1]
+        if reply[0] == "error":
+            raise WorkerError(f"{w.describe()} raised in env {reply[1]} during {method}:\n{reply[2]}")
+        return reply[1]
 
     def close(self) -> None:
         """Stop every sampler (their ``serve`` returns) and free the window."""
@@ -299,18 +303,23 @@ def _serve_loop(comm, block: EnvBlock, table, index: int, lo: int, hi: int, shar
             poll_until(request.Test, setup["spin_s"], setup["yield_cpu"], lambda: None)
             inbox.unpack()
             code, seen = int(inbox.header[0]), int(inbox.header[1])
-        status = protocol.OK
-        try:
-            if code == protocol.STEP:
-                block.step()
-            elif code == protocol.RESET:
-                block.reset()
-            elif code == protocol.CALL:
-                env_index, method, args = comm.recv(source=0, tag=TAG_CALL)
+        status, report = protocol.OK, None
+        if code == protocol.CALL:  # one reply, received by the learner before it waits for DONE
+            env_index, method, args = comm.recv(source=0, tag=TAG_CALL)
+            try:
                 comm.send(("ok", block.call(env_index, method, *args)), dest=0, tag=TAG_REPLY)
-        except Exception:
-            status = protocol.ERROR
-            comm.send(("error", block.current, traceback.format_exc()), dest=0, tag=TAG_ERROR)
+            except Exception:
+                comm.send(("error", block.current, traceback.format_exc()), dest=0, tag=TAG_REPLY)
+        else:
+            try:
+                if code == protocol.STEP:
+                    block.step()
+                elif code == protocol.RESET:
+                    block.reset()
+            except Exception:
+                status = protocol.ERROR
+                # non-blocking: the learner receives it only after it sees the status below
+                report = comm.isend(("error", block.current, traceback.format_exc()), dest=0, tag=TAG_ERROR)
         if shared:
             control[protocol.STATUS] = status
             fence()
@@ -318,6 +327,8 @@ def _serve_loop(comm, block: EnvBlock, table, index: int, lo: int, hi: int, shar
         elif code != protocol.CLOSE:
             outbox.header[:] = (status, seen)
             comm.Send(outbox.pack(), dest=0, tag=TAG_RESULT)
+        if report is not None:
+            report.wait()
         if code == protocol.CLOSE:
             return
 

@@ -69,9 +69,15 @@ class _Worker:
         self.conn = Connection(parent_sock.detach())
         child_fd = child_sock.detach()
         child_fds = (child_fd, self.wake_r, self.done_w)
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "from aquaml.parallel.worker import main; main()", str(index), *map(str, child_fds)],
-            pass_fds=child_fds, stdin=subprocess.DEVNULL)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "from aquaml.parallel.worker import main; main()", str(index),
+                 *map(str, child_fds)], pass_fds=child_fds, stdin=subprocess.DEVNULL)
+        except BaseException:
+            self.conn.close()
+            for fd in (*child_fds, self.wake_w, self.done_r):
+                os.close(fd)
+            raise
         for fd in child_fds:  # the child holds them now; closing ours lets EOF signal its death
             os.close(fd)
         self.seq = 0
@@ -134,10 +140,14 @@ class WorkerPool(RemotePool):
                 lo, hi = int(bounds[w]), int(bounds[w + 1])
                 worker = _Worker(w, lo, hi)
                 self.workers.append(worker)
-                worker.conn.send(list(sys.path))  # where the env factories' modules are found, as here
-                worker.conn.send_bytes(cloudpickle.dumps(
-                    (self.table.name, table_fields, lo, env_fns[lo:hi], make_steppers, mode, self.spin_s,
-                     self.yield_cpu)))
+                try:
+                    worker.conn.send(list(sys.path))  # where the env factories' modules are found, as here
+                    worker.conn.send_bytes(cloudpickle.dumps(
+                        (self.table.name, table_fields, lo, env_fns[lo:hi], make_steppers, mode, self.spin_s,
+                         self.yield_cpu)))
+                except OSError:
+                    code = worker.process.wait(timeout=5.0)
+                    raise WorkerError(f"{worker.describe()} exited with code {code} while starting") from None
             for worker in self.workers:
                 self._handshake(worker, start_timeout_s)
         except BaseException:
@@ -152,27 +162,28 @@ class WorkerPool(RemotePool):
                 raise WorkerError(f"{worker.describe()} exited with code {worker.process.returncode} while starting")
             if time.monotonic() > deadline:
                 raise WorkerError(f"{worker.describe()} did not start within {timeout_s:.0f} s")
-        message = worker.conn.recv()
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            code = worker.process.wait(timeout=5.0)
+            raise WorkerError(f"{worker.describe()} exited with code {code} while starting (its stderr says why)")
         if message[0] == "error":
             raise WorkerError(f"{worker.describe()} failed to build its environments:\n{message[2]}")
 
     def send(self, command: str, workers: Sequence[int] | None = None) -> None:
         """Start ``command`` on ``workers`` (all by default) without waiting."""
-        if self._closed and command != "close":
+        if (self._closed or not self._finalizer.alive) and command != "close":
             raise WorkerError("the worker pool is closed (after close() or a worker failure)")
         code = protocol.CLOSE if command == "close" else protocol.CALL if command == "call" else COMMANDS[command]
         for w in range(len(self.workers)) if workers is None else workers:
             worker, row = self.workers[w], self._control[w]
             worker.seq += 1
             row[protocol.CODE] = code
+            fence()  # the code (and the data) before the sequence number that announces them
             row[protocol.SEQ] = worker.seq
             fence()
             if row[protocol.SLEEPING]:
-                try:
-                    wake(worker.wake_w)
-                except BrokenPipeError:
-                    worker.process.wait(timeout=1.0)
-                    self._died(worker)
+                wake(worker.wake_w)  # a dead worker is found by wait()
 
     def wait(self, workers: Sequence[int] | None = None) -> None:
         """Wait until ``workers`` (all by default) finished their last command; raise their errors."""
@@ -195,7 +206,10 @@ class WorkerPool(RemotePool):
                        self.yield_cpu)
         except EOFError as e:
             dead = next(w for w in pending if w.done_r == e.args[0])
-            dead.process.wait(timeout=1.0)
+            try:
+                dead.process.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                pass
             self._died(dead)
         for w in pending:
             if control[w.index, protocol.STATUS] == protocol.ERROR:
@@ -216,10 +230,16 @@ class WorkerPool(RemotePool):
     def call(self, env_index: int, method: str, *args):
         """Run ``method(*args)`` of the block holding env ``env_index``, in its worker."""
         worker = self.owner(env_index)
-        worker.conn.send((env_index, method, args))
         self.send("call", [worker.index])
+        worker.conn.send((env_index, method, args))
+        while not worker.conn.poll(0.1):  # the reply comes before DONE; read it while waiting
+            if worker.process.poll() is not None:
+                self._died(worker)
+        reply = worker.conn.recv()
         self.wait([worker.index])
-        return worker.conn.recv()[1]
+        if reply[0] == "error":
+            self._fail(f"{worker.describe()} raised in env {reply[1]} during {method}:\n{reply[2]}")
+        return reply[1]
 
     # -- shutdown -----------------------------------------------------------------------
     def close(self) -> None:

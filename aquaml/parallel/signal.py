@@ -72,20 +72,24 @@ def wait_until(ready: Callable[[], bool], spin_s: float, set_sleeping: Callable[
                 return
             if yield_cpu:
                 os.sched_yield()
+    poller = select.poll()  # no limit on descriptor numbers, unlike select()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
     while True:
         set_sleeping(1)
-        fence()
-        if ready():
+        try:
+            fence()
+            if ready():
+                return
+            events = poller.poll(timeout_s * 1000)
+        finally:
             set_sleeping(0)
-            return
-        readable, _, _ = select.select(fds, [], [], timeout_s)
-        set_sleeping(0)
-        for fd in readable:
+        for fd, _ in events:
             if not drain(fd):
                 raise EOFError(fd)
         if ready():
             return
-        if not readable:
+        if not events:
             on_timeout()
 
 
@@ -116,7 +120,8 @@ def poll_until(ready: Callable[[], bool], spin_s: float, yield_cpu: bool, check:
 
 
 def wake(fd: int) -> None:
+    """Write one wake-up byte; a full pipe (the peer will wake anyway) or a gone peer is not an error."""
     try:
         os.write(fd, b"w")
-    except BlockingIOError:  # the pipe is full of unread wake-ups: the peer will wake anyway
+    except (BlockingIOError, BrokenPipeError):  # a gone peer is found by its own checks
         pass

@@ -55,8 +55,8 @@ class GymStepper:
         return self._named(self.env.reset(seed=seed)[0])
 
     def step(self, action):
-        a = action["action"]
-        obs, reward, terminated, truncated, _ = self.env.step(int(a) if self.discrete else a)
+        a = action["action"]  # a view of the shared table: the env gets its own copy
+        obs, reward, terminated, truncated, _ = self.env.step(int(a) if self.discrete else a.copy())
         return self._named(obs), float(reward), bool(terminated), bool(truncated)
 
     def close(self) -> None:
@@ -133,6 +133,8 @@ class SharedMemoryVectorEnv(VectorEnv):
                 raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} environments")
         a = self.pool.arrays
         a["reset_seed"][:] = seeds
+        if mask is not None and np.shape(mask) != (self.num_envs,):
+            raise ValueError(f"reset_mask has shape {np.shape(mask)}, expected ({self.num_envs},)")
         a["reset_mask"][:] = True if mask is None else np.asarray(mask, bool)
         self.pool.run("reset")
         a["reset_seed"][:] = -1  # autoresets are unseeded, as in Gymnasium

@@ -58,23 +58,30 @@ def serve(index: int, conn: Connection, wake_fd: int, done_fd: int) -> None:
                        yield_cpu)
             seen = int(control[SEQ])
             code, status = int(control[CODE]), OK
-            try:
-                if code == STEP:
-                    block.step()
-                elif code == RESET:
-                    block.reset()
-                elif code == CALL:
-                    env_index, method, args = conn.recv()
+            if code == CALL:
+                # A call's arguments follow its command, and its one reply (result or error)
+                # goes out before DONE while the learner reads it: no size can deadlock.
+                env_index, method, args = conn.recv()
+                try:
                     conn.send(("ok", block.call(env_index, method, *args)))
-            except Exception:
-                status = ERROR
-                conn.send(("error", block.current, traceback.format_exc()))
+                except Exception:
+                    conn.send(("error", block.current, traceback.format_exc()))
+            else:
+                try:
+                    if code == STEP:
+                        block.step()
+                    elif code == RESET:
+                        block.reset()
+                except Exception:
+                    status = ERROR
+                    conn.send(("error", block.current, traceback.format_exc()))
             control[STATUS] = status
+            fence()
             control[DONE] = seen
             fence()
             if learner_sleeping[0]:
                 wake(done_fd)
-            if code == CLOSE or status == ERROR:
+            if code == CLOSE:  # after an error too, the worker waits for CLOSE: the learner reads its report first
                 return
     except EOFError:  # the learner closed its pipes or died: nothing to report to
         return

@@ -270,8 +270,17 @@ class _Rollout:
             action_dict = {k: np.asarray(action_dict[k]) for k in c._inputs}
         if t < self.random_steps:
             action_dict["action"] = c.random_action(self.rng, envs.stop - envs.start)
+        width = envs.stop - envs.start
+        for k, v in action_dict.items():  # assignment below would broadcast a wrong shape silently
+            if v.shape != (width, *c._inputs[k].shape[1:]):
+                raise ValueError(f"the policy returned {k!r} of shape {v.shape} for {width} envs; "
+                                 f"expected {(width, *c._inputs[k].shape[1:])}")
         for k, v in extras.items():
-            self.batch[f"extras/{k}"][t, envs] = np.asarray(v)
+            v = np.asarray(v)
+            if v.shape != (width, *c.extra_fields[k][0]):
+                raise ValueError(f"the policy returned extra {k!r} of shape {v.shape} for {width} envs; "
+                                 f"expected {(width, *c.extra_fields[k][0])}")
+            self.batch[f"extras/{k}"][t, envs] = v
         index = self.t0 + t - c._history_t0
         if index == len(c._history):  # the first group to act at this step opens its row
             c._history.append({k: np.zeros_like(v) for k, v in c._inputs.items()})

@@ -193,6 +193,16 @@ class RLTaskStarter:
         if not isinstance(params, algo.Parameters):
             raise TypeError(f"algo_hyperparameter is a {type(params).__name__}; {algo.__name__} needs "
                             f"{algo.Parameters.__name__} (e.g. SAC2_parameter(...))")
+        if self.learner_comm is not None:
+            if resume is not None:
+                raise ValueError("resume is not available with learners > 1: only learner 0's state is "
+                                 "checkpointed; resume with one learner, or start a new run")
+            if params.overlap:
+                from mpi4py import MPI
+
+                if MPI.Query_thread() != MPI.THREAD_MULTIPLE:
+                    raise ValueError("overlap with learners > 1 runs MPI from two threads, which this MPI "
+                                     "library does not allow (no MPI_THREAD_MULTIPLE); set overlap=False")
         if self.mpi_comm is not None:
             samplers = self.mpi_comm.Get_size() - 1
             if n_workers or envs_per_worker:
@@ -553,7 +563,8 @@ class RLTaskStarter:
         Args:
             resume: load the latest checkpoint and continue in ``run_dir``.
             steps: new total of environment steps (sets ``n_epochs``).
-            n_workers: sampler processes (the run is the same with any number).
+            n_workers: sampler processes (the run is the same with any number, except with
+                ``overlap``, where the two acting halves follow the workers).
             overrides: parameter changes.
         """
         from aquaml.algorithm import ALGORITHMS

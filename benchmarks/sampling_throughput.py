@@ -69,15 +69,18 @@ def loop_rate(env, policy, steps: int, sb3: bool = False) -> float:
         obs = env.reset()
     else:
         obs, _ = env.reset(seed=0)
-    scale = env.action_space.high if not sb3 else env.action_space.high
+    scale = env.action_space.high
     n = env.num_envs
-    for i in range(steps // n + 50):
-        if i == 50:  # after compilation and warm-up
-            start = time.perf_counter()
+    warm_until = time.perf_counter() + 0.5  # compilation, then half a second of warm-up steps
+    while True:
         action, key = act(params, obs, key)
-        action = np.asarray(action) * scale
-        out = env.step(action)
-        obs = out[0]
+        obs = env.step(np.asarray(action) * scale)[0]
+        if time.perf_counter() > warm_until:
+            break
+    start = time.perf_counter()
+    for _ in range(steps // n):
+        action, key = act(params, obs, key)
+        obs = env.step(np.asarray(action) * scale)[0]
     return (steps // n) * n / (time.perf_counter() - start)
 
 
@@ -88,7 +91,9 @@ def trainer_rate(env_id: str, n_workers: int, steps: int) -> float:
                             run_root="/tmp/aquaml-bench")
     c, rng = starter.collector, np.random.default_rng(0)
     actor = starter.algo.actor_params(starter.state)
-    c.collect(50, actor, starter.act_key, rng)  # compile and warm up
+    warm_until = time.perf_counter() + 0.5  # compilation, then half a second of warm-up steps
+    while time.perf_counter() < warm_until:
+        c.collect(50, actor, starter.act_key, rng)
     start = time.perf_counter()
     c.collect(steps // n_envs, actor, starter.act_key, rng)
     rate = (steps // n_envs) * n_envs / (time.perf_counter() - start)

@@ -4,7 +4,7 @@ Compares, in one invocation, AquaML's ``SharedMemoryVectorEnv`` (all envs in one
 one worker per env), Gymnasium's ``AsyncVectorEnv(shared_memory=True)`` and Stable-Baselines3's
 ``SubprocVecEnv``, for N = 1, 2, 4 environments. The environment returns a preallocated
 observation of 4 floats, so the time per vector step is the framework's own cost: signalling,
-copies and (for the peers) pickling. Prints microseconds per vector step and the ratio of
+copies and (for the peers) pickling. Each measurement follows half a second of warm-up steps. Prints microseconds per vector step and the ratio of
 Gymnasium's to AquaML's (target >= 10x, about 30 us or less with one env).
 
 Run from the repository root:  python benchmarks/vector_env_overhead.py [--steps 5000] [--envs 1,2,4]
@@ -49,7 +49,8 @@ class NullEnv(gym.Env):
 
 
 def time_steps(step, action, steps: int) -> float:
-    for _ in range(200):  # warm-up
+    warm_until = time.perf_counter() + 0.5  # warm-up: half a second of steps, for every sampler
+    while time.perf_counter() < warm_until:
         step(action)
     start = time.perf_counter()
     for _ in range(steps):

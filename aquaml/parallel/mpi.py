@@ -27,7 +27,7 @@ from aquaml.parallel import worker as protocol
 from aquaml.parallel.block import SAME_STEP, EnvBlock, Field
 from aquaml.parallel.pool import COMMANDS, RemotePool, WorkerError
 from aquaml.parallel.shared_memory import layout, views
-from aquaml.parallel.signal import default_spin, fence, poll_until
+from aquaml.parallel.signal import default_spin, poll_until, store_fence
 
 TAG_SETUP, TAG_CMD, TAG_RESULT, TAG_CALL, TAG_REPLY, TAG_ERROR = range(101, 107)
 TRANSPORTS = ("auto", "messages")
@@ -169,7 +169,7 @@ class MPIPool(RemotePool):
             if w.shared:
                 row = self._control[i]
                 row[protocol.CODE] = code
-                fence()
+                store_fence()
                 row[protocol.SEQ] = w.seq
             else:
                 if w.send_request is not None:
@@ -322,7 +322,7 @@ def _serve_loop(comm, block: EnvBlock, table, index: int, lo: int, hi: int, shar
                 report = comm.isend(("error", block.current, traceback.format_exc()), dest=0, tag=TAG_ERROR)
         if shared:
             control[protocol.STATUS] = status
-            fence()
+            store_fence()
             control[protocol.DONE] = seen
         elif code != protocol.CLOSE:
             outbox.header[:] = (status, seen)

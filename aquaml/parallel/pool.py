@@ -23,7 +23,7 @@ import numpy as np
 from aquaml.parallel import worker as protocol
 from aquaml.parallel.block import SAME_STEP, EnvBlock, Field
 from aquaml.parallel.shared_memory import SharedArrays
-from aquaml.parallel.signal import default_spin, fence, wait_until, wake
+from aquaml.parallel.signal import default_spin, fence, store_fence, wait_until, wake
 
 COMMANDS = {"step": protocol.STEP, "reset": protocol.RESET}
 
@@ -132,6 +132,7 @@ class WorkerPool(RemotePool):
         self.arrays = {k: v for k, v in self.table.arrays.items() if k in fields}
         self._control, self._sleeping = self.table["control"], self.table["learner_sleeping"]
         self.workers: list[_Worker] = []
+        self._waiters: dict = {}
         self._closed = False
         self._finalizer = weakref.finalize(self, WorkerPool._cleanup, self.table, self.workers)
         try:
@@ -139,6 +140,7 @@ class WorkerPool(RemotePool):
             for w in range(n_workers):
                 lo, hi = int(bounds[w]), int(bounds[w + 1])
                 worker = _Worker(w, lo, hi)
+                worker.row = self._control[w]  # this worker's control row (a view)
                 self.workers.append(worker)
                 try:
                     worker.conn.send(list(sys.path))  # where the env factories' modules are found, as here
@@ -176,10 +178,11 @@ class WorkerPool(RemotePool):
             raise WorkerError("the worker pool is closed (after close() or a worker failure)")
         code = protocol.CLOSE if command == "close" else protocol.CALL if command == "call" else COMMANDS[command]
         for w in range(len(self.workers)) if workers is None else workers:
-            worker, row = self.workers[w], self._control[w]
+            worker = self.workers[w]
+            row = worker.row
             worker.seq += 1
             row[protocol.CODE] = code
-            fence()  # the code (and the data) before the sequence number that announces them
+            store_fence()  # the code (and the data) before the sequence number that announces them
             row[protocol.SEQ] = worker.seq
             fence()
             if row[protocol.SLEEPING]:
@@ -187,23 +190,13 @@ class WorkerPool(RemotePool):
 
     def wait(self, workers: Sequence[int] | None = None) -> None:
         """Wait until ``workers`` (all by default) finished their last command; raise their errors."""
-        pending = [self.workers[w] for w in (range(len(self.workers)) if workers is None else workers)]
-        control = self._control
-
-        def ready() -> bool:
-            return all(control[w.index, protocol.DONE] == w.seq for w in pending)
-
-        def set_sleeping(v: int) -> None:
-            self._sleeping[0] = v
-
-        def check_alive() -> None:
-            for w in pending:
-                if w.process.poll() is not None:
-                    self._died(w)
-
+        key = None if workers is None else tuple(workers)
+        waiter = self._waiters.get(key)
+        if waiter is None:  # built once per set of workers: this runs at every step
+            waiter = self._waiters[key] = self._waiter(self.workers if key is None else [self.workers[w] for w in key])
+        pending, ready, set_sleeping, fds, check_alive = waiter
         try:
-            wait_until(ready, self.spin_s, set_sleeping, [w.done_r for w in pending], 0.1, check_alive,
-                       self.yield_cpu)
+            wait_until(ready, self.spin_s, set_sleeping, fds, 0.1, check_alive, self.yield_cpu)
         except EOFError as e:
             dead = next(w for w in pending if w.done_r == e.args[0])
             try:
@@ -212,10 +205,32 @@ class WorkerPool(RemotePool):
                 pass
             self._died(dead)
         for w in pending:
-            if control[w.index, protocol.STATUS] == protocol.ERROR:
+            if w.row[protocol.STATUS] == protocol.ERROR:
                 _, env_index, trace = w.conn.recv()
                 where = f"env {env_index}" if env_index >= 0 else "outside any env"
                 self._fail(f"{w.describe()} raised in {where}:\n{trace}")
+
+    def _waiter(self, pending: list[_Worker]):
+        if len(pending) == 1:
+            (only,) = pending
+
+            def ready() -> bool:
+                return only.row[protocol.DONE] == only.seq
+        else:
+            def ready() -> bool:
+                return all(w.row[protocol.DONE] == w.seq for w in pending)
+
+        sleeping = self._sleeping
+
+        def set_sleeping(v: int) -> None:
+            sleeping[0] = v
+
+        def check_alive() -> None:
+            for w in pending:
+                if w.process.poll() is not None:
+                    self._died(w)
+
+        return pending, ready, set_sleeping, [w.done_r for w in pending], check_alive
 
     def _died(self, worker: _Worker) -> None:
         code = worker.process.poll()

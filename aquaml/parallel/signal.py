@@ -35,6 +35,13 @@ def fence() -> None:
         pass
 
 
+def store_fence() -> None:
+    """Order two stores (data, then the counter announcing it): free under x86-64's total store
+    order, a full barrier elsewhere."""
+    if not SPIN_SAFE:
+        fence()
+
+
 def default_spin(processes: int) -> tuple[float, bool]:
     """``(spin_s, yield_cpu)`` for ``processes`` taking turns: yield when they outnumber the cores."""
     try:

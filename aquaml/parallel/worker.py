@@ -19,7 +19,7 @@ import cloudpickle
 
 from aquaml.parallel.block import EnvBlock
 from aquaml.parallel.shared_memory import SharedArrays
-from aquaml.parallel.signal import fence, wait_until, wake
+from aquaml.parallel.signal import fence, store_fence, wait_until, wake
 
 # Columns of a worker's row in the "control" array (one 64-byte row per worker).
 SEQ, CODE, DONE, STATUS, SLEEPING = range(5)
@@ -76,7 +76,7 @@ def serve(index: int, conn: Connection, wake_fd: int, done_fd: int) -> None:
                     status = ERROR
                     conn.send(("error", block.current, traceback.format_exc()))
             control[STATUS] = status
-            fence()
+            store_fence()
             control[DONE] = seen
             fence()
             if learner_sleeping[0]:

@@ -313,17 +313,12 @@ def test_overlap_is_deterministic_resumable_and_logs_policy_lag(run_root):
     assert full.train_returns == resumed.train_returns
 
 
-class SlowEnv(gym.Env):
-    observation_space = gym.spaces.Box(-1, 1, (3,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return np.zeros(3, np.float32), {}
+class SlowEnv(RaisingEnv):
+    """Never raises, but takes 0.3 s per step."""
 
     def step(self, action):
         time.sleep(0.3)
-        return np.zeros(3, np.float32), 0.0, False, False, {}
+        return super().step(0)
 
 
 def test_error_is_reported_while_another_worker_still_steps():

@@ -8,7 +8,7 @@ For K = 1, 2, 3 samplers (one env each), one invocation measures, per vector ste
   here over MPICH's on-node channel);
 
 on an env whose step costs nothing (the overhead) and on Pendulum-v1 (throughput with a
-fixed action, no policy). Prints microseconds per vector step, env steps per second, and
+fixed action, no policy), after half a second of warm-up steps. Prints microseconds per vector step, env steps per second, and
 each MPI path's time over the shared-memory path's (target for on-node: within 1.5x).
 
 Run from the repository root:  python benchmarks/mpi_sampling.py   (needs aquaml[mpi])
@@ -49,7 +49,8 @@ def time_steps(pool, steps: int) -> float:
     pool.arrays["reset_mask"][:] = True
     pool.arrays["reset_seed"][:] = np.arange(pool.n_envs)
     pool.run("reset")
-    for _ in range(200):
+    warm_until = time.perf_counter() + 0.5  # half a second of warm-up steps
+    while time.perf_counter() < warm_until:
         pool.run("step")
     start = time.perf_counter()
     for _ in range(steps):

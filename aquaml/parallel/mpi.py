@@ -27,12 +27,13 @@ from aquaml.parallel import worker as protocol
 from aquaml.parallel.block import SAME_STEP, EnvBlock, Field
 from aquaml.parallel.pool import COMMANDS, RemotePool, WorkerError
 from aquaml.parallel.shared_memory import layout, views
-from aquaml.parallel.signal import default_spin, poll_until, store_fence
+from aquaml.parallel.signal import default_spin, fence, futex_until, futex_wake, poll_until, store_fence
 
 TAG_SETUP, TAG_CMD, TAG_RESULT, TAG_CALL, TAG_REPLY, TAG_ERROR = range(101, 107)
 TRANSPORTS = ("auto", "messages")
 #: fields the learner writes (sent to samplers); every other field is written by samplers
 LEARNER_WRITES = ("act/", "reset_seed", "reset_mask")
+CONTROL_FIELDS = ("control", "learner_sleeping")  # the window's signalling words, never sent
 HEADER = 2  # int64s before the rows of a message: (code or status, sequence number)
 
 
@@ -85,6 +86,7 @@ def _split(n_envs: int, parts: int) -> list[tuple[int, int]]:
 def _table_fields(fields: Mapping[str, Field], n_samplers: int) -> dict[str, Field]:
     table = dict(fields)
     table["control"] = ((n_samplers, protocol.CONTROL_COLUMNS), np.dtype(np.int64))
+    table["learner_sleeping"] = ((1,), np.dtype(np.int64))
     return table
 
 
@@ -142,7 +144,7 @@ class MPIPool(RemotePool):
         # without this the names would stay in /dev/shm.
         _unlink(p for p in _mapped_segments() if os.path.basename(p).startswith("mpich_"))
         self.arrays = {k: v for k, v in table.items() if k in fields}
-        self._control = table["control"]
+        self._control, self._sleeping = table["control"], table["learner_sleeping"]
         learner_names = [k for k in fields if _learner_field(k)]
         sampler_names = [k for k in fields if not _learner_field(k)]
         for w in self.workers:
@@ -171,6 +173,9 @@ class MPIPool(RemotePool):
                 row[protocol.CODE] = code
                 store_fence()
                 row[protocol.SEQ] = w.seq
+                fence()
+                if row[protocol.SLEEPING]:
+                    futex_wake(row, protocol.SEQ)
             else:
                 if w.send_request is not None:
                     w.send_request.Wait()
@@ -183,11 +188,20 @@ class MPIPool(RemotePool):
         pending = [self.workers[i] for i in (range(len(self.workers)) if workers is None else workers)]
         control = self._control
 
-        def ready() -> bool:
-            return all(control[w.index, protocol.DONE] == w.seq if w.shared else w.recv_request.Test()
-                       for w in pending)
+        sleeping = self._sleeping
 
-        poll_until(ready, self.spin_s, self.yield_cpu, lambda: self._check_alive(pending))
+        def set_sleeping(v: int) -> None:
+            sleeping[0] = v
+
+        check = lambda: self._check_alive(pending)  # noqa: E731
+        for w in pending:  # on the window: sleep on each sampler's DONE word
+            if w.shared:
+                row = control[w.index]
+                futex_until(lambda: row[protocol.DONE] == w.seq, self.spin_s, self.yield_cpu, set_sleeping,
+                            row, protocol.DONE, check)
+        messages = [w for w in pending if not w.shared]
+        if messages:
+            poll_until(lambda: all(w.recv_request.Test() for w in messages), self.spin_s, self.yield_cpu, check)
         for w in pending:
             if w.shared:
                 failed = control[w.index, protocol.STATUS] == protocol.ERROR
@@ -285,17 +299,21 @@ def serve(comm, env_fns: Callable[[int, int], Sequence[Callable]]) -> None:
 
 
 def _serve_loop(comm, block: EnvBlock, table, index: int, lo: int, hi: int, shared: bool, setup) -> None:
-    fields = [k for k in table if k != "control"]
+    fields = [k for k in table if k not in CONTROL_FIELDS]
     inbox = outbox = request = None
     if shared:
-        control = table["control"][index]
+        control, learner_sleeping = table["control"][index], table["learner_sleeping"]
+
+        def set_sleeping(v: int) -> None:
+            control[protocol.SLEEPING] = v
     else:
         inbox = _Rows(table, [k for k in fields if _learner_field(k)], lo, hi)
         outbox = _Rows(table, [k for k in fields if not _learner_field(k)], lo, hi)
     seen = 0
     while True:
         if shared:
-            poll_until(lambda: control[protocol.SEQ] != seen, setup["spin_s"], setup["yield_cpu"], lambda: None)
+            futex_until(lambda: control[protocol.SEQ] != seen, setup["spin_s"], setup["yield_cpu"], set_sleeping,
+                        control, protocol.SEQ, lambda: None)
             seen = int(control[protocol.SEQ])
             code = int(control[protocol.CODE])
         else:
@@ -324,6 +342,9 @@ def _serve_loop(comm, block: EnvBlock, table, index: int, lo: int, hi: int, shar
             control[protocol.STATUS] = status
             store_fence()
             control[protocol.DONE] = seen
+            fence()
+            if learner_sleeping[0]:
+                futex_wake(control, protocol.DONE)
         elif code != protocol.CLOSE:
             outbox.header[:] = (status, seen)
             comm.Send(outbox.pack(), dest=0, tag=TAG_RESULT)

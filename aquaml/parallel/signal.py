@@ -15,9 +15,11 @@ time out periodically, so a lost wake-up could never hang a process.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import select
+import sys
 import threading
 import time
 from typing import Callable
@@ -132,3 +134,75 @@ def wake(fd: int) -> None:
         os.write(fd, b"w")
     except (BlockingIOError, BrokenPipeError):  # a gone peer is found by its own checks
         pass
+
+
+# -- futexes: sleeping on a word of shared memory (MPI ranks share no pipe) ----------------------
+_FUTEX_WAIT, _FUTEX_WAKE = 0, 1
+_SYS_FUTEX = {"x86_64": 202, "amd64": 202}.get(platform.machine().lower())
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+try:
+    _libc = ctypes.CDLL(None, use_errno=True) if _SYS_FUTEX is not None and sys.platform == "linux" else None
+except OSError:
+    _libc = None
+#: whether :func:`futex_wait` really sleeps in the kernel (Linux x86-64); elsewhere it sleep-polls
+HAVE_FUTEX = _libc is not None
+
+
+def _word(array, index: int) -> int:
+    """Address of the low 32 bits of the int64 ``array[index]`` (little-endian)."""
+    return array.ctypes.data + index * array.strides[0]
+
+
+def futex_wait(array, index: int, expected: int, timeout_s: float) -> None:
+    """Sleep while the low 32 bits of ``array[index]`` equal ``expected``, for at most ``timeout_s``.
+
+    The kernel compares and sleeps atomically, so a store plus :func:`futex_wake` by another
+    process can never be missed. Returns early on a wake-up, a changed value or a signal.
+    """
+    if _libc is None:
+        time.sleep(min(timeout_s, 1e-4))
+        return
+    ts = _Timespec(int(timeout_s), int((timeout_s % 1) * 1e9))
+    _libc.syscall(_SYS_FUTEX, ctypes.c_void_p(_word(array, index)), _FUTEX_WAIT,
+                  ctypes.c_uint32(expected & 0xFFFFFFFF), ctypes.byref(ts), None, 0)
+
+
+def futex_wake(array, index: int) -> None:
+    """Wake every process sleeping in :func:`futex_wait` on ``array[index]``."""
+    if _libc is not None:
+        _libc.syscall(_SYS_FUTEX, ctypes.c_void_p(_word(array, index)), _FUTEX_WAKE, 2**31 - 1, None, None, 0)
+
+
+def futex_until(ready: Callable[[], bool], spin_s: float, yield_cpu: bool, set_sleeping: Callable[[int], None],
+                array, index: int, check: Callable[[], None], check_every_s: float = 0.1) -> None:
+    """Like :func:`wait_until`, sleeping on the word ``array[index]`` that the peer changes.
+
+    The peer stores the word, then (after a fence) calls :func:`futex_wake` if this side
+    announced sleep with ``set_sleeping(1)``.
+    """
+    if ready():
+        return
+    end = time.perf_counter() + spin_s
+    while time.perf_counter() < end:
+        if ready():
+            return
+        if yield_cpu:
+            os.sched_yield()
+    while True:
+        value = int(array[index])
+        set_sleeping(1)
+        try:
+            fence()
+            if ready():
+                return
+            futex_wait(array, index, value, check_every_s)
+        finally:
+            set_sleeping(0)
+        if ready():
+            return
+        check()

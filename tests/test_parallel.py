@@ -340,3 +340,31 @@ def test_large_calls_do_not_deadlock():
         actions = {"action": np.full((80_000, 1), 0.5, np.float32)}  # 320 kB
         obs = pool.call(1, "replay", 1, 3, actions)
         assert obs["obs"].shape == (3,) and pool.arrays["episode_step"][1] == 80_000
+
+
+def test_futex_sleeps_until_woken_and_never_misses_a_changed_word():
+    import threading
+
+    from aquaml.parallel.signal import HAVE_FUTEX, futex_wait, futex_wake
+
+    word = np.zeros(4, np.int64)
+    start = time.perf_counter()
+    futex_wait(word, 2, 1, 0.5)  # the word is not 1: returns at once
+    assert time.perf_counter() - start < 0.1
+
+    def wake_later():
+        time.sleep(0.05)
+        word[2] = 7
+        futex_wake(word, 2)
+
+    thread = threading.Thread(target=wake_later)
+    start = time.perf_counter()
+    thread.start()
+    while word[2] == 0:
+        futex_wait(word, 2, 0, 2.0)
+    thread.join()
+    assert time.perf_counter() - start < 1.0  # woken, not timed out
+    if HAVE_FUTEX:
+        start = time.perf_counter()
+        futex_wait(word, 2, 7, 0.1)  # nobody wakes it: the timeout ends the wait
+        assert 0.09 < time.perf_counter() - start < 0.5

@@ -46,10 +46,6 @@ class DriverStepper:
     def __init__(self, driver: EnvDriver) -> None:
         self.driver = driver
 
-    @property
-    def episode_step(self) -> int:
-        return self.driver.t
-
     def reset(self, seed):
         return {k: v[0] for k, v in self.driver.reset(seed).items()}
 

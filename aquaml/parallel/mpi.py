@@ -29,7 +29,7 @@ from aquaml.parallel.pool import COMMANDS, RemotePool, WorkerError
 from aquaml.parallel.shared_memory import layout, views
 from aquaml.parallel.signal import default_spin, fence, futex_until, futex_wake, poll_until, store_fence
 
-TAG_SETUP, TAG_CMD, TAG_RESULT, TAG_CALL, TAG_REPLY, TAG_ERROR = range(101, 107)
+TAG_CMD, TAG_RESULT, TAG_CALL, TAG_REPLY, TAG_ERROR = range(102, 107)  # the setup goes by bcast
 TRANSPORTS = ("auto", "messages")
 #: fields the learner writes (sent to samplers); every other field is written by samplers
 LEARNER_WRITES = ("act/", "reset_seed", "reset_mask")

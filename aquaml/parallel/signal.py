@@ -66,21 +66,27 @@ def drain(fd: int) -> bool:
             return True
 
 
+def _spin(ready: Callable[[], bool], spin_s: float, yield_cpu: bool) -> bool:
+    """Poll ``ready()`` for up to ``spin_s`` seconds (yielding the core between polls if asked)."""
+    if ready():
+        return True
+    end = time.perf_counter() + spin_s
+    while time.perf_counter() < end:
+        if ready():
+            return True
+        if yield_cpu:
+            os.sched_yield()
+    return False
+
+
 def wait_until(ready: Callable[[], bool], spin_s: float, set_sleeping: Callable[[int], None],
                fds: list[int], timeout_s: float, on_timeout: Callable[[], None], yield_cpu: bool = False) -> None:
     """Return once ``ready()``; between polls, ``on_timeout()`` may raise (peer death checks).
 
     Raises ``EOFError`` when one of ``fds`` is closed by its writer.
     """
-    if ready():
+    if _spin(ready, spin_s, yield_cpu):
         return
-    if spin_s > 0:
-        end = time.perf_counter() + spin_s
-        while time.perf_counter() < end:
-            if ready():
-                return
-            if yield_cpu:
-                os.sched_yield()
     poller = select.poll()  # no limit on descriptor numbers, unlike select()
     for fd in fds:
         poller.register(fd, select.POLLIN)
@@ -110,15 +116,9 @@ def poll_until(ready: Callable[[], bool], spin_s: float, yield_cpu: bool, check:
     almost no CPU and a wake-up arrives within about a millisecond; ``check()`` runs every
     ``check_every_s`` and may raise (peer death).
     """
-    if ready():
+    if _spin(ready, spin_s, yield_cpu):
         return
-    now = time.perf_counter()
-    end, next_check = now + spin_s, now + check_every_s
-    while time.perf_counter() < end:
-        if ready():
-            return
-        if yield_cpu:
-            os.sched_yield()
+    next_check = time.perf_counter() + check_every_s
     sleep = 20e-6
     while not ready():
         time.sleep(sleep)
@@ -185,14 +185,8 @@ def futex_until(ready: Callable[[], bool], spin_s: float, yield_cpu: bool, set_s
     The peer stores the word, then (after a fence) calls :func:`futex_wake` if this side
     announced sleep with ``set_sleeping(1)``.
     """
-    if ready():
+    if _spin(ready, spin_s, yield_cpu):
         return
-    end = time.perf_counter() + spin_s
-    while time.perf_counter() < end:
-        if ready():
-            return
-        if yield_cpu:
-            os.sched_yield()
     while True:
         value = int(array[index])
         set_sleeping(1)

@@ -209,7 +209,8 @@ class Collector:
         self.episode_return[:] = [float(s["episode_return"]) for s in meta["envs"]]
         if not any(s.get("started", s["episode_steps"] > 0) for s in meta["envs"]):
             return  # saved before the first step: collect() starts every env
-        self._begin(range(self.n_envs))
+        # envs mid-episode are reset by their replay below; the others start their episode here
+        self._begin([i for i, saved in enumerate(meta["envs"]) if int(saved["episode_steps"]) == 0])
         self._history, self._history_t0 = [], 0
         self._t = max(int(s["episode_steps"]) for s in meta["envs"])
         for i, saved in enumerate(meta["envs"]):

@@ -23,23 +23,21 @@ def _assignments(pairs: list[str]) -> dict[str, str]:
 
 
 def _train(args) -> int:
-    from aquaml.algorithm import ALGORITHMS
+    from aquaml.algorithm.registry import resolve_algorithm
     from aquaml.env import make_env
     from aquaml.starter import RLTaskStarter
 
     if args.steps is not None and args.steps <= 0:
         return _fail(f"--steps must be positive, got {args.steps}")
+    algo = resolve_algorithm(args.algo)
     if args.resume:
         if args.set or args.seed is not None:
             return _fail("--resume continues a run with its own parameters; drop --set/--seed (only --steps may change)")
         starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps, n_workers=args.workers)
-        if (args.algo.lower(), args.env) != (starter.algo_cls.name, starter.config_env):
+        if (algo, args.env) != (starter.algo_cls, starter.config_env):
             return _fail(f"{args.resume} is a {starter.algo_cls.name} run on {starter.config_env}, "
                          f"not {args.algo} on {args.env}")
     else:
-        algo = ALGORITHMS.get(args.algo.lower())
-        if algo is None:
-            return _fail(f"unknown algorithm {args.algo!r}; valid choices: {', '.join(sorted(ALGORITHMS))}")
         try:
             params = algo.Parameters().with_strings(_assignments(args.set))
             changes = {}
@@ -68,12 +66,16 @@ def _train(args) -> int:
 def _eval(args) -> int:
     import numpy as np
 
-    from aquaml.starter import RLTaskStarter
+    from aquaml.starter.evaluation import load_policy
 
     if args.episodes <= 0:
         return _fail(f"--episodes must be positive, got {args.episodes}")
-    starter = RLTaskStarter.from_run_dir(args.run_dir, progress=False)
-    returns, lengths = starter.evaluate(args.episodes, first_episode=10**6)
+    # read-only: weights from the newest complete checkpoint; the run folder is not touched
+    evaluator, actor_params, _ = load_policy(args.run_dir)
+    try:
+        returns, lengths = evaluator(actor_params, args.episodes, first_episode=10**6)
+    finally:
+        evaluator.close()
     print(f"evaluation over {len(returns)} episodes: return {np.mean(returns):.2f} +- {np.std(returns):.2f}, "
           f"length {np.mean(lengths):.1f}")
     return 0
@@ -83,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aquaml", description="Train and evaluate AquaML agents.")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train an agent on a Gymnasium environment")
-    train.add_argument("algo", help="algorithm, e.g. sac")
+    train.add_argument("algo", help="algorithm: sac, td3, ppo, an installed aquaml.algorithms entry point, "
+                       "or package.module:Class")
     train.add_argument("env", help="Gymnasium id, e.g. Pendulum-v1")
     train.add_argument("--steps", type=int, help="total environment steps (default: n_epochs * update_interval)")
     train.add_argument("--seed", type=int)

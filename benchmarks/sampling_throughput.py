@@ -24,6 +24,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_t
 import argparse  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -88,7 +89,7 @@ def trainer_rate(env_id: str, n_workers: int, steps: int) -> float:
     n_envs = max(n_workers, 1)
     params = SACParameters(n_envs=n_envs, update_interval=steps // n_envs, hidden_sizes=(64, 64), seed=0)
     starter = RLTaskStarter(env_id, algo_hyperparameter=params, progress=False, n_workers=n_workers,
-                            run_root="/tmp/aquaml-bench")
+                            run_root=Path.cwd() / "runs")  # the scratch folder main() runs in
     c, rng = starter.collector, np.random.default_rng(0)
     actor = starter.algo.actor_params(starter.state)
     warm_until = time.perf_counter() + 0.5  # compilation, then half a second of warm-up steps
@@ -107,6 +108,18 @@ def main() -> None:
     parser.add_argument("--envs", default="Pendulum-v1,HalfCheetah-v5")
     parser.add_argument("--workers", default="1,2")
     args = parser.parse_args()
+    # MuJoCo logs warnings (HalfCheetah's model has one) to ./MUJOCO_LOG.TXT, in every worker
+    # too: run from a scratch folder so that nothing lands in the working tree
+    home = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="aquaml-bench-") as scratch:
+        os.chdir(scratch)
+        try:
+            compare(args)
+        finally:
+            os.chdir(home)
+
+
+def compare(args: argparse.Namespace) -> None:
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
     print(f"# {platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, "

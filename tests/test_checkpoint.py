@@ -1,3 +1,7 @@
+import hashlib
+import json
+import warnings
+
 import numpy as np
 import pytest
 
@@ -40,3 +44,75 @@ def test_pickled_arrays_are_refused(tmp_path):
     (tmp_path / "epoch_1" / "meta.json").write_text("{}")
     with pytest.raises(ValueError, match="pickle"):
         ckpt.load_checkpoint(tmp_path / "epoch_1")
+
+
+def _two_checkpoints(directory):
+    for epoch in (1, 2):
+        ckpt.save_checkpoint(directory, f"epoch_{epoch}", state={"a": np.arange(epoch + 2)}, meta={"epoch": epoch},
+                             extra={"buffer": {"x": np.ones(1000)}})
+    return directory / "epoch_1", directory / "epoch_2"
+
+
+def test_checkpoint_has_a_manifest_of_every_file(tmp_path):
+    class Fn:  # stands in for a ModelFunction: Keras writes the weights file itself
+        def save_weights(self, path, params):
+            with open(path, "wb") as f:
+                f.write(b"weights")
+
+    path = ckpt.save_checkpoint(tmp_path, "epoch_1", state={"a": np.arange(3)}, meta={"epoch": 1},
+                                models={"actor": (Fn(), None)})
+    manifest = json.loads((path / "manifest.json").read_text())["files"]
+    assert sorted(manifest) == ["meta.json", "models/actor.weights.h5", "state.npz"]
+    assert manifest["models/actor.weights.h5"] == {"size": 7, "sha256": hashlib.sha256(b"weights").hexdigest()}
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda p: _truncate(p / "buffer.npz"), "buffer.npz has .* bytes"),
+    (lambda p: (p / "state.npz").unlink(), "state.npz is missing"),
+    (lambda p: _flip_last_byte(p / "state.npz"), "state.npz does not match its SHA-256"),
+    (lambda p: (p / "manifest.json").write_text('{"files": {"meta.js'), "manifest.json is unreadable"),
+    (lambda p: (p / "manifest.json").write_text('{"files": {}}'), "manifest.json is corrupt"),
+])
+def test_damaged_latest_falls_back_to_previous_complete_checkpoint(tmp_path, damage, reason):
+    first, second = _two_checkpoints(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ckpt.latest_checkpoint(tmp_path) == second
+    damage(second)
+    with pytest.warns(UserWarning, match=f"{second} is damaged \\({reason}.*using the previous complete "
+                                         f"checkpoint {first}"):
+        assert ckpt.latest_checkpoint(tmp_path) == first
+    arrays, meta = ckpt.load_checkpoint(first)
+    assert meta == {"epoch": 1} and list(arrays["a"]) == [0, 1, 2]
+    _truncate(first / "meta.json")
+    with pytest.warns(UserWarning, match="no older complete checkpoint"):
+        assert ckpt.latest_checkpoint(tmp_path) is None
+
+
+def test_damaged_pointer_falls_back_to_newest_complete_checkpoint(tmp_path):
+    _, second = _two_checkpoints(tmp_path)
+    (tmp_path / "latest").write_bytes(b"\xff\x00")
+    with pytest.warns(UserWarning, match=f"using the previous complete checkpoint {second}"):
+        assert ckpt.latest_checkpoint(tmp_path) == second
+
+
+def test_checkpoint_without_manifest_still_loads(tmp_path):
+    """Checkpoints written before manifests existed count as complete when meta.json exists."""
+    _, second = _two_checkpoints(tmp_path)
+    (second / "manifest.json").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ckpt.latest_checkpoint(tmp_path) == second
+    assert ckpt.load_checkpoint(second)[1] == {"epoch": 2}
+
+
+def _truncate(path):
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+
+
+def _flip_last_byte(path):
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))

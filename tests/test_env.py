@@ -89,22 +89,30 @@ def test_four_value_done_with_timelimit_info_is_truncation():
         assert (r.terminated, r.truncated) == (term, not term)
 
 
-def test_four_value_done_at_episode_length_is_truncation():
-    """A seed wrapper's `done` at the episode limit is a time limit, not a real end."""
+def test_done_at_episode_length_is_termination():
+    """A real end on the last allowed step is a termination (no bootstrapping), 4 or 5 values."""
     class DoneAtThree(SeedStyleEnv):
         def step(self, action_dict):
             obs, reward, _, info = super().step(action_dict)
             return obs, reward, self.t >= 3, info
 
-    driver = EnvDriver(DoneAtThree(), episode_length=3)
-    driver.reset(0)
-    results = [driver.step({"action": np.zeros((1, 1), np.float32)}) for _ in range(3)]
-    assert [(r.terminated, r.truncated) for r in results] == [(False, False), (False, False), (False, True)]
-    # without the limit the same done is a termination
-    driver = EnvDriver(DoneAtThree(), episode_length=10)
-    driver.reset(0)
-    results = [driver.step({"action": np.zeros((1, 1), np.float32)}) for _ in range(3)]
-    assert (results[-1].terminated, results[-1].truncated) == (True, False)
+    class TimedAtThree(SeedStyleEnv):
+        def step(self, action_dict):
+            obs, reward, _, info = super().step(action_dict)
+            return obs, reward, self.t >= 3, {"TimeLimit.truncated": self.t >= 3}
+
+    class FiveValueDoneAtThree(SeedStyleEnv):
+        def step(self, action_dict):
+            obs, reward, _, info = super().step(action_dict)
+            return obs, reward, self.t >= 3, False, info
+
+    zero = {"action": np.zeros((1, 1), np.float32)}
+    for cls, limit, last in ((DoneAtThree, 3, (True, False)), (DoneAtThree, 10, (True, False)),
+                             (FiveValueDoneAtThree, 3, (True, False)), (TimedAtThree, 3, (False, True))):
+        driver = EnvDriver(cls(), episode_length=limit)
+        driver.reset(0)
+        results = [driver.step(zero) for _ in range(3)]
+        assert [(r.terminated, r.truncated) for r in results] == [(False, False), (False, False), last], cls
 
 
 def test_reward_dict_and_array_rewards_are_read():

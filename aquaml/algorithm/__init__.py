@@ -1,12 +1,19 @@
-"""Algorithms: each a parameter dataclass plus pure, jitted update functions."""
-from aquaml.algorithm.parameters import Parameters
+"""Algorithms: each a parameter dataclass plus pure, jitted update functions.
+
+:class:`~aquaml.algorithm.interface.Algorithm` states what the training loop needs from one;
+``docs/new_algorithm.md`` writes a new one outside the package.
+"""
+from aquaml.algorithm.parameters import (LoopParameters, OffPolicyParameters, OnPolicyParameters, Parameters,
+                                         SequenceParameters)
+from aquaml.algorithm.interface import Algorithm
 from aquaml.algorithm.sac import SAC, SAC2, SAC2_parameter, SACParameters, SACState, soft_td_target
 from aquaml.algorithm.td3 import TD3, TD3Parameters, TD3State, td3_target
 from aquaml.algorithm.ppo import PPO, PPO_parameter, PPOParameters, PPOState, gae
 
-#: CLI name -> algorithm class
+#: CLI name -> built-in algorithm class (see aquaml.algorithm.registry for user algorithms)
 ALGORITHMS = {"sac": SAC, "td3": TD3, "ppo": PPO}
 
-__all__ = ["Parameters", "SAC", "SAC2", "SAC2_parameter", "SACParameters", "SACState", "soft_td_target",
+__all__ = ["Parameters", "LoopParameters", "OffPolicyParameters", "OnPolicyParameters", "SequenceParameters",
+           "Algorithm", "SAC", "SAC2", "SAC2_parameter", "SACParameters", "SACState", "soft_td_target",
            "TD3", "TD3Parameters", "TD3State", "td3_target", "PPO", "PPO_parameter", "PPOParameters",
            "PPOState", "gae", "ALGORITHMS"]

@@ -1,8 +1,7 @@
-"""What SAC and TD3 share: the loop parameters and the twin-critic machinery."""
+"""What SAC and TD3 share: the twin-critic machinery and the scanned off-policy update."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import ClassVar, Mapping, Sequence
 
 import jax
@@ -10,74 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from aquaml.algorithm.parameters import Parameters, check_positive
-from aquaml.data.batch import nest
+from aquaml.data.batch import training_batch
 from aquaml.model.contract import ModelSpec
 from aquaml.model.recurrent import weighted_mean
-
-
-@dataclass
-class OffPolicyParameters(Parameters):
-    """Replay-based training loop settings, shared by SAC and TD3.
-
-    An *epoch* is ``update_interval`` environment steps followed by ``update_times``
-    gradient steps; training runs ``n_epochs`` epochs.
-    """
-
-    ALIASES: ClassVar[Mapping[str, str]] = {"epoch_length": "episode_length"}
-
-    episode_length: int | None = None  #: step limit per episode (a truncation); None: the env's own
-    n_epochs: int = 400  #: epochs to train
-    update_interval: int = 50  #: env steps per epoch
-    update_times: int | None = None  #: gradient steps per epoch; None: update_interval
-    batch_size: int = 256
-    discount: float = 0.99
-    tau: float = 0.005  #: Polyak factor of the target networks
-    buffer_size: int = 1_000_000
-    mini_buffer_size: int = 1000  #: random-action transitions collected before learning
-    display_interval: int = 20  #: epochs between evaluations, log rows and console tables
-    calculate_episodes: int = 5  #: deterministic episodes per evaluation
-    store_model_times: int = 5  #: displays between checkpoints (one is always written at the end)
-    save_buffer: bool = True  #: checkpoint the replay buffer too (needed for an exact resume)
-    seed: int = 0
-    n_envs: int = 1  #: environments stepped together (one batched policy call per step)
-    #: collect the next epoch while the last epoch's gradient steps run (the acting policy then
-    #: lags one epoch of updates), and with 2+ workers act for half the envs while the rest step
-    overlap: bool = False
-    hidden_sizes: tuple[int, ...] = (64, 64)  #: default models only
-    lstm_size: int = 0  #: default models only: an LSTM of this size first in the actor (recurrent)
-    learning_rate: float = 1e-3  #: default models only
-
-    def __post_init__(self) -> None:
-        if self.update_times is None:
-            self.update_times = self.update_interval
-        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        self.check_types()
-        check_positive(self, "n_epochs", "update_interval", "update_times", "batch_size", "buffer_size", "n_envs",
-                       "display_interval", "calculate_episodes", "store_model_times", "learning_rate")
-        check_positive(self, "episode_length", allow_none=True)
-        name = type(self).__name__
-        if not 0 <= self.discount <= 1:
-            raise ValueError(f"{name}.discount must lie in [0, 1], got {self.discount}")
-        if not 0 < self.tau <= 1:
-            raise ValueError(f"{name}.tau must lie in (0, 1], got {self.tau}")
-        if self.mini_buffer_size < 0:
-            raise ValueError(f"{name}.mini_buffer_size must be >= 0, got {self.mini_buffer_size}")
-        if self.seed < 0:
-            raise ValueError(f"{name}.seed must be >= 0, got {self.seed}")
-        for other in ("batch_size", "mini_buffer_size"):
-            if getattr(self, other) > self.buffer_size:
-                raise ValueError(f"{name}.{other} = {getattr(self, other)} exceeds buffer_size = {self.buffer_size}; "
-                                 "learning could never start")
-
-    @property
-    def steps_per_env(self) -> int:
-        """Steps of each environment per epoch."""
-        return self.update_interval
-
-    @property
-    def total_steps(self) -> int:
-        return self.n_epochs * self.update_interval * self.n_envs
 
 
 class TwinCritics:
@@ -121,15 +55,6 @@ class TwinCritics:
         return tuple(new_params), tuple(new_opt), q_loss, q_mean
 
 
-def prepare_batches(flat: Mapping[str, np.ndarray]) -> dict:
-    """Nested float32 arrays the off-policy updates expect, from replay-buffer fields."""
-    out = nest(flat)
-    for k in ("reward", "terminated", "truncated", "mask"):
-        if k in out:
-            out[k] = out[k].astype(np.float32)
-    return out
-
-
 class OffPolicyAlgorithm:
     """Base of SAC and TD3: acting, the scanned update, and what the starter reads.
 
@@ -145,7 +70,7 @@ class OffPolicyAlgorithm:
     discrete_actions: ClassVar[bool] = False
     default_log_std_head: ClassVar[bool] = True  #: the default actor gets a log-std output
     extra_fields: ClassVar[dict] = {}
-    prepare_batches = staticmethod(prepare_batches)
+    prepare_batches = staticmethod(training_batch)
 
     def __init__(self, params, models: Mapping[str, ModelSpec], policy) -> None:
         self.params = params

@@ -111,6 +111,153 @@ def _parse(text: str, hint, key: str):
         raise TypeError(f"parameter {key!r}: cannot read {text!r} as {getattr(hint, '__name__', hint)}") from None
 
 
+@dataclasses.dataclass
+class LoopParameters(Parameters):
+    """What every algorithm's parameters share: the training loop's settings.
+
+    An algorithm's dataclass subclasses this (or :class:`OffPolicyParameters`,
+    :class:`OnPolicyParameters`), redeclaring a field only to change its default, and
+    defines ``steps_per_env``: the steps of each environment per epoch.
+    """
+
+    ALIASES: ClassVar[Mapping[str, str]] = {"epoch_length": "episode_length"}
+
+    episode_length: int | None = None  #: step limit per episode (a truncation); None: the env's own
+    n_epochs: int = 400  #: epochs to train
+    n_envs: int = 1  #: environments stepped together (one batched policy call per step)
+    #: overlap collection with learning (off-policy: the acting policy lags one epoch of updates),
+    #: and with 2+ sampler workers act for half the envs while the other half steps
+    overlap: bool = False
+    display_interval: int = 20  #: epochs between evaluations, log rows and console tables
+    calculate_episodes: int = 5  #: deterministic episodes per evaluation
+    store_model_times: int = 5  #: displays between checkpoints (one is always written at the end)
+    seed: int = 0
+    hidden_sizes: tuple[int, ...] = (64, 64)  #: default models only
+    lstm_size: int = 0  #: default models only: an LSTM of this size first in the actor (recurrent)
+    learning_rate: float = 1e-3  #: default models only
+
+    def __post_init__(self) -> None:
+        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
+        self.check_types()
+        check_positive(self, "n_epochs", "n_envs", "display_interval", "calculate_episodes", "store_model_times",
+                       "learning_rate")
+        check_positive(self, "episode_length", allow_none=True)
+        if self.seed < 0:
+            raise ValueError(f"{type(self).__name__}.seed must be >= 0, got {self.seed}")
+        if self.lstm_size < 0:
+            raise ValueError(f"{type(self).__name__}.lstm_size must be >= 0, got {self.lstm_size}")
+
+    @property
+    def steps_per_env(self) -> int:
+        """Steps of each environment per epoch."""
+        raise NotImplementedError(f"{type(self).__name__} must define steps_per_env")
+
+    @property
+    def total_steps(self) -> int:
+        """Environment steps of the whole run."""
+        return self.n_epochs * self.steps_per_env * self.n_envs
+
+
+@dataclasses.dataclass
+class OffPolicyParameters(LoopParameters):
+    """Replay-based training loop settings, shared by SAC and TD3.
+
+    An *epoch* is ``update_interval`` environment steps followed by ``update_times``
+    gradient steps; training runs ``n_epochs`` epochs.
+    """
+
+    update_interval: int = 50  #: env steps per epoch
+    update_times: int | None = None  #: gradient steps per epoch; None: update_interval
+    batch_size: int = 256
+    discount: float = 0.99
+    tau: float = 0.005  #: Polyak factor of the target networks
+    buffer_size: int = 1_000_000
+    mini_buffer_size: int = 1000  #: random-action transitions collected before learning
+    save_buffer: bool = True  #: checkpoint the replay buffer too (needed for an exact resume)
+
+    def __post_init__(self) -> None:
+        if self.update_times is None:
+            self.update_times = self.update_interval
+        super().__post_init__()
+        check_positive(self, "update_interval", "update_times", "batch_size", "buffer_size")
+        name = type(self).__name__
+        if not 0 <= self.discount <= 1:
+            raise ValueError(f"{name}.discount must lie in [0, 1], got {self.discount}")
+        if not 0 < self.tau <= 1:
+            raise ValueError(f"{name}.tau must lie in (0, 1], got {self.tau}")
+        if self.mini_buffer_size < 0:
+            raise ValueError(f"{name}.mini_buffer_size must be >= 0, got {self.mini_buffer_size}")
+        for other in ("batch_size", "mini_buffer_size"):
+            if getattr(self, other) > self.buffer_size:
+                raise ValueError(f"{name}.{other} = {getattr(self, other)} exceeds buffer_size = {self.buffer_size}; "
+                                 "learning could never start")
+
+    @property
+    def steps_per_env(self) -> int:
+        return self.update_interval
+
+
+@dataclasses.dataclass
+class OnPolicyParameters(LoopParameters):
+    """Rollout-based training loop settings (PPO, A2C): an epoch collects ``rollout_length``
+    steps of each of ``n_envs`` environments, and the update learns from that rollout alone."""
+
+    ALIASES: ClassVar[Mapping[str, str]] = {"epoch_length": "episode_length", "gamma": "discount",
+                                            "lambada": "gae_lambda", "lam": "gae_lambda",
+                                            "n_steps": "rollout_length"}
+
+    n_epochs: int = 100  #: rollouts to collect and train on
+    n_envs: int = 8
+    display_interval: int = 10
+    learning_rate: float = 3e-4  #: default models only
+    rollout_length: int = 128  #: steps per environment per rollout
+    discount: float = 0.99
+    gae_lambda: float = 0.95  #: GAE's lambda: 1 is the Monte Carlo return, 0 one-step TD
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self, "rollout_length")
+        for name in ("discount", "gae_lambda"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{type(self).__name__}.{name} must lie in [0, 1], got {getattr(self, name)}")
+
+    @property
+    def steps_per_env(self) -> int:
+        return self.rollout_length
+
+
+@dataclasses.dataclass
+class SequenceParameters(Parameters):
+    """Sequence training of recurrent actors (form 2): windows with stored initial states."""
+
+    sequence_length: int | None = None  #: train a recurrent actor on windows of this many steps (form 2)
+    batch_trajectory: bool = False  #: the seed's flag: windows as long as a whole trajectory
+    burn_in: int = 0  #: leading steps of each window that only warm up the state
+
+    def check_sequence(self, trajectory: tuple[str, int | None], must_divide: Mapping[str, int]) -> None:
+        """Resolve ``batch_trajectory`` and check the window settings.
+
+        Args:
+            trajectory: ``(field name, length)`` that ``batch_trajectory`` takes as the window length.
+            must_divide: ``{field name: value}`` that the window length must divide.
+        """
+        name = type(self).__name__
+        if self.batch_trajectory and self.sequence_length is None:
+            if trajectory[1] is None:
+                raise ValueError(f"{name}.batch_trajectory needs {trajectory[0]} (the window length)")
+            self.sequence_length = trajectory[1]
+        if self.sequence_length is None:
+            if self.burn_in:
+                raise ValueError(f"{name}.burn_in needs sequence_length (or batch_trajectory=True)")
+            return
+        L = self.sequence_length
+        if L <= 0 or any(v % L for v in must_divide.values()):
+            names = " and ".join(f"{k} ({v})" for k, v in must_divide.items())
+            raise ValueError(f"{name}.sequence_length = {L} must divide {names}")
+        if not 0 <= self.burn_in < L:
+            raise ValueError(f"{name}.burn_in = {self.burn_in} must lie in [0, sequence_length)")
+
+
 def epochs_for(params, steps: int) -> int:
     """The ``n_epochs`` that make ``steps`` environment steps (rounded up to whole epochs)."""
     return math.ceil(steps / (params.steps_per_env * params.n_envs))

@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from aquaml.algorithm.off_policy import OffPolicyAlgorithm, OffPolicyParameters
-from aquaml.algorithm.parameters import check_positive
+from aquaml.algorithm.off_policy import OffPolicyAlgorithm
+from aquaml.algorithm.parameters import OffPolicyParameters, SequenceParameters, check_positive
 from aquaml.model.contract import ModelSpec
 from aquaml.model.optimizers import make_optimizer
 from aquaml.model.policy import SquashedGaussianPolicy
@@ -25,34 +25,23 @@ from aquaml.model.recurrent import flat as seq_flat
 
 
 @dataclass
-class SACParameters(OffPolicyParameters):
-    """SAC hyperparameters; the seed's names (``SAC2_parameter``) are accepted as they are."""
+class SACParameters(SequenceParameters, OffPolicyParameters):
+    """SAC hyperparameters; the seed's names (``SAC2_parameter``) are accepted as they are.
+
+    With ``batch_trajectory`` the windows are as long as an episode (``episode_length``).
+    """
 
     alpha: float = 0.2  #: initial entropy temperature
     auto_alpha: bool = True  #: tune the temperature towards ``target_entropy``
     target_entropy: float | None = None  #: None: minus the action dimension
     alpha_learning_rate: float = 3e-4
-    sequence_length: int | None = None  #: train a recurrent actor on windows of this many steps (form 2)
-    batch_trajectory: bool = False  #: the seed's flag: windows as long as an episode (episode_length)
-    burn_in: int = 0  #: leading steps of each window that only warm up the state
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive(self, "alpha", "alpha_learning_rate")
-        if self.batch_trajectory and self.sequence_length is None:
-            if self.episode_length is None:
-                raise ValueError("SACParameters.batch_trajectory needs episode_length (the window length)")
-            self.sequence_length = self.episode_length
-        if self.sequence_length is not None:
-            L = self.sequence_length
-            if L <= 0 or self.batch_size % L:
-                raise ValueError(f"SACParameters.sequence_length = {L} must divide batch_size ({self.batch_size})")
-            if not 0 <= self.burn_in < L:
-                raise ValueError(f"SACParameters.burn_in = {self.burn_in} must lie in [0, sequence_length)")
-            if self.buffer_size % self.n_envs:
-                raise ValueError("SACParameters.buffer_size must be a multiple of n_envs for sequence sampling")
-        elif self.burn_in:
-            raise ValueError("SACParameters.burn_in needs sequence_length (or batch_trajectory=True)")
+        self.check_sequence(("episode_length", self.episode_length), {"batch_size": self.batch_size})
+        if self.sequence_length is not None and self.buffer_size % self.n_envs:
+            raise ValueError("SACParameters.buffer_size must be a multiple of n_envs for sequence sampling")
 
 
 def SAC2_parameter(**kwargs: Any) -> SACParameters:

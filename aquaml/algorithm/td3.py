@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from aquaml.algorithm.off_policy import OffPolicyAlgorithm, OffPolicyParameters
-from aquaml.algorithm.parameters import check_positive
+from aquaml.algorithm.off_policy import OffPolicyAlgorithm
+from aquaml.algorithm.parameters import OffPolicyParameters, check_positive
 from aquaml.model.contract import ModelSpec
 from aquaml.model.policy import DeterministicPolicy
 

@@ -42,3 +42,16 @@ def flatten(nested: Mapping) -> dict[str, np.ndarray]:
         else:
             out[key] = value
     return out
+
+
+#: fields that losses multiply by: float32 in training batches
+FLOAT_FIELDS = ("reward", "terminated", "truncated", "mask")
+
+
+def training_batch(flat: Mapping[str, np.ndarray]) -> dict:
+    """The nested view an update reads, with rewards, end flags and masks as float32."""
+    out = nest(flat)
+    for k in FLOAT_FIELDS:
+        if k in out:
+            out[k] = np.asarray(out[k], np.float32)
+    return out

@@ -32,10 +32,22 @@ class StepResult:
 
 
 def make_env(env: str | RLBaseEnv | gym.Env | Callable[[], Any]) -> RLBaseEnv:
-    """Turn a Gymnasium id, a Gymnasium env, an ``RLBaseEnv`` or a factory into an ``RLBaseEnv``."""
+    """Turn a Gymnasium id, a Gymnasium env, an ``RLBaseEnv`` or a factory into an ``RLBaseEnv``.
+
+    An id may name the module that registers it, as in Gymnasium: ``'my_pkg.envs:Reach-v0'``.
+    """
     if isinstance(env, RLBaseEnv):
         return env
     if isinstance(env, str):
+        module, sep, env_id = env.rpartition(":")
+        if sep:  # Gymnasium's "module:EnvId": importing the module registers the id
+            import importlib
+
+            try:
+                importlib.import_module(module)
+            except ImportError as e:
+                raise ValueError(f"environment {env!r}: cannot import module {module!r} ({e})") from e
+            env = env_id
         if env not in gym.registry:
             import difflib
 
@@ -131,6 +143,14 @@ class EnvDriver:
         return self._check_obs(obs, "reset()")
 
     def step(self, action_dict: Mapping[str, np.ndarray]) -> StepResult:
+        """Step the env and return a checked, normalised :class:`StepResult`.
+
+        Termination takes precedence, as in Gymnasium: a seed-style ``done`` is a termination
+        unless ``info['TimeLimit.truncated']`` is true, even on the last allowed step. Reaching
+        ``episode_length`` without a termination is a truncation. On a terminated step the
+        driver adds no truncation of its own (a 5-value env's own ``truncated`` is passed
+        through), so a real end on the last allowed step is never bootstrapped.
+        """
         result = self.env.step({k: np.array(v) for k, v in action_dict.items()} if self._copy_actions
                                else dict(action_dict))
         if not isinstance(result, tuple) or len(result) not in (4, 5):
@@ -143,10 +163,12 @@ class EnvDriver:
         if len(result) == 4:
             obs, reward, done, info = result
             info = dict(info or {})
-            # The seed's single `done` cannot tell a time limit from a real end: the info key or
-            # reaching episode_length says it was a time limit.
-            truncated = bool(np.any(done)) and (bool(info.get("TimeLimit.truncated", False)) or at_limit)
-            terminated = bool(np.any(done)) and not truncated
+            # The seed's single `done` cannot tell a time limit from a real end. Only the info
+            # key makes it a time limit (Gymnasium's rule): a done on the last allowed step may
+            # be a real end, which must not be bootstrapped.
+            done = _flag(done)
+            truncated = done and _flag(info.get("TimeLimit.truncated", False))
+            terminated = done and not truncated
         else:
             obs, reward, terminated, truncated, info = result
             terminated, truncated = _flag(terminated), _flag(truncated)

@@ -18,25 +18,45 @@ COLUMNS = (
 
 
 class RunLogger:
-    """Appends one row per display to ``progress.csv`` and TensorBoard."""
+    """Appends one row per display to ``progress.csv`` and TensorBoard.
+
+    The CSV starts with :data:`COLUMNS`; a metric outside them (an algorithm of the user's
+    own) becomes a new column at its first appearance, earlier rows left empty there.
+    """
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
         from tensorboardX import SummaryWriter
 
         self.run_dir = Path(run_dir)
         self.csv_path = self.run_dir / "progress.csv"
-        new = not self.csv_path.exists()
+        self.columns = list(COLUMNS)
+        if self.csv_path.exists():  # a resumed run keeps its header
+            with open(self.csv_path, newline="") as f:
+                self.columns = next(csv.reader(f), None) or self.columns
+        else:
+            self._rewrite([])
         self._file = open(self.csv_path, "a", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS, extrasaction="raise")
-        if new:
-            self._csv.writeheader()
         self._tb = SummaryWriter(str(self.run_dir / "tb"))
 
+    def _rewrite(self, rows: list[dict]) -> None:
+        """Write the whole file with the current columns (atomically: a crash keeps the old one)."""
+        tmp = self.csv_path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.csv_path)
+
     def log(self, row: Mapping[str, float]) -> None:
-        unknown = set(row) - set(COLUMNS)
-        if unknown:
-            raise KeyError(f"log columns {sorted(unknown)} are not in COLUMNS")
-        self._csv.writerow({k: row.get(k, "") for k in COLUMNS})
+        new = [k for k in row if k not in self.columns]
+        if new:
+            self._file.close()
+            with open(self.csv_path, newline="") as f:
+                old = list(csv.DictReader(f))
+            self.columns += new
+            self._rewrite(old)
+            self._file = open(self.csv_path, "a", newline="")
+        csv.DictWriter(self._file, fieldnames=self.columns, restval="").writerow(dict(row))
         self._file.flush()
         step = int(row["env_steps"])
         for key, value in row.items():

@@ -1,0 +1,113 @@
+"""What the training loop needs from an algorithm: the :class:`Algorithm` protocol.
+
+An algorithm is a class with a parameter dataclass and pure, jitted functions of a training
+*state* (any pytree: parameters, optimizer states, keys). The loop never looks inside the
+state: it asks the algorithm to act, to update, and which parameters are Keras models (to
+save them as weight files). ``docs/new_algorithm.md`` builds one from scratch.
+
+Data reaches ``update`` through a *learner* chosen by ``kind``:
+
+* ``'off_policy'``: transitions go to a replay buffer; each epoch the learner samples
+  ``update_times`` batches of ``batch_size`` (or sequence windows when the parameters set
+  ``sequence_length``), passes them through ``prepare_batches`` and calls ``update`` once
+  with all of them stacked on a leading axis.
+* ``'on_policy'``: each epoch's rollout, shaped ``(steps_per_env, n_envs, ...)``, goes through
+  ``prepare_rollout`` to ``update``.
+
+A batch is a nested dict: ``obs`` and ``next_obs`` (dicts of named observations, the actor's
+state outputs included), ``action``, ``reward``, ``terminated``, ``truncated`` (float32; a
+truncation is never a termination), ``extras`` (what ``act`` returned besides the action),
+and for sequence windows ``mask`` (1 on real steps, 0 on padding).
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping, Protocol, runtime_checkable
+
+import jax
+import numpy as np
+
+from aquaml.env.base import ActionSpace
+from aquaml.model.contract import ModelSpec
+
+#: ``(shape per environment, dtype)`` of a recorded field
+Field = tuple[tuple[int, ...], np.dtype]
+
+
+@runtime_checkable
+class Algorithm(Protocol):
+    """Everything :class:`aquaml.starter.RLTaskStarter` and the loop use of an algorithm."""
+
+    #: short name: the CLI's ``aquaml train NAME``, run folder names, ``config.json``
+    name: ClassVar[str]
+    #: the parameter dataclass, a subclass of :class:`aquaml.algorithm.LoopParameters`
+    Parameters: ClassVar[type]
+    #: ``'off_policy'`` (replay buffer) or ``'on_policy'`` (the rollout just collected)
+    kind: ClassVar[str]
+    #: model roles besides ``'actor'`` (``model_class_dict`` keys), e.g. ``('qf1', 'qf2')``
+    critic_roles: ClassVar[tuple[str, ...]]
+    #: default critics also read the ``'action'``
+    critic_uses_action: ClassVar[bool]
+    #: discrete action spaces are supported
+    discrete_actions: ClassVar[bool]
+    #: the default actor gets a state-dependent log-std output
+    default_log_std_head: ClassVar[bool]
+
+    def __init__(self, params: Any, models: Mapping[str, ModelSpec], action_space: ActionSpace) -> None:
+        """Build from checked models (``ModelSpec`` per role) and the environment's action space."""
+
+    @property
+    def action_field(self) -> Field:
+        """Shape and dtype of one environment's ``'action'``."""
+
+    @property
+    def extra_fields(self) -> Mapping[str, Field]:
+        """What ``act`` returns besides actions and states (e.g. log-probabilities), recorded per step."""
+
+    def init_state(self, key: jax.Array) -> Any:
+        """The initial training state (a pytree of arrays; saved and restored exactly)."""
+
+    def act(self, actor_params: Any, obs: Mapping[str, jax.Array], key: jax.Array,
+            deterministic: bool = False) -> tuple[dict, dict, jax.Array]:
+        """Jitted: ``(action_dict, extras, new_key)`` for a batch of environments.
+
+        ``action_dict`` holds ``'action'`` and the actor's state outputs (hidden states).
+        """
+
+    def actor_params(self, state: Any) -> Any:
+        """What ``act`` needs from the state (e.g. actor parameters and observation statistics)."""
+
+    def model_params(self, state: Any) -> dict:
+        """``{role: keras parameter list}``: saved as ``models/<role>.weights.h5``."""
+
+    def random_action(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` random actions for warm-up steps (off-policy only)."""
+
+    def update(self, state: Any, batches: Any) -> tuple[Any, dict]:
+        """Jitted: the epoch's gradient steps; returns the new state and scalar metrics to log."""
+
+
+def check_algorithm(cls) -> None:
+    """Raise a ``TypeError`` naming what a user's algorithm class lacks, before anything is built."""
+    if not isinstance(cls, type):
+        raise TypeError(f"algo must be an algorithm class, got {type(cls).__name__}")
+    # act and update are often jitted per instance in __init__: check_instance looks for them
+    missing = [name for name in ("name", "Parameters", "kind", "critic_roles", "init_state", "actor_params",
+                                 "model_params") if not hasattr(cls, name)]
+    if missing:
+        raise TypeError(f"{cls.__name__} is not an AquaML algorithm: it lacks {', '.join(missing)} "
+                        "(see aquaml.algorithm.interface.Algorithm and docs/new_algorithm.md)")
+    from aquaml.starter.learners import LEARNERS
+
+    if cls.kind not in LEARNERS:
+        raise TypeError(f"{cls.__name__}.kind = {cls.kind!r}; use one of {', '.join(sorted(LEARNERS))}")
+    needed = {"off_policy": "prepare_batches", "on_policy": "prepare_rollout"}.get(cls.kind)
+    if needed and not hasattr(cls, needed):
+        raise TypeError(f"{cls.__name__} (kind {cls.kind!r}) lacks {needed}(...): see the Algorithm protocol")
+
+
+def check_instance(algo) -> None:
+    """After construction: the jitted ``act`` and ``update`` exist."""
+    missing = [name for name in ("act", "update", "action_field", "extra_fields") if not hasattr(algo, name)]
+    if missing:
+        raise TypeError(f"{type(algo).__name__} is not an AquaML algorithm: it lacks {', '.join(missing)} "
+                        "(see aquaml.algorithm.interface.Algorithm and docs/new_algorithm.md)")

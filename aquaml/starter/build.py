@@ -1,0 +1,124 @@
+"""Building an agent from the user's inputs: environment, checked models, algorithm.
+
+Everything here runs before any training and fails with a message naming what is wrong.
+The same :func:`build_agent` serves training (:class:`RLTaskStarter`) and read-only
+evaluation of a run folder (:mod:`aquaml.starter.evaluation`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import keras
+
+from aquaml.algorithm.interface import check_algorithm, check_instance
+from aquaml.env import ActionSpace, RLBaseEnv, env_factory, make_env
+from aquaml.model import MLPActor, MLPCritic, ModelSpec, build_model
+from aquaml.model.optimizers import gradients_transformed_by
+
+
+@dataclass
+class Agent:
+    """An environment, its models and the algorithm that trains them."""
+
+    env: RLBaseEnv  #: the training environment (the user's own instance when one was given)
+    env_factory: Callable[[], RLBaseEnv]  #: fresh copies, made before ``env`` is stepped
+    env_name: str
+    action_space: ActionSpace | None  #: None when the env does not declare it (the actor does)
+    model_classes: dict[str, Any]  #: role -> the user's class, or None for the default model
+    models: dict[str, ModelSpec]
+    algo: Any
+    episode_length: int
+
+    @property
+    def state_outputs(self) -> dict[str, tuple[int, ...]]:
+        """The actor's recurrent state outputs (name -> shape), fed back as observations."""
+        return self.models["actor"].state_outputs
+
+    @property
+    def actor_inputs(self) -> tuple[str, ...]:
+        return self.models["actor"].input_names
+
+
+def check_parameters(algo: type, params):
+    """``params`` (None: the defaults) as an instance of ``algo.Parameters``."""
+    check_algorithm(algo)
+    params = params if params is not None else algo.Parameters()
+    if not isinstance(params, algo.Parameters):
+        raise TypeError(f"algo_hyperparameter is a {type(params).__name__}; {algo.__name__} needs "
+                        f"{algo.Parameters.__name__} (e.g. SAC2_parameter(...))")
+    return params
+
+
+def model_classes(algo: type, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Role -> the user's model class (None for a default model); unknown roles are an error."""
+    roles = ("actor", *algo.critic_roles)
+    given = dict(given or {})
+    unknown = set(given) - set(roles)
+    if unknown:
+        raise ValueError(f"model_class_dict has unknown roles {sorted(unknown)}; {algo.__name__} uses {roles}")
+    return {role: given.get(role) for role in roles}
+
+
+def build_models(algo: type, classes: Mapping[str, Any], env: RLBaseEnv, params,
+                 action_space: ActionSpace | None) -> dict[str, ModelSpec]:
+    """Instantiate and check every role's model, defaults where the user gave none."""
+    obs = env.obs_info.shape_dict
+    action_shape = action_space.shape if action_space is not None else None
+    discrete = action_space is not None and action_space.n is not None
+    actor_cls = classes["actor"]
+    if actor_cls is None:
+        if action_shape is None:
+            raise ValueError(f"{type(env).__name__} does not declare its action shape; give an actor "
+                             "model or set self._action_info = DataInfo(('action',), ((n,),))")
+        actor_cls = MLPActor(tuple(obs), action_shape, params.hidden_sizes, params.learning_rate,
+                             log_std=algo.default_log_std_head and not discrete, lstm_size=params.lstm_size)
+    specs = {"actor": build_model(actor_cls, "actor", obs, actor=True, action_shape=action_shape)}
+    actor = specs["actor"]
+    critic_inputs = {**obs, **actor.state_outputs}
+    if algo.critic_uses_action:
+        critic_inputs["action"] = actor.output_info["action"]
+    for role in algo.critic_roles:
+        # default critics read the observations, the actor's memory (if any) and the action
+        cls = classes[role] or MLPCritic(tuple(critic_inputs), params.hidden_sizes, params.learning_rate)
+        specs[role] = build_model(cls, role, critic_inputs, actor=False)
+    return specs
+
+
+def env_time_limit(env: RLBaseEnv) -> int | None:
+    """The episode limit the environment declares (its own or its Gymnasium spec's), if any."""
+    limit = getattr(env, "max_episode_steps", None)
+    if limit is None:
+        spec = getattr(getattr(env, "env", None), "spec", None)
+        limit = getattr(spec, "max_episode_steps", None)
+    return limit
+
+
+def build_agent(env_spec, model_class_dict: Mapping[str, Any] | None, algo: type, params,
+                gradient_transform=None) -> Agent:
+    """Build and check the environment, the models and the algorithm.
+
+    Args:
+        env_spec: a Gymnasium id, ``gymnasium.Env``, ``RLBaseEnv`` or a factory of either.
+        gradient_transform: an optax transformation every optimizer applies first
+            (data-parallel learners average their gradients with it).
+    """
+    keras.utils.set_random_seed(params.seed)  # reproducible Keras weight initialisation
+    factory = env_factory(env_spec)  # copies taken before the training env is stepped
+    env = make_env(env_spec)
+    env_name = getattr(env, "env_name", None) or type(env).__name__
+    action_space = env.action_space_info
+    if action_space is not None and action_space.n is not None and not algo.discrete_actions:
+        raise ValueError(f"{env_name} has discrete actions; {algo.__name__} needs continuous ones "
+                         "(use PPO for discrete actions)")
+    classes = model_classes(algo, model_class_dict)
+    with gradients_transformed_by(gradient_transform):
+        models = build_models(algo, classes, env, params, action_space)
+        env.set_state_outputs(models["actor"].state_outputs)
+        instance = algo(params, models, action_space or ActionSpace(models["actor"].output_info["action"]))
+    check_instance(instance)
+    episode_length = params.episode_length or env_time_limit(env)
+    if episode_length is None:
+        raise ValueError(f"{env_name} declares no episode limit; set episode_length (or epoch_length) "
+                         "in the algorithm parameters")
+    return Agent(env, factory, env_name, action_space, classes, models, instance, episode_length)

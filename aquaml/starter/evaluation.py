@@ -1,0 +1,72 @@
+"""Deterministic evaluation: the same seeded episodes of a separate environment every time."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import numpy as np
+
+from aquaml.env import EnvDriver, RLBaseEnv
+from aquaml.sampler import evaluate
+
+
+class Evaluator:
+    """Runs seeded evaluation episodes with the deterministic policy.
+
+    Args:
+        env_factory: builds the evaluation environment (once, on first use).
+        state_outputs: the actor's state outputs (name -> shape), fed back by the env.
+        episode_length: the time limit per episode.
+        act: the algorithm's jitted ``act``.
+        actor_inputs: the observation names the actor reads.
+        seed: the run seed (evaluation episode ``k`` is seeded from it).
+    """
+
+    def __init__(self, env_factory: Callable[[], RLBaseEnv], state_outputs: Mapping[str, tuple[int, ...]],
+                 episode_length: int, act: Callable, actor_inputs: Sequence[str], seed: int) -> None:
+        self.env_factory, self.state_outputs = env_factory, dict(state_outputs)
+        self.episode_length, self.act, self.actor_inputs, self.seed = episode_length, act, tuple(actor_inputs), seed
+        self._driver: EnvDriver | None = None
+
+    def __call__(self, actor_params, episodes: int, first_episode: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Returns and lengths of ``episodes`` episodes, numbered from ``first_episode``."""
+        if episodes <= 0:
+            raise ValueError(f"episodes must be positive, got {episodes}")
+        if self._driver is None:
+            env = self.env_factory()
+            env.set_state_outputs(self.state_outputs)
+            self._driver = EnvDriver(env, self.episode_length)
+        return evaluate(self._driver, self.act, actor_params, jax.random.PRNGKey(0), self.actor_inputs,
+                        episodes, self.seed, first_episode)
+
+    def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+
+
+def load_policy(run_dir) -> tuple[Evaluator, Any, Path]:
+    """A run's evaluator and acting parameters from its newest complete checkpoint, read-only.
+
+    Nothing in the run folder is written: no log rows are trimmed, no replay buffer is
+    loaded, no episode is replayed; a run that is still training or that crashed can be
+    evaluated. Returns ``(evaluator, actor_params, checkpoint path)``.
+    """
+    from aquaml.starter.build import build_agent
+    from aquaml.starter.run_folder import RunFolder, rebuild_inputs
+    from aquaml.tools.checkpoint import arrays_to_tree, load_npz
+
+    folder = RunFolder.open(run_dir)
+    config = folder.config
+    env, models, algo = rebuild_inputs(config, folder.path)
+    params = algo.Parameters.from_kwargs(**config["parameters"])
+    agent = build_agent(env, models, algo, params)
+    path = folder.latest_checkpoint()
+    saved = load_npz(path / "state.npz")
+    template = agent.algo.init_state(jax.random.PRNGKey(0))
+    state = arrays_to_tree(template, {k[len("algo"):]: v for k, v in saved.items() if k.startswith("algo")})
+    evaluator = Evaluator(agent.env_factory, agent.state_outputs, agent.episode_length, agent.algo.act,
+                          agent.actor_inputs, params.seed)
+    agent.env.close()
+    return evaluator, agent.algo.actor_params(state), path

@@ -1,0 +1,188 @@
+"""The training loop: collect, learn, and hand a log row to the hooks every few epochs.
+
+An *epoch* collects ``steps_per_env`` steps of every environment (none for an offline
+learner, which draws its batches from a dataset), then runs the algorithm's update on what
+the learner prepared from them. Every ``display_interval`` epochs and after the last one the
+loop builds a row of counters and metrics and calls each hook's ``on_display``: evaluation,
+logs, the console and checkpoints are hooks (:mod:`aquaml.starter.hooks`), and so is
+anything a caller adds, e.g. a tuning trial's pruning check.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+from aquaml.tools.checkpoint import arrays_to_tree, tree_to_arrays
+
+
+class Hook:
+    """Something the loop calls at fixed points; override the methods you need.
+
+    A hook may stop training by raising; ``on_close`` still runs for every hook.
+    """
+
+    def on_start(self, loop: "TrainingLoop") -> None:
+        """Before the first epoch of this ``run()`` (also when resuming)."""
+
+    def on_epoch(self, loop: "TrainingLoop") -> None:
+        """After every epoch's collection and update."""
+
+    def on_display(self, loop: "TrainingLoop", row: dict) -> None:
+        """Every ``display_interval`` epochs and after the last: ``row`` is the log row being
+        built; hooks earlier in the list may have added columns (evaluation adds ``eval_*``)."""
+
+    def on_close(self, loop: "TrainingLoop") -> None:
+        """After training ends, normally or by an exception."""
+
+
+@dataclass
+class Counters:
+    """How far training is: saved in every checkpoint, restored on resume."""
+
+    epoch: int = 0
+    env_steps: int = 0
+    grad_steps: int = 0
+    displays: int = 0
+    wall_time_s: float = 0.0  #: everything: training, evaluation, logging, checkpoints
+    train_time_s: float = 0.0  #: collecting and learning only (compilation included)
+    eval_history: list = field(default_factory=list)  #: (env steps, mean evaluation return)
+    train_returns: list = field(default_factory=list)  #: returns of finished training episodes
+
+
+class TrainingLoop:
+    """Trains ``algo`` on what ``learner`` prepares from ``collector``'s epochs.
+
+    Args:
+        params: the algorithm's parameters (``n_epochs``, ``display_interval``, ``overlap``, ...).
+        algo: the algorithm (see :class:`aquaml.algorithm.interface.Algorithm`).
+        learner: between data and update (:mod:`aquaml.starter.learners`).
+        collector: steps the environments, or None for learners that need no env steps.
+        state: the algorithm's initial training state.
+        act_key: the JAX key the acting policy draws from.
+        rng: the numpy generator for batch sampling and warm-up actions.
+        hooks: called in order (see :class:`Hook`).
+    """
+
+    def __init__(self, params, algo, learner, collector, state, act_key: jax.Array, rng: np.random.Generator,
+                 hooks: Sequence[Hook] = ()) -> None:
+        self.params, self.algo, self.learner, self.collector = params, algo, learner, collector
+        self.state, self.act_key, self.rng = state, act_key, rng
+        self.hooks = list(hooks)
+        self.counters = Counters()
+        self.metrics: dict = {}  #: the last update's metrics
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Environment steps per epoch (0 for offline learners)."""
+        return 0 if self.collector is None else self.params.steps_per_env * self.collector.n_envs
+
+    @property
+    def total_epochs(self) -> int:
+        return self.params.n_epochs
+
+    @property
+    def finished(self) -> bool:
+        return self.counters.epoch >= self.total_epochs
+
+    def run(self) -> None:
+        """Train until ``n_epochs`` epochs are done (the rest of them, after a resume)."""
+        p, c = self.params, self.counters
+        # overlap: epoch k is collected while epoch k-1's gradient steps run in this thread
+        overlap = p.overlap and self.learner.can_overlap and self.collector is not None
+        updater = ThreadPoolExecutor(1, "aquaml-update") if overlap else None
+        pending: Future | None = None
+        lags: list[int] = []  # gradient steps the acting policy was behind, per epoch
+        started, steps_at_start, wall_at_start = time.perf_counter(), c.env_steps, c.wall_time_s
+        try:
+            for hook in self.hooks:
+                hook.on_start(self)
+            while not self.finished:
+                epoch_start = time.perf_counter()
+                lags.append(p.update_times if pending is not None else 0)
+                data = self._collect()
+                if pending is not None:
+                    self._apply(pending.result())
+                    pending = None
+                c.env_steps += self.steps_per_epoch
+                c.epoch += 1
+                batches = self.learner.prepare(data, self.rng)
+                display = c.epoch % p.display_interval == 0 or self.finished
+                if batches is not None and updater is not None and not display:
+                    pending = updater.submit(self._update, self.state, batches)
+                elif batches is not None:  # evaluations and checkpoints see every update applied
+                    self._apply(self._update(self.state, batches))
+                c.train_time_s += time.perf_counter() - epoch_start
+                for hook in self.hooks:
+                    hook.on_epoch(self)
+                if display:
+                    elapsed = time.perf_counter() - started
+                    c.wall_time_s = wall_at_start + elapsed
+                    c.displays += 1
+                    row = self._row((c.env_steps - steps_at_start) / max(elapsed, 1e-9), float(np.mean(lags)))
+                    lags = []
+                    for hook in self.hooks:
+                        hook.on_display(self, row)
+        finally:
+            if updater is not None:
+                updater.shutdown(wait=True)
+            for hook in self.hooks:
+                hook.on_close(self)
+
+    def _collect(self):
+        """One epoch of environment steps (None for offline learners)."""
+        if self.collector is None:
+            return None
+        random_steps = self.learner.random_steps(self.counters.env_steps, self.collector.n_envs)
+        data, self.act_key = self.collector.collect(self.params.steps_per_env, self.algo.actor_params(self.state),
+                                                    self.act_key, self.rng, random_steps)
+        self.counters.train_returns += [r for r, _ in self.collector.drain_finished()]
+        return data
+
+    def _update(self, state, batches):
+        """The gradient steps of one epoch, finished (so their time is counted where they ran)."""
+        state, metrics, grad_steps = self.learner.update(state, batches)
+        jax.block_until_ready(state)
+        return state, metrics, grad_steps
+
+    def _apply(self, result) -> None:
+        self.state, self.metrics, grad_steps = result
+        self.counters.grad_steps += grad_steps
+
+    def _row(self, steps_per_s: float, policy_lag: float) -> dict:
+        c = self.counters
+        recent = c.train_returns[-10:]
+        row = {"env_steps": c.env_steps, "grad_steps": c.grad_steps, "epoch": c.epoch,
+               "wall_time_s": round(c.wall_time_s, 3), "train_time_s": round(c.train_time_s, 3),
+               "steps_per_s": round(steps_per_s, 2),
+               "train_return_mean": float(np.mean(recent)) if recent else float("nan"),
+               "train_episodes": len(c.train_returns), "policy_lag": policy_lag}
+        row.update({k: float(v) for k, v in self.metrics.items()})
+        return row
+
+    # -- checkpoints ------------------------------------------------------------------
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Arrays and JSON-able metadata that restore this loop exactly (the learner's files aside)."""
+        arrays = {f"algo{k}": v for k, v in tree_to_arrays(self.state).items()}
+        arrays["act_key"] = np.asarray(self.act_key)
+        meta = {**asdict(self.counters), "rng": self.rng.bit_generator.state}
+        if self.collector is not None:
+            collector_meta, collector_arrays = self.collector.state_dict()
+            arrays.update({f"collector/{k}": v for k, v in collector_arrays.items()})
+            meta["collector"] = collector_meta
+        return arrays, meta
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.state = arrays_to_tree(self.state, {k[len("algo"):]: v for k, v in arrays.items() if k.startswith("algo")})
+        self.act_key = jax.numpy.asarray(arrays["act_key"])
+        self.rng.bit_generator.state = meta["rng"]
+        known = Counters.__dataclass_fields__
+        self.counters = Counters(**{k: v for k, v in meta.items() if k in known})
+        self.counters.eval_history = [tuple(x) for x in self.counters.eval_history]
+        if self.collector is not None:
+            self.collector.load_state_dict(
+                meta["collector"], {k[len("collector/"):]: v for k, v in arrays.items() if k.startswith("collector/")})

@@ -1,0 +1,196 @@
+"""The training loop and its hooks; read-only evaluation; run folders from config.json."""
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from aquaml import RLTaskStarter, SACParameters
+from aquaml.algorithm import LoopParameters
+from aquaml.cli import main as cli
+from aquaml.starter import Hook, StopOnNonFinite, TrainingLoop
+from aquaml.tools.logger import COLUMNS, RunLogger
+
+
+def small(**kw) -> SACParameters:
+    base = dict(n_epochs=6, update_interval=30, update_times=8, batch_size=32, mini_buffer_size=60,
+                display_interval=2, calculate_episodes=1, store_model_times=1, hidden_sizes=(16, 16), seed=3)
+    return SACParameters(**{**base, **kw})
+
+
+class Recorder(Hook):
+    def __init__(self):
+        self.calls, self.rows = [], []
+
+    def on_start(self, loop):
+        self.calls.append("start")
+
+    def on_epoch(self, loop):
+        self.calls.append("epoch")
+
+    def on_display(self, loop, row):
+        self.calls.append("display")
+        self.rows.append(dict(row))
+
+    def on_close(self, loop):
+        self.calls.append("close")
+
+
+class Prune(Hook):
+    """What a tuning trial's pruner does: stop when a row says so."""
+
+    def on_display(self, loop, row):
+        if row["env_steps"] >= 120:
+            raise RuntimeError("pruned")
+
+
+def test_extra_hooks_see_every_row_after_evaluation_and_can_stop_training(run_root):
+    recorder = Recorder()
+    starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=small(), run_root=run_root, progress=False,
+                            hooks=[recorder, Prune()])
+    with pytest.raises(RuntimeError, match="pruned"):
+        starter.run()
+    assert recorder.calls == ["start", "epoch", "epoch", "display", "epoch", "epoch", "display", "close"]
+    assert [r["env_steps"] for r in recorder.rows] == [60, 120]
+    assert all("eval_return_mean" in r for r in recorder.rows)  # evaluation runs before user hooks
+    with open(starter.run_dir / "progress.csv") as f:
+        assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [60, 120]  # logged before the stop
+
+
+class Dataset:
+    """An offline learner: batches drawn from fixed arrays, no environment steps."""
+
+    can_overlap = False
+
+    def __init__(self):
+        self.x = np.linspace(-1, 1, 64, dtype=np.float32)
+
+    def random_steps(self, env_steps, n_envs):
+        return 0
+
+    def prepare(self, data, rng):
+        assert data is None  # nothing collected
+        return self.x[rng.integers(0, len(self.x), (4, 16))]
+
+    def update(self, state, batches):
+        state, metrics = FitMean.update(state, batches)
+        return state, metrics, 4
+
+    def checkpoint_files(self):
+        return {}
+
+    def restore(self, path):
+        pass
+
+
+class FitMean:
+    """A one-parameter 'algorithm': w moves towards the batch means."""
+
+    @staticmethod
+    @jax.jit
+    def update(w, batches):
+        def step(w, b):
+            return w + 0.5 * (jnp.mean(b) - w), (jnp.mean(b) - w) ** 2
+
+        w, losses = jax.lax.scan(step, w, batches)
+        return w, {"fit_loss": jnp.mean(losses)}
+
+    @staticmethod
+    def actor_params(state):
+        return state
+
+
+@dataclass
+class OfflineParameters(LoopParameters):
+    @property
+    def steps_per_env(self) -> int:
+        return 0
+
+
+def test_the_loop_runs_an_offline_learner_and_restores_exactly():
+    params = OfflineParameters(n_epochs=6, display_interval=3)
+    recorder = Recorder()
+    loop = TrainingLoop(params, FitMean, Dataset(), None, jnp.float32(5.0), jax.random.PRNGKey(0),
+                        np.random.default_rng(1), [recorder])
+    loop.run()
+    assert loop.counters.env_steps == 0 and loop.counters.grad_steps == 24 and loop.counters.epoch == 6
+    assert [r["grad_steps"] for r in recorder.rows] == [12, 24]
+    assert abs(float(loop.state)) < 0.5 and "fit_loss" in recorder.rows[-1]
+
+    half = TrainingLoop(params.replace(n_epochs=3), FitMean, Dataset(), None, jnp.float32(5.0),
+                        jax.random.PRNGKey(0), np.random.default_rng(1))
+    half.run()
+    arrays, meta = half.state_dict()
+    meta = json.loads(json.dumps(meta))  # as stored in meta.json
+    resumed = TrainingLoop(params, FitMean, Dataset(), None, jnp.float32(0.0), jax.random.PRNGKey(9),
+                           np.random.default_rng(7))
+    resumed.load_state_dict(arrays, meta)
+    resumed.run()
+    assert float(resumed.state) == float(loop.state) and resumed.counters.grad_steps == 24
+
+
+def test_stop_on_non_finite_names_the_metric():
+    class Loop:
+        metrics = {"q_loss": 1.0, "actor_loss": float("nan")}
+
+        class counters:
+            env_steps = 300
+
+    with pytest.raises(FloatingPointError, match="at env step 300: actor_loss became NaN or infinite"):
+        StopOnNonFinite().on_display(Loop(), {})
+
+
+def test_run_logger_adds_columns_for_new_metrics(tmp_path):
+    logger = RunLogger(tmp_path)
+    logger.log({"env_steps": 10, "eval_return_mean": 1.0})
+    logger.log({"env_steps": 20, "eval_return_mean": 2.0, "my_metric": 0.5})
+    logger.close()
+    with open(tmp_path / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[: len(COLUMNS)] == list(COLUMNS) and list(rows[0])[-1] == "my_metric"
+    assert [r["my_metric"] for r in rows] == ["", "0.5"]
+    resumed = RunLogger(tmp_path)  # a resumed run keeps the extended header
+    resumed.log({"env_steps": 30, "my_metric": 0.25})
+    resumed.close()
+    with open(tmp_path / "progress.csv") as f:
+        assert [r["my_metric"] for r in csv.DictReader(f)] == ["", "0.5", "0.25"]
+
+
+def _digest(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_eval_is_read_only_and_works_on_a_crashed_run(run_root, capsys):
+    starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=small(episode_length=45), run_root=run_root,
+                            progress=False)
+    run_dir = starter.run().run_dir
+    # a crash after the last log row but before its checkpoint: latest names an older one
+    (run_dir / "checkpoints" / "latest").write_text("epoch_00000004")
+    before = _digest(run_dir)
+    assert cli(["eval", str(run_dir), "--episodes", "2"]) == 0
+    assert "evaluation over 2 episodes" in capsys.readouterr().out
+    assert _digest(run_dir) == before  # progress.csv not trimmed, nothing written
+
+
+def test_run_folders_name_only_classes_of_the_expected_kind(run_root, capsys):
+    starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=small(n_epochs=2), run_root=run_root,
+                            progress=False)
+    run_dir = starter.run().run_dir
+    config_path = run_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    for path, message in [("collections:OrderedDict", "is not a subclass of keras.src.models.model.Model"),
+                          ("os:system", "is a builtin_function_or_method, not a class")]:
+        config_path.write_text(json.dumps({**config, "models": {**config["models"], "actor": path}}))
+        assert cli(["eval", str(run_dir)]) == 2
+        assert message in capsys.readouterr().err
+        with pytest.raises(TypeError, match=message):
+            RLTaskStarter.from_run_dir(run_dir)
+    config_path.write_text(json.dumps({**config, "env": "subprocess:Popen"}))
+    assert cli(["eval", str(run_dir)]) == 2
+    assert "is not a subclass of aquaml.env.base.RLBaseEnv or gymnasium.core.Env" in capsys.readouterr().err

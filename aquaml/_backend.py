@@ -3,6 +3,10 @@
 Keras reads ``KERAS_BACKEND`` once, when it is first imported; afterwards the backend
 cannot change within the process. AquaML's training steps are pure JAX functions over
 ``model.stateless_call``, so any other backend is unusable.
+
+A plain ``import keras`` before ``import aquaml`` is covered by the start-up hook installed
+with aquaml (``_aquaml_keras_backend.py``, run by ``aquaml-keras-backend.pth``): where the user
+chose no backend and the one Keras would default to is not installed, it selects JAX.
 """
 from __future__ import annotations
 
@@ -30,7 +34,19 @@ def select_jax_backend() -> None:
         return
     if backend != "jax":
         raise BackendError(
-            f"Keras was imported with the {backend!r} backend before aquaml. AquaML needs the "
-            "JAX backend: import aquaml before keras, or set KERAS_BACKEND=jax in the "
-            "environment before starting Python."
+            f"Keras was imported with the {backend!r} backend ({_backend_source(keras_mod)}) "
+            "before aquaml. AquaML needs the JAX backend: import aquaml before keras, or set "
+            "KERAS_BACKEND=jax in the environment before starting Python."
         )
+
+
+def _backend_source(keras_mod) -> str:
+    """Where Keras took its backend from, for the error message."""
+    requested = os.environ.get("KERAS_BACKEND")
+    if requested:
+        return f"KERAS_BACKEND={requested!r}"
+    try:
+        config_path = os.path.join(keras_mod.src.backend.config.keras_home(), "keras.json")
+    except Exception:
+        config_path = "keras.json"
+    return f"the 'backend' entry of {config_path}, or Keras' default"

@@ -13,8 +13,15 @@ For 256x256 in step mode it also counts the FLOPs of the matrix products of one 
 gradient step, measures the FLOP/s one thread reaches on those shapes with XLA, and
 compares the matmul-only time per update with AquaML's measured time per update.
 
+Whole-run mode (``--whole-run``): the time a user waits, from building the trainer to the
+end of training, final evaluation (10 episodes) and the saved model included, 20k env steps
+by default. AquaML runs twice per configuration, first with an empty compilation cache
+("cold", a configuration's first run) and then with the cache it filled ("warm", every
+later run); SB3 once (PyTorch compiles nothing).
+
 Run from the repository root:  python benchmarks/sac_vs_sb3.py
   (options: --sizes 64,256 --modes step,burst --steps 10000 --seed 0 --skip-sb3 --no-pin)
+  whole runs:                   python benchmarks/sac_vs_sb3.py --whole-run --steps 20000
 """
 from __future__ import annotations
 
@@ -110,13 +117,7 @@ class CallTimer:
 
 
 def run_aquaml(hidden: int, mode: str, steps: int, warmup: int, seed: int) -> Result:
-    every = MODES[mode]
-    n_epochs = steps // every
-    params = SACParameters(
-        n_epochs=n_epochs, update_interval=every, update_times=every, batch_size=BATCH,
-        discount=GAMMA, tau=TAU, alpha=ALPHA_INIT, auto_alpha=True, alpha_learning_rate=LR,
-        buffer_size=BUFFER, mini_buffer_size=warmup, display_interval=n_epochs,  # evaluate once, at the end
-        calculate_episodes=EVAL_EPISODES, seed=seed, hidden_sizes=(hidden, hidden), learning_rate=LR)
+    params = sac_parameters(hidden, mode, steps, warmup, seed)
     with tempfile.TemporaryDirectory() as run_root:
         start = time.perf_counter()
         starter = RLTaskStarter(ENV_ID, algo_hyperparameter=params, run_root=run_root, progress=False)
@@ -128,6 +129,72 @@ def run_aquaml(hidden: int, mode: str, steps: int, warmup: int, seed: int) -> Re
     # summary.wall_time_s stops before the final evaluation and checkpoint.
     return Result("AquaML", setup_s, summary.wall_time_s, sum(t.compile_estimate() for t in timers),
                   summary.env_steps, summary.grad_steps, summary.final_eval_return)
+
+
+def sac_parameters(hidden: int, mode: str, steps: int, warmup: int, seed: int) -> SACParameters:
+    every = MODES[mode]
+    n_epochs = steps // every
+    return SACParameters(
+        n_epochs=n_epochs, update_interval=every, update_times=every, batch_size=BATCH,
+        discount=GAMMA, tau=TAU, alpha=ALPHA_INIT, auto_alpha=True, alpha_learning_rate=LR,
+        buffer_size=BUFFER, mini_buffer_size=warmup, display_interval=n_epochs,  # evaluate once, at the end
+        calculate_episodes=EVAL_EPISODES, seed=seed, hidden_sizes=(hidden, hidden), learning_rate=LR)
+
+
+def whole_run_aquaml(hidden: int, mode: str, steps: int, warmup: int, seed: int) -> tuple[float, float]:
+    """Seconds from building the trainer to the end of ``run()`` (evaluation and checkpoint included), and the return."""
+    params = sac_parameters(hidden, mode, steps, warmup, seed)
+    with tempfile.TemporaryDirectory() as run_root:
+        start = time.perf_counter()
+        summary = RLTaskStarter(ENV_ID, algo_hyperparameter=params, run_root=run_root, progress=False).run()
+        return time.perf_counter() - start, summary.final_eval_return
+
+
+def whole_run_sb3(hidden: int, mode: str, steps: int, warmup: int, seed: int) -> tuple[float, float]:
+    """The same for SB3: build, learn, evaluate 10 episodes, save the model."""
+    import torch
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    torch.set_num_threads(1)
+    every = MODES[mode]
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        model = SAC("MlpPolicy", ENV_ID, learning_rate=LR, buffer_size=BUFFER, learning_starts=max(warmup, BATCH) - 1,
+                    batch_size=BATCH, tau=TAU, gamma=GAMMA, train_freq=every, gradient_steps=every,
+                    ent_coef=f"auto_{ALPHA_INIT}", target_entropy="auto",
+                    policy_kwargs=dict(net_arch=[hidden, hidden]), seed=seed, device="cpu", verbose=0)
+        model.learn(total_timesteps=steps)
+        eval_env = make_vec_env(ENV_ID, n_envs=1, seed=seed + 1)
+        mean_return, _ = evaluate_policy(model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True)
+        model.save(os.path.join(folder, "model"))
+        return time.perf_counter() - start, float(mean_return)
+
+
+WHOLE_RUN_TARGETS = {(64, "step"): 4.0, (64, "burst"): 6.0}
+
+
+def main_whole_run(sizes: list[int], modes: list[str], steps: int, warmup: int, seed: int, skip_sb3: bool) -> None:
+    print(f"Whole runs: {steps} env steps, build + train + final evaluation ({EVAL_EPISODES} episodes) + save\n")
+    print("{:>4} {:>5}  {:<13} {:>8} {:>9} {:>8}".format("size", "mode", "run", "wall_s", "steps/s", "return"))
+    for hidden in sizes:
+        for mode in modes:
+            run_args = (hidden, mode, steps, warmup, seed)
+            cold = whole_run_aquaml(*run_args)
+            warm = whole_run_aquaml(*run_args)
+            rows = [("AquaML cold", cold), ("AquaML warm", warm)]
+            sb3 = None if skip_sb3 else whole_run_sb3(*run_args)
+            if sb3 is not None:
+                rows.append(("SB3", sb3))
+            for label, (wall, ret) in rows:
+                print(f"{hidden:>4} {mode:>5}  {label:<13} {wall:>8.2f} {steps / wall:>9.1f} {ret:>8.1f}")
+            if sb3 is not None:
+                target = WHOLE_RUN_TARGETS.get((hidden, mode))
+                ratios = f"SB3/AquaML wall time: {sb3[0] / cold[0]:.2f}x cold, {sb3[0] / warm[0]:.2f}x warm"
+                check = f"   target >= {target}x: cold {verdict(sb3[0] / cold[0] >= target)}, " \
+                        f"warm {verdict(sb3[0] / warm[0] >= target)}" if target else ""
+                print(f"{'':12}{ratios}{check}")
 
 
 def run_sb3(hidden: int, mode: str, steps: int, warmup: int, seed: int) -> Result:
@@ -299,6 +366,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-sb3", action="store_true", help="run AquaML only")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one core")
+    parser.add_argument("--whole-run", action="store_true",
+                        help="time whole runs as a user sees them (compilation, evaluation, saving included)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
@@ -309,6 +378,9 @@ def main() -> None:
             parser.error(f"--steps must be a multiple of {MODES[mode]} and exceed the warm-up")
 
     print_header(None if args.no_pin else pin_to_one_core())
+    if args.whole_run:
+        main_whole_run(sizes, modes, args.steps, args.warmup, args.seed, args.skip_sb3)
+        return
     print(ROW.format("size", "mode", "fw", "setup_s", "wall_s", "compile", "excl_s", "sps", "sps_excl", "grads", "return"))
     for hidden in sizes:
         for mode in modes:

@@ -4,8 +4,9 @@ The actor is an LSTM written in the seed's step form: its hidden and cell states
 named inputs that it also returns as outputs, so AquaML zero-fills them at each reset and
 feeds them back at each step (form 1). With ``sequence_length`` set, PPO trains it on
 windows of consecutive steps with back-propagation through time, starting each window
-from the stored state, resetting it at episode boundaries and skipping ``burn_in`` steps
-in the loss (form 2). The critic reads the actor's recurrent state as extra inputs.
+from the stored state and resetting it at episode boundaries (form 2); ``burn_in > 0``
+would first refresh each stored state by unrolling the current network over the steps
+that precede the window. The critic reads the actor's recurrent state as extra inputs.
 
     python examples/recurrent_ppo_cartpole_novel.py [seed] [steps]
 """

@@ -6,7 +6,6 @@ starter; a user's environment trains by Gymnasium id and as an RLBaseEnv with a 
 """
 import csv
 import json
-import sys
 from pathlib import Path
 
 import numpy as np

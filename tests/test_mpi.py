@@ -76,6 +76,19 @@ def test_data_parallel_learners_keep_identical_parameters(tmp_path):
     assert out["different_data"], "both learners collected the same episodes"
 
 
+def test_data_parallel_ppo_learners_keep_identical_states(tmp_path):
+    """mpirun -n 4, learners=2, PPO with normalize_obs and scale_reward: the running observation and
+    return statistics are merged over the learners, so every piece of learner state stays
+    bit-identical (all but ``returns``, each env's running discounted return: per-env data)."""
+    result, _ = mpirun([Path(__file__).resolve().parent / "mpi" / "data_parallel_ppo.py", tmp_path, 6], n=4)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = summary_line(result.stdout)
+    assert out["learners"] == 2 and out["grad_steps"] == 6 * 2 * 2
+    assert out["identical"], "the learners' states differ"
+    assert out["different_data"] and out["returns_differ"], "both learners collected the same episodes"
+    assert out["obs_count"] == pytest.approx(2 * out["env_steps"])  # the statistics saw both learners' steps
+
+
 def test_allocate_gpu_gives_learners_gpus_and_samplers_the_cpu(tmp_path):
     result, _ = mpirun([Path(__file__).resolve().parent / "mpi" / "gpu.py", tmp_path], n=4, CUDA_VISIBLE_DEVICES="0,1")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -192,3 +192,164 @@ def test_stacked_gru_unrolls_like_stepping_it_by_hand():
         np.testing.assert_allclose(out["action"][:, t], action, rtol=1e-5, atol=1e-6)
         state = {"g1": np.asarray(g1), "g2": np.asarray(g2)}
     np.testing.assert_allclose(out["g2"][:, -1], state["g2"], rtol=1e-5, atol=1e-6)
+
+
+# -- PPO's burn-in: windows preceded by the same env's previous steps ----------------------
+
+def _windows_with_burn_in(T, N, L, B, seed=0, acting_w=None):
+    """An Accumulator rollout laid out as PPO lays it out: windows, and each window's burn-in prefix.
+
+    Stored states are random (as an older network might have left them) or, with ``acting_w``,
+    those of the accumulator with that weight that acted (zero at each episode start).
+    """
+    from aquaml.algorithm.ppo import burn_in_prefixes, rollout_windows, windows
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(T, N, 1)).astype(np.float32)
+    h = rng.normal(size=(T, N, 1)).astype(np.float32)
+    term = (rng.random((T, N)) < 0.15).astype(np.float32)
+    trunc = (rng.random((T, N)) < 0.1).astype(np.float32)
+    if acting_w is not None:
+        state = h[0]  # carried over from the previous rollout
+        for t in range(T):
+            h[t] = state
+            state = np.where(np.maximum(term[t], trunc[t])[:, None] > 0, 0.0, acting_w * state + x[t])
+    data = rollout_windows({"x": jnp.asarray(x), "h": jnp.asarray(h)}, jnp.asarray(term), jnp.asarray(trunc), L)
+    plain_starts = data.pop("starts")
+    prefix, starts = burn_in_prefixes(data, windows(jnp.asarray(term), L), windows(jnp.asarray(trunc), L),
+                                      plain_starts, T // L, B)
+    return (x, h, np.maximum(term, trunc)), data, plain_starts, prefix, starts
+
+
+def _burn_in_reference(x, h, done, L, B, w):
+    """Accumulator (h' = w h + x) stepped by hand per window: a window of env n starting at
+    s > 0 restarts from the state stored at s - B and steps through s - B .. s - 1 (outputs
+    dropped); the env's first window starts from its stored state. Returns the windows'
+    outputs and the state entering each window's first step (after any reset)."""
+    T, N, _ = x.shape
+    out, entering = [], []
+    for n in range(N):
+        for s in range(0, T, L):
+            first = s - B if s > 0 else s
+            state, row = h[first, n, 0], []
+            for t in range(first, s + L):
+                if t > first and done[t - 1, n]:
+                    state = 0.0  # a new episode starts at t
+                if t == s:
+                    entering.append(state)
+                state = w * state + x[t, n, 0]
+                if t >= s:
+                    row.append(state)
+            out.append(row)
+    return np.array(out), np.array(entering)
+
+
+@pytest.mark.parametrize("L, B", [(3, 1), (3, 3), (4, 2)])
+def test_ppo_burn_in_unrolls_the_preceding_steps_with_the_current_network(spec, L, B):
+    from aquaml.algorithm.ppo import unroll_windows
+
+    T, N = 12, 3
+    (x, h, done), data, plain_starts, prefix, starts = _windows_with_burn_in(T, N, L, B)
+    params = [jnp.asarray(0.7)]
+    out = unroll_windows(spec, params, data, starts, prefix)["h"][..., 0]
+    np.testing.assert_allclose(out, _burn_in_reference(x, h, done, L, B, 0.7)[0], rtol=1e-5, atol=1e-6)
+    valid = np.asarray(prefix["valid"])
+    assert not valid[::T // L].any() and valid.sum() == N * (T // L - 1)  # only each env's first window lacks one
+    # without burn-in each window starts from its stored state
+    plain = unroll_windows(spec, params, data, plain_starts)["h"][..., 0]
+    np.testing.assert_allclose(plain, _burn_in_reference(x, h, done, L, 0, 0.7)[0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(out, plain)
+
+
+def test_ppo_burn_in_carries_no_gradient(spec):
+    """The gradient equals that of unrolling each window from the refreshed state held constant."""
+    from aquaml.algorithm.ppo import unroll_windows
+
+    L, B, w = 4, 2, 0.8
+    (x, h, done), data, plain_starts, prefix, starts = _windows_with_burn_in(8, 2, L, B, seed=1)
+    _, entering = _burn_in_reference(x, h, done, L, B, w)
+
+    def loss(params):
+        return jnp.sum(unroll_windows(spec, params, data, starts, prefix)["h"] ** 2)
+
+    def from_constant_state(params):
+        stored = data["h"].at[:, 0].set(jnp.asarray(entering, jnp.float32)[:, None])
+        return jnp.sum(unroll(spec, params, {"x": data["x"], "h": stored}, plain_starts)["h"] ** 2)
+
+    g = jax.grad(loss)([jnp.asarray(w)])[0]
+    np.testing.assert_allclose(g, jax.grad(from_constant_state)([jnp.asarray(w)])[0], rtol=1e-5)
+    assert float(g) != 0.0
+
+
+class GRUActor(keras.Model):
+    """A one-GRU PPO actor in step form."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = keras.layers.GRU(5, return_state=True)
+        self.mu = keras.layers.Dense(2)
+        self.input_name = ("obs", "h")
+        self.output_info = {"action": (2,), "h": (5,)}
+        self.learning_rate, self.optimizer = 1e-3, "Adam"
+
+    def call(self, obs, h):
+        out, h = self.gru(keras.ops.expand_dims(obs, 1), initial_state=h)
+        return self.mu(out), h
+
+    def reset(self):
+        pass
+
+
+def _recurrent_ppo_update(burn_in, acting_h, stored_h):
+    from aquaml.algorithm import PPO, PPOParameters
+    from aquaml.env import ActionSpace
+    from aquaml.model import MLPCritic
+
+    T, N, L = 12, 2, 4
+    keras.utils.set_random_seed(0)
+    actor = build_model(GRUActor, "actor", {"obs": (3,)}, actor=True)
+    critic = build_model(MLPCritic(("obs",), (8,)), "critic", {"obs": (3,)}, actor=False)
+    ppo = PPO(PPOParameters(n_envs=N, rollout_length=T, batch_size=8, update_times=2, sequence_length=L,
+                            burn_in=burn_in), {"actor": actor, "critic": critic}, ActionSpace((2,), None))
+    state = ppo.init_state(jax.random.PRNGKey(0))
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(T, N, 3)).astype(np.float32)
+    actor_obs = {"obs": obs.reshape(T * N, 3), "h": acting_h.reshape(T * N, 5)}
+    actions, extras, _ = ppo.act(ppo.actor_params(state), actor_obs, jax.random.PRNGKey(1))
+    batch = {"obs/obs": obs, "obs/h": stored_h, "next_obs/obs": rng.normal(size=(T, N, 3)).astype(np.float32),
+             "next_obs/h": rng.normal(size=(T, N, 5)).astype(np.float32),
+             "action": np.asarray(actions["action"]).reshape(T, N, 2), "reward": rng.normal(size=(T, N)),
+             "terminated": rng.random((T, N)) < 0.1, "truncated": np.zeros((T, N), bool)}
+    batch.update({f"extras/{k}": np.asarray(v).reshape(T, N, *np.shape(v)[1:]) for k, v in extras.items()})
+    return ppo.update(state, ppo.prepare_rollout(batch))[0]
+
+
+def test_ppo_burn_in_replaces_the_stored_states_of_later_windows():
+    """With burn_in < L, the states stored at the start of an env's later windows are replaced by
+    the burnt-in ones: changing them changes nothing; without burn-in it changes the update."""
+    rng = np.random.default_rng(1)
+    h = rng.normal(size=(12, 2, 5)).astype(np.float32)
+    other = h.copy()
+    other[[4, 8]] = rng.normal(size=(2, 2, 5))  # the stored states at the starts of windows 1 and 2
+    leaves = lambda s: jax.tree_util.tree_leaves((s.actor, s.critic))  # noqa: E731
+    for x, y in zip(leaves(_recurrent_ppo_update(2, h, h)), leaves(_recurrent_ppo_update(2, h, other))):
+        np.testing.assert_array_equal(x, y)
+    plain = [not np.array_equal(x, y) for x, y in zip(leaves(_recurrent_ppo_update(0, h, h)),
+                                                      leaves(_recurrent_ppo_update(0, h, other)))]
+    assert any(plain)
+
+
+def test_ppo_burn_in_with_the_acting_network_reproduces_the_stored_states(spec):
+    """States stored while acting come from the network that acted, so at the start of an update
+    burn-in changes nothing (the first minibatch still sees ratio 1); it refreshes the states
+    only as the network moves away from the acting one."""
+    from aquaml.algorithm.ppo import unroll_windows
+
+    L, B, w = 4, 3, 0.7
+    _, data, plain_starts, prefix, starts = _windows_with_burn_in(12, 2, L, B, seed=2, acting_w=w)
+    acting = [jnp.asarray(w)]
+    np.testing.assert_allclose(unroll_windows(spec, acting, data, starts, prefix)["h"],
+                               unroll_windows(spec, acting, data, plain_starts)["h"], rtol=1e-6)
+    moved = [jnp.asarray(0.9)]
+    assert not np.allclose(unroll_windows(spec, moved, data, starts, prefix)["h"],
+                           unroll_windows(spec, moved, data, plain_starts)["h"])

@@ -234,12 +234,15 @@ class SequenceParameters(Parameters):
     batch_trajectory: bool = False  #: the seed's flag: windows as long as a whole trajectory
     burn_in: int = 0  #: leading steps of each window that only warm up the state
 
-    def check_sequence(self, trajectory: tuple[str, int | None], must_divide: Mapping[str, int]) -> None:
+    def check_sequence(self, trajectory: tuple[str, int | None], must_divide: Mapping[str, int],
+                       burn_in_up_to_length: bool = False) -> None:
         """Resolve ``batch_trajectory`` and check the window settings.
 
         Args:
             trajectory: ``(field name, length)`` that ``batch_trajectory`` takes as the window length.
             must_divide: ``{field name: value}`` that the window length must divide.
+            burn_in_up_to_length: burn-in steps precede the window (PPO), so ``burn_in`` may equal
+                the window length; otherwise they are its first steps and must be fewer.
         """
         name = type(self).__name__
         if self.batch_trajectory and self.sequence_length is None:
@@ -254,7 +257,9 @@ class SequenceParameters(Parameters):
         if L <= 0 or any(v % L for v in must_divide.values()):
             names = " and ".join(f"{k} ({v})" for k, v in must_divide.items())
             raise ValueError(f"{name}.sequence_length = {L} must divide {names}")
-        if not 0 <= self.burn_in < L:
+        if burn_in_up_to_length and not 0 <= self.burn_in <= L:
+            raise ValueError(f"{name}.burn_in = {self.burn_in} must lie in [0, sequence_length = {L}]")
+        if not burn_in_up_to_length and not 0 <= self.burn_in < L:
             raise ValueError(f"{name}.burn_in = {self.burn_in} must lie in [0, sequence_length)")
 
 

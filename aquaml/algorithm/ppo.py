@@ -1,49 +1,58 @@
 """Proximal Policy Optimization (Schulman et al. 2017) with GAE(lambda).
 
-One compiled call per rollout does everything: observation normalisation with the
-statistics the rollout was collected with, values and GAE, then ``update_times`` epochs of
-shuffled minibatches (``lax.scan`` inside ``lax.scan``), then the statistics update.
+One compiled call per rollout (:meth:`PPO._update`) does everything, in the order of the
+pure functions below:
+
+1. :func:`scale_rewards`: rewards divided by the running std of the discounted return;
+2. :func:`advantages`: observations normalised with the statistics the rollout was
+   collected with, values, and :func:`gae`;
+3. :func:`rollout_windows` (and :func:`burn_in_prefixes`): the rollout laid out as windows
+   of consecutive steps of one env (single steps without sequence training);
+4. :func:`minibatch_epochs`: ``update_times`` epochs of shuffled minibatches (``lax.scan``
+   inside ``lax.scan``), each step minimising :func:`policy_loss` (clipped surrogate,
+   entropy bonus) on :func:`normalize_advantages`'d advantages and :func:`value_loss`;
+5. the observation statistics update.
+
+With data-parallel learners the running statistics are merged over all learners' rollouts
+(:func:`aquaml.data.normalizer.update_stats` with the learners' ``tree_sum``), so every
+learner normalises alike and all learner state stays identical.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, NamedTuple
+from typing import Any, Callable, ClassVar, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from aquaml.algorithm.parameters import Parameters, check_positive
+from aquaml.algorithm.parameters import OnPolicyParameters, SequenceParameters, check_positive
 from aquaml.data import normalizer
-from aquaml.data.batch import nest
+from aquaml.data.batch import training_batch
 from aquaml.env.base import ActionSpace
 from aquaml.model.contract import ModelSpec
+from aquaml.model.optimizers import learner_sum
 from aquaml.model.policy import CategoricalPolicy, GaussianPolicy
 from aquaml.model.recurrent import flat as seq_flat
 from aquaml.model.recurrent import episode_starts, unroll, weighted_mean
 
 
 @dataclass
-class PPOParameters(Parameters):
+class PPOParameters(SequenceParameters, OnPolicyParameters):
     """PPO hyperparameters. An epoch collects ``rollout_length`` steps from each of ``n_envs``
-    environments, then trains ``update_times`` passes of minibatches of ``batch_size``."""
+    environments, then trains ``update_times`` passes of minibatches of ``batch_size``.
+
+    With ``batch_trajectory`` the windows span the whole rollout; ``burn_in`` counts steps
+    *before* each window that refresh its stored state with the current network.
+    """
 
     ALIASES: ClassVar[Mapping[str, str]] = {
-        "epoch_length": "episode_length", "gamma": "discount", "lambada": "gae_lambda", "lam": "gae_lambda",
-        "epsilon": "clip_range", "clip_ratio": "clip_range", "entropy_coeff": "ent_coef",
-        "n_steps": "rollout_length", "update_epochs": "update_times"}
+        **OnPolicyParameters.ALIASES, "epsilon": "clip_range", "clip_ratio": "clip_range",
+        "entropy_coeff": "ent_coef", "update_epochs": "update_times"}
 
-    episode_length: int | None = None  #: step limit per episode (a truncation); None: the env's own
-    n_epochs: int = 100  #: rollouts to collect and train on
-    n_envs: int = 8
-    overlap: bool = False  #: with 2+ sampler workers, act for half the envs while the rest step
-    rollout_length: int = 128  #: steps per environment per rollout
     update_times: int = 10  #: passes over each rollout
     batch_size: int = 256  #: minibatch size; must divide rollout_length * n_envs
-    discount: float = 0.99
-    gae_lambda: float = 0.95
     clip_range: float = 0.2
     clip_value: float | None = None  #: clip value updates to this range around the old values
     ent_coef: float = 0.0
@@ -52,55 +61,51 @@ class PPOParameters(Parameters):
     normalize_obs: bool = True  #: running mean/std of the declared observations (not of states)
     scale_reward: bool = False  #: divide rewards by the running std of the discounted return
     log_std_init: float = 0.0  #: state-independent log-std start (actors without a log_std output)
-    sequence_length: int | None = None  #: train a recurrent actor on windows of this many steps (form 2)
-    batch_trajectory: bool = False  #: the seed's flag: sequence training on whole rollouts
-    burn_in: int = 0  #: leading steps of each window that only warm up the state
-    display_interval: int = 10
-    calculate_episodes: int = 5
-    store_model_times: int = 5
-    seed: int = 0
-    hidden_sizes: tuple[int, ...] = (64, 64)  #: default models only
-    lstm_size: int = 0  #: default models only: an LSTM of this size first in the actor (recurrent)
-    learning_rate: float = 3e-4  #: default models only
 
     def __post_init__(self) -> None:
-        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        self.check_types()
-        check_positive(self, "n_epochs", "n_envs", "rollout_length", "update_times", "batch_size",
-                       "display_interval", "calculate_episodes", "store_model_times", "clip_range", "learning_rate")
-        check_positive(self, "episode_length", "clip_value", "max_grad_norm", allow_none=True)
-        for name in ("discount", "gae_lambda"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"PPOParameters.{name} must lie in [0, 1], got {getattr(self, name)}")
+        super().__post_init__()
+        check_positive(self, "update_times", "batch_size", "clip_range")
+        check_positive(self, "clip_value", "max_grad_norm", allow_none=True)
         if (self.rollout_length * self.n_envs) % self.batch_size:
             raise ValueError(f"PPOParameters.batch_size = {self.batch_size} must divide rollout_length * n_envs "
                              f"= {self.rollout_length * self.n_envs}")
-        if self.seed < 0:
-            raise ValueError(f"PPOParameters.seed must be >= 0, got {self.seed}")
-        if self.batch_trajectory and self.sequence_length is None:
-            self.sequence_length = self.rollout_length
-        if self.sequence_length is not None:
-            L = self.sequence_length
-            if L <= 0 or self.rollout_length % L or self.batch_size % L:
-                raise ValueError(f"PPOParameters.sequence_length = {L} must divide rollout_length "
-                                 f"({self.rollout_length}) and batch_size ({self.batch_size})")
-            if not 0 <= self.burn_in < L:
-                raise ValueError(f"PPOParameters.burn_in = {self.burn_in} must lie in [0, sequence_length)")
-        elif self.burn_in:
-            raise ValueError("PPOParameters.burn_in needs sequence_length (or batch_trajectory=True)")
-
-    @property
-    def steps_per_env(self) -> int:
-        return self.rollout_length
-
-    @property
-    def total_steps(self) -> int:
-        return self.n_epochs * self.rollout_length * self.n_envs
+        self.check_sequence(("rollout_length", self.rollout_length),
+                            {"rollout_length": self.rollout_length, "batch_size": self.batch_size},
+                            burn_in_up_to_length=True)
+        if self.burn_in and self.sequence_length == self.rollout_length:
+            raise ValueError(f"PPOParameters.burn_in = {self.burn_in} needs sequence_length < rollout_length: "
+                             "burn-in unrolls the steps that precede a window in the same rollout, and a "
+                             "window spanning the whole rollout (batch_trajectory) has none")
 
 
 def PPO_parameter(**kwargs: Any) -> PPOParameters:
     """Seed-style constructor accepting the seed's names (``gamma``, ``lambada``, ``epsilon``, ...)."""
     return PPOParameters.from_kwargs(**kwargs)
+
+
+# -- the algorithm as pure functions -------------------------------------------------------
+
+def scale_rewards(rewards, done, returns, return_stats: dict, discount: float,
+                  tree_sum: Callable | None = None):
+    """Rewards divided by the running std of each env's discounted return (SB3's VecNormalize).
+
+    Args:
+        rewards, done: ``(T, N)``; ``done`` ends an episode (terminated or truncated).
+        returns: ``(N,)`` each env's running discounted return before the rollout.
+        return_stats: running statistics ``{'r': ...}`` of the returns seen so far.
+        tree_sum: data-parallel learners' sum: the statistics then take in every learner's returns.
+
+    Returns ``(scaled rewards, new return_stats, new running returns)``: the statistics are
+    first updated with the rollout's returns, which then scale its rewards.
+    """
+    def step(ret, x):
+        reward, d = x
+        ret = ret * discount + reward
+        return ret * (1.0 - d), ret
+
+    returns, seen = jax.lax.scan(step, returns, (rewards, done))
+    stats = normalizer.update_stats(return_stats, {"r": seen}, tree_sum)
+    return rewards / jnp.sqrt(stats["var"]["r"] + normalizer.EPS), stats, returns
 
 
 def gae(rewards, values, next_values, terminated, truncated, discount: float, lam: float):
@@ -122,14 +127,147 @@ def gae(rewards, values, next_values, terminated, truncated, discount: float, la
     return adv, adv + values
 
 
+def advantages(value: Callable, critic, obs_stats: dict | None, obs, next_obs, rewards, terminated, truncated,
+               discount: float, lam: float):
+    """Normalised observations, values, GAE advantages and returns of a ``(T, N)`` rollout.
+
+    Args:
+        value: ``value(critic, obs) -> (B,)`` for a batch of observations.
+        obs_stats: the statistics the rollout was collected with (None: no normalisation).
+        obs, next_obs: ``name -> (T, N, ...)``.
+
+    Returns ``(obs, values, advantages, returns)``: ``obs`` normalised, ``name -> (T, N, ...)``;
+    the others ``(T, N)``.
+    """
+    T, N = rewards.shape
+    flat = lambda tree: jax.tree_util.tree_map(lambda x: x.reshape(T * N, *x.shape[2:]), tree)  # noqa: E731
+    obs, next_obs = flat(obs), flat(next_obs)
+    if obs_stats is not None:
+        obs, next_obs = normalizer.normalize(obs_stats, obs), normalizer.normalize(obs_stats, next_obs)
+    values = value(critic, obs).reshape(T, N)
+    next_values = value(critic, next_obs).reshape(T, N)
+    adv, returns = gae(rewards, values, next_values, terminated, truncated, discount, lam)
+    return jax.tree_util.tree_map(lambda x: x.reshape(T, N, *x.shape[1:]), obs), values, adv, returns
+
+
+def windows(x: jax.Array, length: int) -> jax.Array:
+    """``(T, N, ...)`` step-major -> ``(N * T / length, length, ...)``: windows of consecutive
+    steps of one env, env 0's windows first, each env's in time order."""
+    return jnp.swapaxes(x, 0, 1).reshape(-1, length, *x.shape[2:])
+
+
+def rollout_windows(data, terminated, truncated, length: int):
+    """:func:`windows` of every ``(T, N, ...)`` leaf of ``data``, plus ``'starts'``: ``(W, length)``
+    episode-start flags (:func:`aquaml.model.recurrent.episode_starts`; a window's first step
+    is never flagged: its stored state is right). ``length`` 1 gives single steps."""
+    out = jax.tree_util.tree_map(lambda x: windows(x, length), data)
+    out["starts"] = episode_starts(windows(terminated, length), windows(truncated, length))
+    return out
+
+
+def burn_in_prefixes(obs_windows, terminated, truncated, starts, windows_per_env: int, burn_in: int):
+    """Each window's preceding ``burn_in`` steps of the same env (``burn_in <= window length``).
+
+    Args:
+        obs_windows: ``name -> (W, L, ...)`` the windows' inputs (:func:`rollout_windows`).
+        terminated, truncated: ``(W, L)`` windows of the flags.
+        starts: ``(W, L)`` the windows' episode-start flags.
+
+    Returns ``(prefix, starts)``. ``prefix`` holds ``'obs'`` (``name -> (W, burn_in, ...)``,
+    the previous window's last steps, state inputs stored at the burn-in start),
+    ``'starts'`` (their episode-start flags) and ``'valid'`` (``(W,)``, False for an env's
+    first window, which has no preceding step in the rollout and keeps its stored state).
+    ``starts`` is the windows' flags with the first step flagged where the step before the
+    window ended an episode (the state refreshed by burn-in must then be reset).
+    """
+    W, L = starts.shape
+    prev = lambda x: jnp.roll(x, 1, axis=0)[:, L - burn_in:]  # noqa: E731  (window w - 1 of the same env)
+    valid = jnp.arange(W) % windows_per_env != 0
+    done_before = jnp.maximum(terminated, truncated)[:, -1] > 0  # the previous window's last step ended an episode
+    starts = starts.at[:, 0].set(valid & jnp.roll(done_before, 1))
+    prefix = {"obs": jax.tree_util.tree_map(prev, obs_windows),
+              "starts": episode_starts(prev(terminated), prev(truncated)), "valid": valid}
+    return prefix, starts
+
+
+def unroll_windows(spec: ModelSpec, net_params, obs, starts, prefix: dict | None = None) -> dict:
+    """The actor's outputs over ``(W, L)`` windows (:func:`aquaml.model.recurrent.unroll`).
+
+    With ``prefix`` (:func:`burn_in_prefixes`), each window's stored initial state is first
+    refreshed: the *current* network, without gradient, unrolls the preceding steps from
+    the state stored at their start (resetting at episode starts), and the window starts
+    from the state reached; windows without preceding steps keep their stored state.
+    """
+    if prefix is not None:
+        warm = unroll(spec, jax.lax.stop_gradient(net_params), prefix["obs"], prefix["starts"])
+        obs = dict(obs)
+        for k in spec.state_outputs:
+            keep = prefix["valid"].reshape(-1, *([1] * (obs[k].ndim - 2)))
+            obs[k] = obs[k].at[:, 0].set(jnp.where(keep, jax.lax.stop_gradient(warm[k][:, -1]), obs[k][:, 0]))
+    return unroll(spec, net_params, obs, starts)
+
+
+def normalize_advantages(adv: jax.Array, weights: jax.Array) -> jax.Array:
+    """Advantages centred and scaled to unit std over the steps of weight 1."""
+    centred = adv - weighted_mean(adv, weights)
+    return centred / (jnp.sqrt(weighted_mean(centred ** 2, weights)) + 1e-8)
+
+
+def policy_loss(log_prob, old_log_prob, entropy, adv, weights, clip_range: float, ent_coef: float):
+    """PPO's clipped surrogate loss with an entropy bonus, over the steps of weight 1.
+
+    Returns ``(loss, (entropy, approx_kl, clip_fraction))``: ``approx_kl`` is the
+    ``(r - 1) - log r`` estimator of KL(old || new), ``clip_fraction`` the share of steps
+    whose ratio ``r`` lies outside ``1 +- clip_range``.
+    """
+    ratio = jnp.exp(log_prob - old_log_prob)
+    surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_range, 1 + clip_range) * adv)
+    loss = -weighted_mean(surrogate, weights) - ent_coef * weighted_mean(entropy, weights)
+    approx_kl = weighted_mean((ratio - 1) - jnp.log(ratio), weights)
+    clipped = weighted_mean(jnp.abs(ratio - 1) > clip_range, weights)
+    return loss, (weighted_mean(entropy, weights), approx_kl, clipped)
+
+
+def value_loss(values, returns, old_values, weights, clip_value: float | None = None):
+    """Half the mean squared error of ``values`` to ``returns``; with ``clip_value``, the larger
+    of that and the error of the values clipped to ``old_values +- clip_value``."""
+    loss = (values - returns) ** 2
+    if clip_value is not None:
+        v_clip = old_values + jnp.clip(values - old_values, -clip_value, clip_value)
+        loss = jnp.maximum(loss, (v_clip - returns) ** 2)
+    return 0.5 * weighted_mean(loss, weights)
+
+
+def minibatch_epochs(step: Callable, carry, data, key: jax.Array, epochs: int, n_minibatches: int):
+    """``epochs`` passes over ``data`` (leaves with a leading axis of units: steps or windows),
+    each in ``n_minibatches`` shuffled minibatches: a ``lax.scan`` over minibatches inside a
+    ``lax.scan`` over epochs, one fresh permutation per epoch.
+
+    ``step(carry, minibatch) -> (carry, metrics)``. Returns ``(carry, metrics, key)``: metrics
+    stacked ``(epochs, n_minibatches)``, the key advanced.
+    """
+    units = jax.tree_util.tree_leaves(data)[0].shape[0]
+
+    def minibatch(carry, idx):
+        return step(carry, jax.tree_util.tree_map(lambda x: x[idx], data))
+
+    def epoch(carry, key):
+        perm = jax.random.permutation(key, units).reshape(n_minibatches, units // n_minibatches)
+        return jax.lax.scan(minibatch, carry, perm)
+
+    key, *epoch_keys = jax.random.split(key, epochs + 1)
+    carry, metrics = jax.lax.scan(epoch, carry, jnp.stack(epoch_keys))
+    return carry, metrics, key
+
+
 class PPOState(NamedTuple):
     actor: dict
     critic: list
     actor_opt: Any
     critic_opt: Any
-    obs_stats: dict  # running observation statistics
-    return_stats: dict  # running statistics of the discounted return (reward scaling)
-    returns: jax.Array  # each env's running discounted return, (n_envs,)
+    obs_stats: dict  # running observation statistics (merged over data-parallel learners)
+    return_stats: dict  # running statistics of the discounted return (reward scaling; merged likewise)
+    returns: jax.Array  # each env's running discounted return, (n_envs,): per-env data, differs between learners
     key: jax.Array
 
 
@@ -153,6 +291,9 @@ class PPO:
         clip = [optax.clip_by_global_norm(params.max_grad_norm)] if params.max_grad_norm else []
         self.actor_tx = optax.chain(*clip, actor.optimizer)
         self.critic_tx = optax.chain(*clip, models["critic"].optimizer)
+        # Data-parallel learners (built inside gradients_transformed_by(mean_across(comm))): the sum
+        # over learners that merges the running statistics; None for a single learner.
+        self.tree_sum = learner_sum()
         state_names = set(actor.state_outputs)
         self.sequence = params.sequence_length
         if self.sequence and not state_names:
@@ -208,85 +349,50 @@ class PPO:
         v = self.models["critic"].fn.apply(critic, obs)
         return v.reshape(v.shape[0])
 
-    def prepare_rollout(self, batch: Mapping[str, np.ndarray]) -> dict:
-        out = nest(batch)
-        for k in ("reward", "terminated", "truncated"):
-            out[k] = out[k].astype(np.float32)
-        return out
-
-    def _scale_rewards(self, state: PPOState, rollout):
-        """Divide rewards by the running std of each env's discounted return (SB3's VecNormalize)."""
-        if not self.params.scale_reward:
-            return rollout["reward"], state.return_stats, state.returns
-
-        def step(ret, x):
-            reward, done = x
-            ret = ret * self.params.discount + reward
-            return ret * (1.0 - done), ret
-
-        done = jnp.maximum(rollout["terminated"], rollout["truncated"])
-        returns, seen = jax.lax.scan(step, state.returns, (rollout["reward"], done))
-        stats = normalizer.update_stats(state.return_stats, {"r": seen})
-        return rollout["reward"] / jnp.sqrt(stats["var"]["r"] + normalizer.EPS), stats, returns
+    prepare_rollout = staticmethod(training_batch)
 
     def _update(self, state: PPOState, rollout) -> tuple[PPOState, dict]:
         p = self.params
         T, N = rollout["reward"].shape
-        flat = lambda tree: jax.tree_util.tree_map(lambda x: x.reshape(T * N, *x.shape[2:]), tree)  # noqa: E731
-        raw_obs = flat(rollout["obs"])
-        obs = self._normalize(state.obs_stats, raw_obs)
-        next_obs = self._normalize(state.obs_stats, flat(rollout["next_obs"]))
-        rewards, return_stats, running_returns = self._scale_rewards(state, rollout)
-        values = self._value(state.critic, obs).reshape(T, N)
-        next_values = self._value(state.critic, next_obs).reshape(T, N)
-        adv, returns = gae(rewards, values, next_values, rollout["terminated"], rollout["truncated"],
-                           p.discount, p.gae_lambda)
-        data = {"obs": obs, "action": flat(rollout["action"]), "extras": flat(rollout["extras"]),
-                "adv": adv.reshape(-1), "returns": returns.reshape(-1), "values": values.reshape(-1)}
-        # (T, N) step-major -> (N * T / L, L) windows of consecutive steps of one env (L = 1 without sequences)
-        L = self.sequence or 1
-        windows = lambda x: jnp.swapaxes(x.reshape(T, N, *x.shape[1:]), 0, 1).reshape(-1, L, *x.shape[1:])  # noqa: E731
-        data = jax.tree_util.tree_map(windows, data)
-        data["starts"] = episode_starts(windows(flat(rollout["terminated"])), windows(flat(rollout["truncated"])))
-        units_per_mb = p.batch_size // L
-        w = jnp.tile((jnp.arange(L) >= p.burn_in).astype(jnp.float32), units_per_mb)  # burn-in: no loss
-        wmean = functools.partial(weighted_mean, weights=w)
+        L = self.sequence or 1  # window length; single steps without sequence training
+        rewards, return_stats, running_returns = rollout["reward"], state.return_stats, state.returns
+        if p.scale_reward:
+            done = jnp.maximum(rollout["terminated"], rollout["truncated"])
+            rewards, return_stats, running_returns = scale_rewards(rewards, done, state.returns, state.return_stats,
+                                                                   p.discount, self.tree_sum)
+        obs, values, adv, returns = advantages(self._value, state.critic, state.obs_stats if p.normalize_obs else None,
+                                               rollout["obs"], rollout["next_obs"], rewards, rollout["terminated"],
+                                               rollout["truncated"], p.discount, p.gae_lambda)
+        data = rollout_windows({"obs": obs, "action": rollout["action"], "extras": rollout["extras"], "adv": adv,
+                                "returns": returns, "values": values}, rollout["terminated"], rollout["truncated"], L)
+        if p.burn_in:
+            actor_inputs = {k: data["obs"][k] for k in self.models["actor"].input_names}
+            data["burn_in"], data["starts"] = burn_in_prefixes(
+                actor_inputs, windows(rollout["terminated"], L), windows(rollout["truncated"], L), data["starts"],
+                T // L, p.burn_in)
+        weights = jnp.ones((p.batch_size,), jnp.float32)  # every step carries loss
 
-        def minibatch(carry, idx):
+        def gradient_step(carry, mb):
             actor, critic, actor_opt, critic_opt = carry
-            mb = jax.tree_util.tree_map(lambda x: x[idx], data)
-            steps = seq_flat(mb, p.batch_size)
-            a = steps["adv"]
-            if p.normalize_advantage:
-                centred = a - wmean(a)
-                a = centred / (jnp.sqrt(wmean(centred ** 2)) + 1e-8)
-
-            def actor_outputs(actor):
-                if self.sequence:
-                    return seq_flat(unroll(self.models["actor"], actor["net"], mb["obs"], mb["starts"], p.burn_in),
-                                    p.batch_size)
-                return self.policy.outputs(actor["net"], steps["obs"])
+            steps = seq_flat({k: v for k, v in mb.items() if k != "burn_in"}, p.batch_size)
+            adv = normalize_advantages(steps["adv"], weights) if p.normalize_advantage else steps["adv"]
 
             def actor_loss(actor):
-                outputs = actor_outputs(actor)
+                if self.sequence:
+                    outputs = seq_flat(unroll_windows(self.models["actor"], actor["net"], mb["obs"], mb["starts"],
+                                                      mb.get("burn_in")), p.batch_size)
+                else:
+                    outputs = self.policy.outputs(actor["net"], steps["obs"])
                 log_prob, entropy = self.policy.log_prob_entropy(actor, outputs, steps["action"], steps["extras"])
-                ratio = jnp.exp(log_prob - steps["extras"]["log_prob"])
-                surrogate = jnp.minimum(ratio * a, jnp.clip(ratio, 1 - p.clip_range, 1 + p.clip_range) * a)
-                loss = -wmean(surrogate) - p.ent_coef * wmean(entropy)
-                approx_kl = wmean((ratio - 1) - jnp.log(ratio))
-                clipped = wmean(jnp.abs(ratio - 1) > p.clip_range)
-                return loss, (wmean(entropy), approx_kl, clipped)
+                return policy_loss(log_prob, steps["extras"]["log_prob"], entropy, adv, weights, p.clip_range,
+                                   p.ent_coef)
 
-            def value_loss(critic):
-                v = self._value(critic, steps["obs"])
-                loss = (v - steps["returns"]) ** 2
-                if p.clip_value is not None:
-                    v_clip = steps["values"] + jnp.clip(v - steps["values"], -p.clip_value, p.clip_value)
-                    loss = jnp.maximum(loss, (v_clip - steps["returns"]) ** 2)
-                return 0.5 * wmean(loss)
+            def critic_loss(critic):
+                return value_loss(self._value(critic, steps["obs"]), steps["returns"], steps["values"], weights,
+                                  p.clip_value)
 
             (pi_loss, (entropy, kl, clipped)), g_actor = jax.value_and_grad(actor_loss, has_aux=True)(actor)
-            v_loss, g_critic = jax.value_and_grad(value_loss)(critic)
+            v_loss, g_critic = jax.value_and_grad(critic_loss)(critic)
             updates, actor_opt = self.actor_tx.update(g_actor, actor_opt, actor)
             actor = optax.apply_updates(actor, updates)
             updates, critic_opt = self.critic_tx.update(g_critic, critic_opt, critic)
@@ -295,14 +401,11 @@ class PPO:
                        "clip_fraction": clipped}
             return (actor, critic, actor_opt, critic_opt), metrics
 
-        def epoch(carry, key):
-            perm = jax.random.permutation(key, T * N // L).reshape(self.n_minibatches, units_per_mb)
-            return jax.lax.scan(minibatch, carry, perm)
-
-        key, *epoch_keys = jax.random.split(state.key, p.update_times + 1)
         carry = (state.actor, state.critic, state.actor_opt, state.critic_opt)
-        (actor, critic, actor_opt, critic_opt), metrics = jax.lax.scan(epoch, carry, jnp.stack(epoch_keys))
-        obs_stats = normalizer.update_stats(state.obs_stats, {k: raw_obs[k] for k in self.norm_shapes})
+        (actor, critic, actor_opt, critic_opt), metrics, key = minibatch_epochs(
+            gradient_step, carry, data, state.key, p.update_times, self.n_minibatches)
+        obs_stats = normalizer.update_stats(state.obs_stats, {k: rollout["obs"][k] for k in self.norm_shapes},
+                                            self.tree_sum)
         metrics = jax.tree_util.tree_map(jnp.mean, metrics)
         metrics["explained_variance"] = 1 - jnp.var(returns - values) / (jnp.var(returns) + 1e-8)
         new_state = PPOState(actor, critic, actor_opt, critic_opt, obs_stats, return_stats, running_returns, key)

@@ -6,10 +6,18 @@ compiled update stays one call: inside it, a host callback sums the gradients of
 learners on learner 0 (in float64) and broadcasts the mean. Every learner therefore applies
 bit-identical updates and, starting from the same seed, keeps bit-identical parameters.
 
+Learner state that is not a gradient (PPO's running observation and return statistics)
+goes through the same collective: the transformation also carries ``tree_sum`` and
+``tree_mean``, which :func:`aquaml.model.optimizers.learner_sum` hands to an algorithm built
+inside the same ``gradients_transformed_by`` block. The starter's one context is thus
+enough for everything a learner must share.
+
 The callbacks are *ordered*: a learner's several optimizers (critics, actor, temperature)
-reach the collective in the same order on every learner.
+and statistics reach the collective in the same order on every learner.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import jax
 import numpy as np
@@ -17,31 +25,61 @@ import optax
 from jax.experimental import io_callback
 
 
-def mean_across(comm) -> optax.GradientTransformation:
-    """Average gradients over the ranks of ``comm`` (the learners)."""
+class LearnerMean(optax.GradientTransformation):
+    """What :func:`mean_across` returns: an optax transformation (``init``, ``update``) that
+    averages gradients, with ``tree_sum`` and ``tree_mean`` (pytree -> pytree, usable inside
+    jit) attached for other state the learners must share."""
+
+    tree_sum: Callable
+    tree_mean: Callable
+
+
+def _host_reduce(comm, divisor: int):
+    """A host function summing its leaves over ``comm`` (in float64, in one order, on rank 0,
+    then broadcast) and dividing by ``divisor``: the same bits on every rank."""
     from mpi4py import MPI
 
-    n = comm.Get_size()
-
-    def host_mean(*leaves):
+    def host(*leaves):
         flat = np.concatenate([np.asarray(x, np.float64).ravel() for x in leaves])
         total = np.empty_like(flat)
         comm.Reduce(flat, total, op=MPI.SUM, root=0)  # one summation order, on learner 0
         comm.Bcast(total, root=0)
-        total /= n
+        if divisor != 1:
+            total /= divisor
         out, offset = [], 0
         for x in leaves:
             out.append(total[offset:offset + x.size].reshape(x.shape).astype(x.dtype))
             offset += x.size
         return tuple(out)
 
+    return host
+
+
+def _collective(host) -> Callable:
+    """``tree -> tree`` through an ordered host callback running ``host`` on the leaves."""
+
+    def apply(tree):
+        leaves, treedef = jax.tree_util.tree_flatten(tree)
+        leaves = [jax.numpy.asarray(x) for x in leaves]
+        shapes = tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves)
+        out = io_callback(host, shapes, *leaves, ordered=True)
+        return jax.tree_util.tree_unflatten(treedef, list(out))
+
+    return apply
+
+
+def mean_across(comm) -> LearnerMean:
+    """Average gradients over the ranks of ``comm`` (the learners); also offers ``tree_sum``
+    and ``tree_mean`` over them."""
+    tree_mean = _collective(_host_reduce(comm, comm.Get_size()))
+
     def init(params):
         return optax.EmptyState()
 
     def update(updates, state, params=None):
-        leaves, treedef = jax.tree_util.tree_flatten(updates)
-        shapes = tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves)
-        mean = io_callback(host_mean, shapes, *leaves, ordered=True)
-        return jax.tree_util.tree_unflatten(treedef, list(mean)), state
+        return tree_mean(updates), state
 
-    return optax.GradientTransformation(init, update)
+    tx = LearnerMean(init, update)
+    tx.tree_sum = _collective(_host_reduce(comm, 1))
+    tx.tree_mean = tree_mean
+    return tx

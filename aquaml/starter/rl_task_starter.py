@@ -168,6 +168,11 @@ class RLTaskStarter:
     writes_run = property(lambda self: self.topology.writes_run)
     run_dir = property(lambda self: self.folder.path if self.folder is not None else None)
     total_epochs = property(lambda self: self.params.n_epochs)
+    epoch = property(lambda self: self.loop.counters.epoch)
+    env_steps = property(lambda self: self.loop.counters.env_steps)
+    grad_steps = property(lambda self: self.loop.counters.grad_steps)
+    eval_history = property(lambda self: self.loop.counters.eval_history)
+    train_returns = property(lambda self: self.loop.counters.train_returns)
 
     @property
     def state(self):

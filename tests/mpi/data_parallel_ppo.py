@@ -1,0 +1,46 @@
+"""Run under ``mpirun -n 4`` by tests/test_mpi.py: 2 data-parallel PPO learners, 1 sampler each.
+
+PPO with observation normalisation and reward scaling: besides the gradients, the learners
+merge their running statistics. Prints, on world rank 0, one JSON line: whether both
+learners ended with bit-identical states (parameters, optimizer states, observation and
+return statistics, key; all but ``returns``, each env's running discounted return, which is
+per-env data of each learner's own environments), whether their groups collected different
+episodes, and whether their ``returns`` differ.
+"""
+import hashlib
+import json
+import sys
+
+from mpi4py import MPI
+
+from aquaml.tools.gpu import allocate_gpu
+
+comm = MPI.COMM_WORLD
+allocate_gpu(comm, learners=2)
+
+from aquaml import RLTaskStarter  # noqa: E402
+from aquaml.algorithm import PPO, PPOParameters  # noqa: E402
+from aquaml.tools.checkpoint import tree_to_arrays  # noqa: E402
+
+params = PPOParameters(n_epochs=int(sys.argv[2]), n_envs=2, rollout_length=64, batch_size=64, update_times=2,
+                       normalize_obs=True, scale_reward=True, hidden_sizes=(32, 32), display_interval=100,
+                       calculate_episodes=1, seed=5)
+starter = RLTaskStarter("CartPole-v1", algo=PPO, algo_hyperparameter=params, mpi_comm=comm, run_root=sys.argv[1],
+                        progress=False, learners=2)
+summary = starter.run()
+if starter.learner_comm is not None:
+    arrays = tree_to_arrays(starter.state)
+    shared = {k: v for k, v in arrays.items() if k != ".returns"}
+    assert len(shared) == len(arrays) - 1, sorted(arrays)
+    digest = hashlib.sha256()
+    for key, value in sorted(shared.items()):
+        digest.update(key.encode() + value.tobytes())
+    gathered = starter.learner_comm.gather(
+        (digest.hexdigest(), summary.train_returns[:5], arrays[".returns"].tobytes(),
+         float(starter.state.obs_stats["count"]), summary.env_steps), root=0)
+    if comm.Get_rank() == 0:
+        digests, returns, running, counts, steps = zip(*gathered)
+        print(json.dumps({"identical": len(set(digests)) == 1, "learners": len(digests),
+                          "different_data": returns[0] != returns[1], "returns_differ": running[0] != running[1],
+                          "obs_count": counts[0], "env_steps": steps[0], "grad_steps": summary.grad_steps}),
+              flush=True)

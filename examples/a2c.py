@@ -20,6 +20,7 @@ import optax
 
 from aquaml.algorithm import OnPolicyParameters, gae
 from aquaml.data.batch import training_batch
+from aquaml.model.jax_setup import acting_jit
 from aquaml.model.policy import CategoricalPolicy, GaussianPolicy
 
 
@@ -73,7 +74,7 @@ class A2C:
         if not discrete:
             self.extra_fields["raw_action"] = ((self.policy.action_dim,), np.dtype(np.float32))
         self.grad_steps_per_update = 1
-        self.act = jax.jit(self._act, static_argnames="deterministic")
+        self.act = acting_jit(self._act, static_argnames="deterministic")
         self.update = jax.jit(self._update)
 
     prepare_rollout = staticmethod(training_batch)

@@ -69,15 +69,19 @@ def test_log_prob_depends_on_policy_parameters():
 
 
 def test_unrolled_threefry_gives_jax_reference_bits():
-    """The faster CPU lowering must not change a single random bit (values from JAX's default)."""
+    """The faster CPU lowering of acting programs must not change a single random bit."""
     import jax
 
-    from aquaml.model.jax_setup import use_unrolled_threefry
+    from aquaml.model.jax_setup import acting_jit, use_unrolled_threefry
 
     assert use_unrolled_threefry()
     key = jax.random.PRNGKey(0)
     assert np.asarray(jax.random.key_data(jax.random.split(key, 3))).tolist() == [
         [1797259609, 2579123966], [928981903, 3453687069], [4146024105, 2718843009]]
-    assert np.asarray(jax.random.bits(key, (4,))).tolist() == [4070199207, 4202968722, 1427181096, 2012915765]
-    assert np.asarray(jax.jit(lambda k: jax.random.bits(k, (4,)))(key)).tolist() == [
-        4070199207, 4202968722, 1427181096, 2012915765]
+    expected = [4070199207, 4202968722, 1427181096, 2012915765]
+    assert np.asarray(jax.random.bits(key, (4,))).tolist() == expected
+    rolled = jax.jit(lambda k: jax.random.bits(k, (4,)))
+    unrolled = acting_jit(lambda k: jax.random.bits(k, (4,)))
+    assert np.asarray(rolled(key)).tolist() == expected == np.asarray(unrolled(key)).tolist()
+    # the two programs really differ: the acting one has no loop
+    assert "while" in rolled.lower(key).as_text() and "while" not in unrolled.jitted.lower(key).as_text()

@@ -11,6 +11,7 @@ import optax
 
 from aquaml.data.batch import training_batch
 from aquaml.model.contract import ModelSpec
+from aquaml.model.jax_setup import acting_jit
 from aquaml.model.recurrent import weighted_mean
 
 
@@ -78,7 +79,7 @@ class OffPolicyAlgorithm:
         self.policy = policy
         self.critics = TwinCritics([models[r] for r in self.critic_roles], policy.action_shape)
         self.update = jax.jit(self._update_many)
-        self.act = jax.jit(self._act, static_argnames="deterministic")
+        self.act = acting_jit(self._act, static_argnames="deterministic")
 
     @property
     def action_field(self) -> tuple[tuple[int, ...], np.dtype]:

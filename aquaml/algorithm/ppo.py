@@ -32,6 +32,7 @@ from aquaml.data import normalizer
 from aquaml.data.batch import training_batch
 from aquaml.env.base import ActionSpace
 from aquaml.model.contract import ModelSpec
+from aquaml.model.jax_setup import acting_jit
 from aquaml.model.optimizers import learner_sum
 from aquaml.model.policy import CategoricalPolicy, GaussianPolicy
 from aquaml.model.recurrent import flat as seq_flat
@@ -308,7 +309,7 @@ class PPO:
         if not self.discrete:
             self.extra_fields["raw_action"] = ((self.policy.action_dim,), np.dtype(np.float32))
         self.update = jax.jit(self._update)
-        self.act = jax.jit(self._act, static_argnames="deterministic")
+        self.act = acting_jit(self._act, static_argnames="deterministic")
 
     def _obs_shapes(self) -> dict:
         """Shapes of the observations the models read (what the normaliser tracks)."""

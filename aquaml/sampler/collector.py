@@ -109,9 +109,13 @@ class Collector:
         self._history_t0 = self._t = 0
         self._start = np.zeros(self.n_envs, np.int64)
         self.finished: list[tuple[float, int]] = []  # (return, length) since last drained
+        self._fields = self._transition_fields()
 
     def fields(self) -> dict[str, Field]:
         """Fields of one transition (one env, one step)."""
+        return dict(self._fields)
+
+    def _transition_fields(self) -> dict[str, Field]:
         out = {}
         for prefix in ("obs", "next_obs"):
             out.update({f"{prefix}/{n}": (s, self.obs_dtypes[n]) for n, s in self.obs_shapes.items()})
@@ -144,7 +148,7 @@ class Collector:
         """
         if not self.started:
             self._begin(range(self.n_envs))
-        batch = {k: np.zeros((n, self.n_envs, *s), d) for k, (s, d) in self.fields().items()}
+        batch = {k: np.zeros((n, self.n_envs, *s), d) for k, (s, d) in self._fields.items()}
         run = _Rollout(self, batch, actor_params, key, rng, random_steps)
         first, *rest = self.groups
         run.launch(first, 0)

@@ -5,8 +5,8 @@ import pytest
 from scipy import stats
 
 from aquaml.algorithm import PPO, PPO_parameter, PPOParameters, gae
-from aquaml.algorithm.ppo import (advantages, minibatch_epochs, normalize_advantages, policy_loss, rollout_windows,
-                                  scale_rewards, value_loss)
+from aquaml.algorithm.on_policy import advantages, rollout_windows, scale_rewards
+from aquaml.algorithm.ppo import minibatch_epochs, normalize_advantages, policy_loss, value_loss
 from aquaml.data import normalizer
 from aquaml.env import ActionSpace
 from aquaml.model import MLPActor, MLPCritic, build_model

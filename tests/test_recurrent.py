@@ -202,7 +202,7 @@ def _windows_with_burn_in(T, N, L, B, seed=0, acting_w=None):
     Stored states are random (as an older network might have left them) or, with ``acting_w``,
     those of the accumulator with that weight that acted (zero at each episode start).
     """
-    from aquaml.algorithm.ppo import burn_in_prefixes, rollout_windows, windows
+    from aquaml.algorithm.on_policy import burn_in_prefixes, rollout_windows, windows
 
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(T, N, 1)).astype(np.float32)
@@ -246,7 +246,7 @@ def _burn_in_reference(x, h, done, L, B, w):
 
 @pytest.mark.parametrize("L, B", [(3, 1), (3, 3), (4, 2)])
 def test_ppo_burn_in_unrolls_the_preceding_steps_with_the_current_network(spec, L, B):
-    from aquaml.algorithm.ppo import unroll_windows
+    from aquaml.algorithm.on_policy import unroll_windows
 
     T, N = 12, 3
     (x, h, done), data, plain_starts, prefix, starts = _windows_with_burn_in(T, N, L, B)
@@ -263,7 +263,7 @@ def test_ppo_burn_in_unrolls_the_preceding_steps_with_the_current_network(spec, 
 
 def test_ppo_burn_in_carries_no_gradient(spec):
     """The gradient equals that of unrolling each window from the refreshed state held constant."""
-    from aquaml.algorithm.ppo import unroll_windows
+    from aquaml.algorithm.on_policy import unroll_windows
 
     L, B, w = 4, 2, 0.8
     (x, h, done), data, plain_starts, prefix, starts = _windows_with_burn_in(8, 2, L, B, seed=1)
@@ -343,7 +343,7 @@ def test_ppo_burn_in_with_the_acting_network_reproduces_the_stored_states(spec):
     """States stored while acting come from the network that acted, so at the start of an update
     burn-in changes nothing (the first minibatch still sees ratio 1); it refreshes the states
     only as the network moves away from the acting one."""
-    from aquaml.algorithm.ppo import unroll_windows
+    from aquaml.algorithm.on_policy import unroll_windows
 
     L, B, w = 4, 3, 0.7
     _, data, plain_starts, prefix, starts = _windows_with_burn_in(12, 2, L, B, seed=2, acting_w=w)

@@ -8,7 +8,8 @@ from aquaml.algorithm.parameters import (LoopParameters, OffPolicyParameters, On
 from aquaml.algorithm.interface import Algorithm
 from aquaml.algorithm.sac import SAC, SAC2, SAC2_parameter, SACParameters, SACState, soft_td_target
 from aquaml.algorithm.td3 import TD3, TD3Parameters, TD3State, td3_target
-from aquaml.algorithm.ppo import PPO, PPO_parameter, PPOParameters, PPOState, gae
+from aquaml.algorithm.on_policy import gae
+from aquaml.algorithm.ppo import PPO, PPO_parameter, PPOParameters, PPOState
 
 #: CLI name -> built-in algorithm class (see aquaml.algorithm.registry for user algorithms)
 ALGORITHMS = {"sac": SAC, "td3": TD3, "ppo": PPO}

@@ -7,8 +7,7 @@ learners on learner 0 (in float64) and broadcasts the mean. Every learner theref
 bit-identical updates and, starting from the same seed, keeps bit-identical parameters.
 
 Learner state that is not a gradient (PPO's running observation and return statistics)
-goes through the same collective: the transformation also carries ``tree_sum`` and
-``tree_mean``, which :func:`aquaml.model.optimizers.learner_sum` hands to an algorithm built
+goes through the same collective: the transformation also carries ``tree_sum``, which :func:`aquaml.model.optimizers.learner_sum` hands to an algorithm built
 inside the same ``gradients_transformed_by`` block. The starter's one context is thus
 enough for everything a learner must share.
 
@@ -27,11 +26,10 @@ from jax.experimental import io_callback
 
 class LearnerMean(optax.GradientTransformation):
     """What :func:`mean_across` returns: an optax transformation (``init``, ``update``) that
-    averages gradients, with ``tree_sum`` and ``tree_mean`` (pytree -> pytree, usable inside
+    averages gradients, with ``tree_sum`` (pytree -> pytree, usable inside
     jit) attached for other state the learners must share."""
 
     tree_sum: Callable
-    tree_mean: Callable
 
 
 def _host_reduce(comm, divisor: int):
@@ -70,7 +68,7 @@ def _collective(host) -> Callable:
 
 def mean_across(comm) -> LearnerMean:
     """Average gradients over the ranks of ``comm`` (the learners); also offers ``tree_sum``
-    and ``tree_mean`` over them."""
+    over them."""
     tree_mean = _collective(_host_reduce(comm, comm.Get_size()))
 
     def init(params):
@@ -81,5 +79,4 @@ def mean_across(comm) -> LearnerMean:
 
     tx = LearnerMean(init, update)
     tx.tree_sum = _collective(_host_reduce(comm, 1))
-    tx.tree_mean = tree_mean
     return tx

@@ -29,6 +29,12 @@ class Evaluator:
         self.episode_length, self.act, self.actor_inputs, self.seed = episode_length, act, tuple(actor_inputs), seed
         self._driver: EnvDriver | None = None
 
+    @classmethod
+    def for_agent(cls, agent, seed: int) -> "Evaluator":
+        """The evaluator of a built :class:`aquaml.starter.build.Agent`."""
+        return cls(agent.env_factory, agent.state_outputs, agent.episode_length, agent.algo.act,
+                   agent.actor_inputs, seed)
+
     def __call__(self, actor_params, episodes: int, first_episode: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Returns and lengths of ``episodes`` episodes, numbered from ``first_episode``."""
         if episodes <= 0:
@@ -58,15 +64,12 @@ def load_policy(run_dir) -> tuple[Evaluator, Any, Path]:
     from aquaml.tools.checkpoint import arrays_to_tree, load_npz
 
     folder = RunFolder.open(run_dir)
-    config = folder.config
-    env, models, algo = rebuild_inputs(config, folder.path)
-    params = algo.Parameters.from_kwargs(**config["parameters"])
+    env, models, algo, params = rebuild_inputs(folder.config, folder.path)
     agent = build_agent(env, models, algo, params)
     path = folder.latest_checkpoint()
     saved = load_npz(path / "state.npz")
     template = agent.algo.init_state(jax.random.PRNGKey(0))
     state = arrays_to_tree(template, {k[len("algo"):]: v for k, v in saved.items() if k.startswith("algo")})
-    evaluator = Evaluator(agent.env_factory, agent.state_outputs, agent.episode_length, agent.algo.act,
-                          agent.actor_inputs, params.seed)
+    evaluator = Evaluator.for_agent(agent, params.seed)
     agent.env.close()
     return evaluator, agent.algo.actor_params(state), path

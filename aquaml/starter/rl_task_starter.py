@@ -86,7 +86,7 @@ class RLTaskStarter:
         if self.topology.is_sampler_rank:
             return  # run() serves this group's learner
         self.collector = None
-        with self.topology.fatal_on_every_rank(lambda: getattr(self.collector, "pool", None)):
+        with self.topology.fatal_on_every_rank(self._sampler_pool):
             self._build(model_class_dict, algo, algo_hyperparameter, name, run_root, resume, progress,
                         n_workers, envs_per_worker, mpi_transport or os.environ.get("AQUAML_MPI_TRANSPORT", "auto"),
                         hooks)
@@ -119,10 +119,10 @@ class RLTaskStarter:
         # Each learner's group collects its own data (learner 0 as a single learner would);
         # the models start from params.seed on every learner.
         data_seed = params.seed if top.group == 0 else episode_seed(params.seed, 2, top.group)
-        self.collector = self._make_collector(data_seed, mpi_transport)
+        driver = EnvDriver(self.env, self.episode_length)
+        self.collector = self._make_collector(driver, data_seed, mpi_transport)
         self.learner = LEARNERS[algo.kind](self.algo, self.collector.fields(), params)
-        self.evaluator = Evaluator(self.agent.env_factory, self.state_outputs, self.episode_length, self.algo.act,
-                                   self.agent.actor_inputs, params.seed)
+        self.evaluator = Evaluator.for_agent(self.agent, params.seed)
         init_key, act_key = jax.random.split(jax.random.PRNGKey(params.seed))
         if top.group:
             act_key = jax.random.fold_in(act_key, top.group)
@@ -135,22 +135,24 @@ class RLTaskStarter:
         if resume is not None:
             self._restore(RunFolder.open(resume))
         else:
-            # Validate the environment's first observation before any training work.
-            EnvDriver(self.env, self.episode_length).reset(0)
+            driver.reset(0)  # validates the environment's first observation before any training work
 
-    def _make_collector(self, data_seed: int, mpi_transport: str) -> Collector:
+    def _make_collector(self, driver: EnvDriver, data_seed: int, mpi_transport: str) -> Collector:
         agent, params = self.agent, self.params
         # In-process, env 0 is the given instance (the seed's scripts keep a handle on it);
         # workers build every env from copies.
         env_fns = [agent.env_factory for _ in range(params.n_envs)]
         if self.n_workers == 0:
             env_fns[0] = lambda: agent.env
-        driver = EnvDriver(agent.env, agent.episode_length)
         obs_fields = {k: (s, driver.dtypes[k]) for k, s in driver.shapes.items()}
         return Collector(env_fns, agent.episode_length, obs_fields, self.state_outputs, self.algo.act,
                          agent.actor_inputs, self.algo.action_field, self.algo.random_action, data_seed,
                          self.algo.extra_fields, n_workers=self.n_workers, overlap=params.overlap,
                          mpi_comm=self.topology.mpi_comm, mpi_transport=mpi_transport)
+
+    def _sampler_pool(self):
+        """The pool stepping the environments, None before it is built."""
+        return getattr(self.collector, "pool", None)
 
     # -- what the parts expose (the seed's scripts and the tests read these) ---------------
     env = property(lambda self: self.agent.env)
@@ -226,7 +228,7 @@ class RLTaskStarter:
         if self.is_sampler_rank:
             self.topology.serve(env_factory(self._env_spec))
             return None
-        with self.topology.fatal_on_every_rank(lambda: self.collector.pool):
+        with self.topology.fatal_on_every_rank(self._sampler_pool):
             if self.folder is None and self.writes_run:
                 self.folder = RunFolder.create(self._run_root, self.name, self._describe())
             self.loop.hooks = self._hooks()
@@ -291,8 +293,7 @@ class RLTaskStarter:
         """
         folder = RunFolder.open(run_dir)
         config = folder.config
-        env, models, algo = rebuild_inputs(config, folder.path)
-        params = algo.Parameters.from_kwargs(**{**config["parameters"], **overrides})
+        env, models, algo, params = rebuild_inputs(config, folder.path, **overrides)
         if steps is not None:
             if steps <= 0:
                 raise ValueError(f"steps must be positive, got {steps}")

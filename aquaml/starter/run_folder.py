@@ -102,10 +102,12 @@ class RunFolder:
                 csv.writer(f).writerows(kept)
 
 
-def rebuild_inputs(config: Mapping[str, Any], where: str | Path) -> tuple[Any, dict, type]:
-    """The environment, model classes and algorithm class a run's ``config.json`` names.
+def rebuild_inputs(config: Mapping[str, Any], where: str | Path,
+                   **overrides) -> tuple[Any, dict, type, Any]:
+    """The environment, model classes, algorithm class and parameters a run's ``config.json`` names.
 
-    Returns ``(env, model_classes, algo)``; ``env`` is a Gymnasium id or a fresh instance.
+    Returns ``(env, model_classes, algo, params)``; ``env`` is a Gymnasium id or a fresh
+    instance; ``overrides`` change parameters.
     """
     import gymnasium as gym
     import keras
@@ -127,4 +129,4 @@ def rebuild_inputs(config: Mapping[str, Any], where: str | Path) -> tuple[Any, d
                              "re-imported; rebuild the RLTaskStarter in Python with resume=run_dir")
         if path != "default":
             models[role] = import_class(path, f"{where}: the {role} model", (keras.Model,))
-    return env, models, algo
+    return env, models, algo, algo.Parameters.from_kwargs(**{**config["parameters"], **overrides})

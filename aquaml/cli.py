@@ -1,4 +1,4 @@
-"""``aquaml train ALGO ENV ...`` and ``aquaml eval RUN_DIR``."""
+"""``aquaml train ALGO ENV ...``, ``aquaml eval RUN_DIR`` and ``aquaml collect RUN_DIR``."""
 from __future__ import annotations
 
 import argparse
@@ -81,14 +81,33 @@ def _eval(args) -> int:
     return 0
 
 
+def _collect(args) -> int:
+    from aquaml.data import collect, replay_dataset, save_data
+
+    if args.from_buffer:
+        if args.episodes is not None or args.stochastic:
+            return _fail("--from-buffer writes the run's replay buffer; drop --episodes/--stochastic")
+        dataset = replay_dataset(args.run_dir)
+        save_data(args.out, dataset)
+    else:
+        if args.episodes is None or args.episodes <= 0:
+            return _fail("--episodes must be a positive number of episodes to record")
+        dataset = collect(args.run_dir, args.episodes, args.out, deterministic=not args.stochastic)
+    returns = dataset.returns()
+    print(f"collected {dataset.n_episodes} episodes ({dataset.n_steps} steps), return {returns.mean():.2f} "
+          f"+- {returns.std():.2f}: {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aquaml", description="Train and evaluate AquaML agents.")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train an agent on a Gymnasium environment")
-    train.add_argument("algo", help="algorithm: sac, td3, ppo, an installed aquaml.algorithms entry point, "
-                       "or package.module:Class")
+    train.add_argument("algo", help="algorithm: sac, td3, ppo, bc, td3bc, iql, an installed aquaml.algorithms "
+                       "entry point, or package.module:Class")
     train.add_argument("env", help="Gymnasium id, e.g. Pendulum-v1")
-    train.add_argument("--steps", type=int, help="total environment steps (default: n_epochs * update_interval)")
+    train.add_argument("--steps", type=int, help="total environment steps, or gradient steps for offline algorithms "
+                       "(bc, td3bc, iql; default: n_epochs epochs)")
     train.add_argument("--seed", type=int)
     train.add_argument("--name", help="run name (folder under --run-root)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="algorithm parameter")
@@ -99,13 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate the latest checkpoint of a run deterministically")
     ev.add_argument("run_dir")
     ev.add_argument("--episodes", type=int, default=10)
+    co = sub.add_parser("collect", help="record a trained agent's episodes as a dataset (or write its replay buffer)")
+    co.add_argument("run_dir")
+    co.add_argument("--episodes", type=int, help="episodes to record (seeded, as evaluations are)")
+    co.add_argument("--out", required=True, metavar="PATH",
+                    help="PATH.npz, PATH.h5/.hdf5, or minari:NAME-v0 (a Minari dataset)")
+    co.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic ones")
+    co.add_argument("--from-buffer", action="store_true",
+                    help="write the replay buffer of the run's latest checkpoint instead (a 'replay' dataset)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _train(args) if args.command == "train" else _eval(args)
+        return {"train": _train, "eval": _eval, "collect": _collect}[args.command](args)
     except (FileNotFoundError, ValueError, TypeError, KeyError, ImportError) as e:
         return _fail(str(e).splitlines()[0])
 

@@ -3,18 +3,22 @@
 :class:`~aquaml.algorithm.interface.Algorithm` states what the training loop needs from one;
 ``docs/new_algorithm.md`` writes a new one outside the package.
 """
-from aquaml.algorithm.parameters import (LoopParameters, OffPolicyParameters, OnPolicyParameters, Parameters,
-                                         SequenceParameters)
+from aquaml.algorithm.parameters import (LoopParameters, OfflineParameters, OffPolicyParameters, OnPolicyParameters,
+                                         Parameters, SequenceParameters)
 from aquaml.algorithm.interface import Algorithm
 from aquaml.algorithm.sac import SAC, SAC2, SAC2_parameter, SACParameters, SACState, soft_td_target
 from aquaml.algorithm.td3 import TD3, TD3Parameters, TD3State, td3_target
 from aquaml.algorithm.on_policy import gae
 from aquaml.algorithm.ppo import PPO, PPO_parameter, PPOParameters, PPOState
+from aquaml.algorithm.bc import BC, BCParameters
+from aquaml.algorithm.td3bc import TD3BC, TD3BCParameters
+from aquaml.algorithm.iql import IQL, IQLParameters
 
 #: CLI name -> built-in algorithm class (see aquaml.algorithm.registry for user algorithms)
-ALGORITHMS = {"sac": SAC, "td3": TD3, "ppo": PPO}
+ALGORITHMS = {"sac": SAC, "td3": TD3, "ppo": PPO, "bc": BC, "td3bc": TD3BC, "iql": IQL}
 
 __all__ = ["Parameters", "LoopParameters", "OffPolicyParameters", "OnPolicyParameters", "SequenceParameters",
            "Algorithm", "SAC", "SAC2", "SAC2_parameter", "SACParameters", "SACState", "soft_td_target",
            "TD3", "TD3Parameters", "TD3State", "td3_target", "PPO", "PPO_parameter", "PPOParameters",
-           "PPOState", "gae", "ALGORITHMS"]
+           "PPOState", "gae", "BC", "BCParameters", "TD3BC", "TD3BCParameters", "IQL", "IQLParameters",
+           "OfflineParameters", "ALGORITHMS"]

@@ -13,6 +13,9 @@ Data reaches ``update`` through a *learner* chosen by ``kind``:
   with all of them stacked on a leading axis.
 * ``'on_policy'``: each epoch's rollout, shaped ``(steps_per_env, n_envs, ...)``, goes through
   ``prepare_rollout`` to ``update``.
+* ``'offline'``: no environment steps; ``observe_dataset(transitions)`` sees the dataset's
+  transitions once, then each epoch ``update_times`` batches drawn from them go through
+  ``prepare_batches`` to ``update`` (:mod:`aquaml.algorithm.offline`).
 
 A batch is a nested dict: ``obs`` and ``next_obs`` (dicts of named observations, the actor's
 state outputs included), ``action``, ``reward``, ``terminated``, ``truncated`` (float32; a
@@ -41,7 +44,7 @@ class Algorithm(Protocol):
     name: ClassVar[str]
     #: the parameter dataclass, a subclass of :class:`aquaml.algorithm.LoopParameters`
     Parameters: ClassVar[type]
-    #: ``'off_policy'`` (replay buffer) or ``'on_policy'`` (the rollout just collected)
+    #: ``'off_policy'`` (replay buffer), ``'on_policy'`` (the rollout just collected) or ``'offline'`` (a dataset)
     kind: ClassVar[str]
     #: model roles besides ``'actor'`` (``model_class_dict`` keys), e.g. ``('qf1', 'qf2')``
     critic_roles: ClassVar[tuple[str, ...]]
@@ -100,9 +103,11 @@ def check_algorithm(cls) -> None:
 
     if cls.kind not in LEARNERS:
         raise TypeError(f"{cls.__name__}.kind = {cls.kind!r}; use one of {', '.join(sorted(LEARNERS))}")
-    needed = {"off_policy": "prepare_batches", "on_policy": "prepare_rollout"}.get(cls.kind)
-    if needed and not hasattr(cls, needed):
-        raise TypeError(f"{cls.__name__} (kind {cls.kind!r}) lacks {needed}(...): see the Algorithm protocol")
+    needed = {"off_policy": ("prepare_batches",), "on_policy": ("prepare_rollout",),
+              "offline": ("prepare_batches", "observe_dataset")}.get(cls.kind, ())
+    for name in needed:
+        if not hasattr(cls, name):
+            raise TypeError(f"{cls.__name__} (kind {cls.kind!r}) lacks {name}(...): see the Algorithm protocol")
 
 
 def check_instance(algo) -> None:

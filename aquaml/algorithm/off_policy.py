@@ -56,7 +56,30 @@ class TwinCritics:
         return tuple(new_params), tuple(new_opt), q_loss, q_mean
 
 
-class OffPolicyAlgorithm:
+class ScannedUpdates:
+    """Acting through ``self.policy``, and an epoch's gradient steps as one compiled call:
+    ``lax.scan`` of the pure ``_update_one(state, batch) -> (state, metrics)`` over batches
+    stacked on a leading axis, metrics averaged. Shared by the off-policy and offline algorithms."""
+
+    def _compile(self) -> None:
+        self.update = jax.jit(self._update_many)
+        self.act = acting_jit(self._act, static_argnames="deterministic")
+
+    def _act(self, actor_params, obs, key, deterministic: bool = False):
+        key, sub = jax.random.split(key)
+        action_dict, extras = self.policy.act(actor_params, obs, sub, deterministic)
+        return action_dict, extras, key
+
+    def _update_one(self, state, batch):
+        raise NotImplementedError
+
+    def _update_many(self, state, batches):
+        """``batches`` has a leading axis of ``update_times``; one scanned gradient step each."""
+        state, metrics = jax.lax.scan(self._update_one, state, batches)
+        return state, jax.tree_util.tree_map(jnp.mean, metrics)
+
+
+class OffPolicyAlgorithm(ScannedUpdates):
     """Base of SAC and TD3: acting, the scanned update, and what the starter reads.
 
     Subclasses set ``policy`` and implement ``init_state(key)`` and ``_update_one(state,
@@ -78,8 +101,7 @@ class OffPolicyAlgorithm:
         self.models = dict(models)
         self.policy = policy
         self.critics = TwinCritics([models[r] for r in self.critic_roles], policy.action_shape)
-        self.update = jax.jit(self._update_many)
-        self.act = acting_jit(self._act, static_argnames="deterministic")
+        self._compile()
 
     @property
     def action_field(self) -> tuple[tuple[int, ...], np.dtype]:
@@ -87,19 +109,6 @@ class OffPolicyAlgorithm:
 
     def random_action(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.uniform(-1.0, 1.0, (n, *self.policy.action_shape)).astype(np.float32)
-
-    def _act(self, actor_params, obs, key, deterministic: bool = False):
-        key, sub = jax.random.split(key)
-        action_dict, extras = self.policy.act(actor_params, obs, sub, deterministic)
-        return action_dict, extras, key
-
-    def _update_one(self, state, batch):
-        raise NotImplementedError
-
-    def _update_many(self, state, batches):
-        """``batches`` has a leading axis of ``update_times``; one scanned gradient step each."""
-        state, metrics = jax.lax.scan(self._update_one, state, batches)
-        return state, jax.tree_util.tree_map(jnp.mean, metrics)
 
     def actor_params(self, state):
         return state.actor

@@ -227,6 +227,36 @@ class OnPolicyParameters(LoopParameters):
 
 
 @dataclasses.dataclass
+class OfflineParameters(LoopParameters):
+    """Learning from a dataset alone (BC, TD3+BC, IQL): an epoch is ``update_times`` gradient
+    steps on batches drawn from the dataset; the environment only serves evaluations, and
+    the run's "steps" (``--steps``, the progress bar) count gradient steps."""
+
+    dataset: str = ""  #: ``.npz``/``.h5`` file, ``minari:NAME``, a Minari or ``.npy`` directory
+    max_episodes: int | None = None  #: train on the dataset's first episodes only
+    n_epochs: int = 100
+    update_times: int = 1000  #: gradient steps per epoch
+    batch_size: int = 256
+    display_interval: int = 10
+    normalize_obs: bool = True  #: standardise observations with the dataset's mean and std
+    hidden_sizes: tuple[int, ...] = (256, 256)  #: default models only
+    learning_rate: float = 3e-4  #: default models only
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self, "update_times", "batch_size")
+        check_positive(self, "max_episodes", allow_none=True)
+        name = type(self).__name__
+        if self.n_envs != 1 or self.overlap:
+            raise ValueError(f"{name}: offline algorithms step no environments; leave n_envs = 1 and overlap off")
+
+    @property
+    def steps_per_env(self) -> int:
+        """Gradient steps per epoch: offline runs count those as their steps."""
+        return self.update_times
+
+
+@dataclasses.dataclass
 class SequenceParameters(Parameters):
     """Sequence training of recurrent actors (form 2): windows with stored initial states."""
 

@@ -81,11 +81,8 @@ class TD3(OffPolicyAlgorithm):
         critics, critic_opt, q_loss, q_mean = self.critics.update(
             state.critics, state.critic_opt, batch["obs"], action, target)
 
-        def actor_loss(actor):
-            return -jnp.mean(self.critics.q(0, critics[0], batch["obs"], self.policy.action(actor, batch["obs"])[0]))
-
         def delayed(_):
-            loss, grads = jax.value_and_grad(actor_loss)(state.actor)
+            loss, grads = jax.value_and_grad(self._actor_loss)(state.actor, critics, batch)
             updates, opt = self.models["actor"].optimizer.update(grads, state.actor_opt, state.actor)
             actor = optax.apply_updates(state.actor, updates)
             return (actor, opt, optax.incremental_update(actor, state.actor_target, p.tau),
@@ -98,6 +95,10 @@ class TD3(OffPolicyAlgorithm):
             state.step % p.policy_delay == 0, delayed, skip, None)
         new_state = TD3State(actor, actor_target, critics, targets, actor_opt, critic_opt, state.step + 1, key)
         return new_state, {"q_loss": q_loss, "actor_loss": pi_loss, "q_mean": q_mean}
+
+    def _actor_loss(self, actor, critics, batch) -> jax.Array:
+        """Deterministic policy gradient: maximise ``Q1(s, pi(s))``."""
+        return -jnp.mean(self.critics.q(0, critics[0], batch["obs"], self.policy.action(actor, batch["obs"])[0]))
 
     def _update_many(self, state, batches):
         state, metrics = jax.lax.scan(self._update_one, state, batches)

@@ -1,7 +1,10 @@
-"""Named data: descriptions, batches, replay storage and datasets on disk."""
+"""Named data: descriptions, batches, replay storage, datasets and their files."""
 from aquaml.data.info import DataInfo
 from aquaml.data.batch import batch_size, flatten, nest
 from aquaml.data.replay_buffer import ReplayBuffer
-from aquaml.data.io import load_data, save_data
+from aquaml.data.dataset import Dataset, DatasetError
+from aquaml.data.io import load_data, load_dataset, save_data
+from aquaml.data.collect import collect, replay_dataset
 
-__all__ = ["DataInfo", "ReplayBuffer", "save_data", "load_data", "nest", "flatten", "batch_size"]
+__all__ = ["DataInfo", "ReplayBuffer", "Dataset", "DatasetError", "save_data", "load_data", "load_dataset",
+           "collect", "replay_dataset", "nest", "flatten", "batch_size"]

@@ -68,8 +68,11 @@ def update_stats(stats: dict, obs: Mapping[str, jax.Array], tree_sum: Callable |
 
 
 def normalize(stats: dict, obs: Mapping[str, jax.Array]) -> dict:
-    """Normalise the names the statistics cover; other entries (e.g. hidden states) pass through."""
+    """Normalise the names the statistics cover; other entries (e.g. hidden states) pass through,
+    and covered names absent from ``obs`` (another model's inputs) are skipped."""
     out = dict(obs)
     for k, m in stats["mean"].items():
+        if k not in obs:
+            continue
         out[k] = jnp.clip((obs[k] - m) / jnp.sqrt(stats["var"][k] + EPS), -CLIP, CLIP)
     return out

@@ -1,4 +1,5 @@
-"""Actor heads: tanh-squashed Gaussian (SAC), deterministic (TD3), Gaussian and categorical (PPO).
+"""Actor heads: tanh-squashed Gaussian (SAC), deterministic (TD3), Gaussian and categorical (PPO),
+Gaussian around a bounded mean (BC, IQL).
 
 The actor's ``'action'`` output is the *mean* of a Gaussian whose samples are squashed by
 ``tanh`` into ``[-1, 1]``. An actor that already ends in ``tanh`` (as the seed's tutorial
@@ -112,6 +113,30 @@ class SquashedGaussianPolicy(GaussianPolicy):
         else:
             action, _, outputs = self.sample(params, obs, key)
         return self.action_dict(outputs, action), {}
+
+
+class BoundedGaussianPolicy(GaussianPolicy):
+    """A Gaussian in action space around ``tanh(mean)`` (BC, IQL).
+
+    The log-likelihood of a dataset action is exact and finite at the bounds ``+-1``, where
+    experts often act (a squashed Gaussian's density needs ``atanh(a)``, infinite there).
+    The deterministic action is ``tanh(mean)``, as for SAC's actor; samples are clipped to
+    ``[-1, 1]``.
+    """
+
+    def dist(self, params, outputs) -> tuple[jax.Array, jax.Array]:
+        mean, log_std = super().dist(params, outputs)
+        return jnp.tanh(mean), log_std
+
+    def log_prob(self, params, outputs, action: jax.Array) -> jax.Array:
+        """``log N(action; tanh(mean), std)`` per sample, ``action`` shaped ``(B, action_dim)``."""
+        mean, log_std = self.dist(params, outputs)
+        return gaussian_log_prob(action, mean, log_std)
+
+    def act(self, params, obs, key, deterministic: bool) -> tuple[dict, dict]:
+        outputs, mean, log_std = self.forward(params, obs)
+        action = mean if deterministic else mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+        return self.action_dict(outputs, jnp.clip(action, -1.0, 1.0)), {}
 
 
 class CategoricalPolicy(_ActorHead):

@@ -317,15 +317,43 @@ def evaluate(driver: EnvDriver, act: Callable, actor_params, key, actor_inputs: 
 
     ``act(actor_params, obs, key, deterministic=True) -> (action_dict, extras, key)``.
     """
+    returns, lengths, _ = run_episodes(driver, act, actor_params, key, actor_inputs, episodes, seed, first_episode)
+    return returns, lengths
+
+
+def run_episodes(driver: EnvDriver, act: Callable, actor_params, key, actor_inputs: Sequence[str], episodes: int,
+                 seed: int, first_episode: int = 0, deterministic: bool = True, record: bool = False):
+    """Seeded episodes ``first_episode, first_episode + 1, ...`` (the evaluation stream).
+
+    Returns ``(returns, lengths, records)``; with ``record`` each record is an episode dict
+    as :meth:`aquaml.data.Dataset.episode` gives it: every named observation (the actor's
+    state outputs included, ``T + 1`` rows ending with the true final observation), the
+    actions, rewards, terminations and truncations. Stochastic episodes draw from ``key``
+    folded with the episode number, so they repeat exactly.
+    """
+    import jax  # not at module level: sampler workers import this module and never load JAX
+
     returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)
+    records = []
     for e in range(episodes):
         obs = driver.reset(episode_seed(seed, EVAL_STREAM, first_episode + e))
+        ep_key = key if deterministic else jax.random.fold_in(key, first_episode + e)
+        steps: dict[str, list] = {"obs": [obs], "action": [], "reward": [], "terminated": [], "truncated": []}
         while True:
-            action_dict, _, _ = act(actor_params, {k: obs[k] for k in actor_inputs}, key, deterministic=True)
-            result = driver.step({k: np.asarray(v) for k, v in action_dict.items()})
+            action_dict, _, ep_key = act(actor_params, {k: obs[k] for k in actor_inputs}, ep_key,
+                                         deterministic=deterministic)
+            action_dict = {k: np.asarray(v) for k, v in action_dict.items()}
+            result = driver.step(action_dict)
             returns[e] += result.reward
             obs = result.obs
+            if record:
+                for k, v in (("obs", obs), ("action", action_dict["action"][0]), ("reward", result.reward),
+                             ("terminated", result.terminated), ("truncated", result.truncated)):
+                    steps[k].append(v)
             if result.terminated or result.truncated:
                 lengths[e] = driver.t
                 break
-    return returns, lengths
+        if record:
+            records.append({"observations": {k: np.concatenate([o[k] for o in steps["obs"]]) for k in obs},
+                            **{k: np.asarray(steps[k]) for k in ("action", "reward", "terminated", "truncated")}})
+    return returns, lengths, records

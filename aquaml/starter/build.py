@@ -78,10 +78,13 @@ def build_models(algo: type, classes: Mapping[str, Any], env: RLBaseEnv, params,
     critic_inputs = {**obs, **actor.state_outputs}
     if algo.critic_uses_action:
         critic_inputs["action"] = actor.output_info["action"]
+    action_free = getattr(algo, "action_free_roles", ())
     for role in algo.critic_roles:
         # default critics read the observations, the actor's memory (if any) and the action
-        cls = classes[role] or MLPCritic(tuple(critic_inputs), params.hidden_sizes, params.learning_rate)
-        specs[role] = build_model(cls, role, critic_inputs, actor=False)
+        # (value models, ``action_free_roles``, no action)
+        inputs = {k: s for k, s in critic_inputs.items() if not (role in action_free and k == "action")}
+        cls = classes[role] or MLPCritic(tuple(inputs), params.hidden_sizes, params.learning_rate)
+        specs[role] = build_model(cls, role, inputs, actor=False)
     return specs
 
 
@@ -122,3 +125,32 @@ def build_agent(env_spec, model_class_dict: Mapping[str, Any] | None, algo: type
         raise ValueError(f"{env_name} declares no episode limit; set episode_length (or epoch_length) "
                          "in the algorithm parameters")
     return Agent(env, factory, env_name, action_space, classes, models, instance, episode_length)
+
+
+def training_dataset(params, agent: Agent):
+    """The dataset an offline algorithm trains on, checked against the agent's models.
+
+    Fails before training, naming the field and episode, when the data cannot feed the
+    models (a missing observation, a wrong shape, actions outside the action space, NaN).
+    """
+    from aquaml.data.io import load_dataset
+
+    if not params.dataset:
+        raise ValueError(f"{agent.algo.name} learns from a dataset: set dataset=PATH (--set dataset=PATH; a .npz or "
+                         ".h5 file, minari:NAME, or a Minari or .npy directory)")
+    dataset = load_dataset(params.dataset)
+    if params.max_episodes is not None:
+        if params.max_episodes > dataset.n_episodes:
+            raise ValueError(f"max_episodes = {params.max_episodes}, but {params.dataset} holds "
+                             f"{dataset.n_episodes} episodes")
+        dataset = dataset.select(range(params.max_episodes))
+    states = set(agent.state_outputs)
+    needs, readers = {}, {}
+    for role, spec in agent.models.items():
+        for name, shape in spec.input_shapes.items():
+            if name != "action" and name not in states:
+                needs[name], readers[name] = shape, readers.get(name, role)
+    space = agent.action_space
+    dataset.check_for(needs, agent.models["actor"].output_info["action"] if space is None or space.n is None else None,
+                      n_actions=space.n if space is not None else None, readers=readers)
+    return dataset

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from aquaml.env import EnvDriver, RLBaseEnv
-from aquaml.sampler import evaluate
+from aquaml.sampler.collector import run_episodes
 
 
 class Evaluator:
@@ -37,14 +37,25 @@ class Evaluator:
 
     def __call__(self, actor_params, episodes: int, first_episode: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Returns and lengths of ``episodes`` episodes, numbered from ``first_episode``."""
+        returns, lengths, _ = self.run(actor_params, episodes, first_episode)
+        return returns, lengths
+
+    def run(self, actor_params, episodes: int, first_episode: int = 0, deterministic: bool = True,
+            record: bool = False):
+        """``(returns, lengths, records)`` of seeded episodes (see :func:`aquaml.sampler.collector.run_episodes`)."""
         if episodes <= 0:
             raise ValueError(f"episodes must be positive, got {episodes}")
+        return run_episodes(self.driver, self.act, actor_params, jax.random.PRNGKey(self.seed), self.actor_inputs,
+                            episodes, self.seed, first_episode, deterministic, record)
+
+    @property
+    def driver(self) -> EnvDriver:
+        """The evaluation environment's driver (built on first use)."""
         if self._driver is None:
             env = self.env_factory()
             env.set_state_outputs(self.state_outputs)
             self._driver = EnvDriver(env, self.episode_length)
-        return evaluate(self._driver, self.act, actor_params, jax.random.PRNGKey(0), self.actor_inputs,
-                        episodes, self.seed, first_episode)
+        return self._driver
 
     def close(self) -> None:
         if self._driver is not None:

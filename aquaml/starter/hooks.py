@@ -17,7 +17,8 @@ from aquaml.tools.logger import RunLogger, format_table
 
 
 class EvaluationHook(Hook):
-    """Adds ``eval_return_mean``, ``eval_return_std`` and ``eval_episode_length`` to each row."""
+    """Adds ``eval_return_mean``, ``eval_return_std`` and ``eval_episode_length`` to each row, and
+    ``(steps, mean return)`` to the evaluation history (gradient steps for offline learners)."""
 
     def __init__(self, evaluator: Evaluator, episodes: int) -> None:
         self.evaluator, self.episodes = evaluator, episodes
@@ -25,7 +26,7 @@ class EvaluationHook(Hook):
     def on_display(self, loop: TrainingLoop, row: dict) -> None:
         returns, lengths = self.evaluator(loop.algo.actor_params(loop.state), self.episodes)
         mean = float(np.mean(returns))
-        loop.counters.eval_history.append((loop.counters.env_steps, mean))
+        loop.counters.eval_history.append((loop.steps_done, mean))
         row.update({"eval_return_mean": mean, "eval_return_std": float(np.std(returns)),
                     "eval_episode_length": float(np.mean(lengths))})
 
@@ -56,17 +57,12 @@ class ProgressHook(Hook):
         self.title, self.enabled, self.tables = title, enabled, tables
         self.bar = None
 
-    @staticmethod
-    def _position(loop: TrainingLoop) -> int:
-        # offline learners take no environment steps: count gradient steps instead
-        return loop.counters.env_steps if loop.collector is not None else loop.counters.grad_steps
-
     def on_start(self, loop: TrainingLoop) -> None:
-        self.bar = tqdm(total=loop.params.total_steps, initial=self._position(loop), dynamic_ncols=True,
+        self.bar = tqdm(total=loop.params.total_steps, initial=loop.steps_done, dynamic_ncols=True,
                         unit="step", disable=not self.enabled, desc=self.title)
 
     def on_epoch(self, loop: TrainingLoop) -> None:
-        self.bar.update(self._position(loop) - self.bar.n)
+        self.bar.update(loop.steps_done - self.bar.n)
 
     def on_display(self, loop: TrainingLoop, row: dict) -> None:
         if "eval_return_mean" in row:

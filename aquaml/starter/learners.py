@@ -1,7 +1,7 @@
 """What sits between the collector and an algorithm's compiled update.
 
 Off-policy algorithms learn from a replay buffer; on-policy algorithms learn from the
-rollout just collected. Both expose the same calls to the training loop: ``prepare`` (in the
+rollout just collected; offline algorithms learn from a dataset. Both expose the same calls to the training loop: ``prepare`` (in the
 loop's thread: stores data and draws batches with the run's generator) and ``update`` (the
 compiled gradient steps, which may run in another thread while the next epoch is collected).
 """
@@ -84,4 +84,56 @@ class OnPolicyLearner:
         pass
 
 
-LEARNERS = {"off_policy": OffPolicyLearner, "on_policy": OnPolicyLearner}
+class OfflineLearner:
+    """Draws each epoch's batches from a fixed dataset (no environment steps).
+
+    Batches are uniform over the dataset's transitions, or, with ``sequence_length``, windows
+    of consecutive steps from uniform starts that never run past their episode's last step
+    (``mask`` is 0 there). The actor's state inputs that the dataset does not hold start at
+    zero.
+    """
+
+    can_overlap = False
+
+    def __init__(self, algo, dataset, params) -> None:
+        self.algo, self.params, self.dataset = algo, params, dataset
+        self.data = dataset.transitions()
+        n = len(self.data["reward"])
+        for name, shape in algo.models["actor"].state_outputs.items():
+            if f"obs/{name}" not in self.data:  # no stored state: windows start from zeros
+                for k in ("obs", "next_obs"):
+                    self.data[f"{k}/{name}"] = np.zeros((n, *shape), np.float32)
+        ends = np.cumsum(dataset.lengths) - 1
+        self.last_step = ends[dataset.episode_of_step]  # index of each step's episode end
+        algo.observe_dataset(self.data)
+
+    def random_steps(self, env_steps: int, n_envs: int) -> int:
+        return 0
+
+    def prepare(self, batch, rng: np.random.Generator):
+        p = self.params
+        n = len(self.data["reward"])
+        L = getattr(p, "sequence_length", None)
+        if L:
+            starts = rng.integers(0, n, size=(p.update_times, p.batch_size // L))
+            steps = starts[..., None] + np.arange(L)
+            last = self.last_step[starts][..., None]
+            flat = {k: v[np.minimum(steps, last)] for k, v in self.data.items()}
+            flat["mask"] = steps <= last
+        else:
+            idx = rng.integers(0, n, size=(p.update_times, p.batch_size))
+            flat = {k: v[idx] for k, v in self.data.items()}
+        return self.algo.prepare_batches(flat)
+
+    def update(self, state, batches):
+        state, metrics = self.algo.update(state, batches)
+        return state, metrics, self.params.update_times
+
+    def checkpoint_files(self) -> dict:
+        return {}  # the dataset is on disk; config.json records its digest
+
+    def restore(self, path: Path) -> None:
+        pass
+
+
+LEARNERS = {"off_policy": OffPolicyLearner, "on_policy": OnPolicyLearner, "offline": OfflineLearner}

@@ -82,6 +82,11 @@ class TrainingLoop:
         return 0 if self.collector is None else self.params.steps_per_env * self.collector.n_envs
 
     @property
+    def steps_done(self) -> int:
+        """The run's progress in its own steps: env steps, or gradient steps for offline learners."""
+        return self.counters.env_steps if self.collector is not None else self.counters.grad_steps
+
+    @property
     def total_epochs(self) -> int:
         return self.params.n_epochs
 
@@ -97,7 +102,7 @@ class TrainingLoop:
         updater = ThreadPoolExecutor(1, "aquaml-update") if overlap else None
         pending: Future | None = None
         lags: list[int] = []  # gradient steps the acting policy was behind, per epoch
-        started, steps_at_start, wall_at_start = time.perf_counter(), c.env_steps, c.wall_time_s
+        started, steps_at_start, wall_at_start = time.perf_counter(), self.steps_done, c.wall_time_s
         try:
             for hook in self.hooks:
                 hook.on_start(self)
@@ -123,7 +128,7 @@ class TrainingLoop:
                     elapsed = time.perf_counter() - started
                     c.wall_time_s = wall_at_start + elapsed
                     c.displays += 1
-                    row = self._row((c.env_steps - steps_at_start) / max(elapsed, 1e-9), float(np.mean(lags)))
+                    row = self._row((self.steps_done - steps_at_start) / max(elapsed, 1e-9), float(np.mean(lags)))
                     lags = []
                     for hook in self.hooks:
                         hook.on_display(self, row)

@@ -22,10 +22,10 @@ from aquaml.algorithm.parameters import epochs_for
 from aquaml.algorithm.registry import algorithm_reference
 from aquaml.env import EnvDriver, env_factory
 from aquaml.sampler import Collector, episode_seed
-from aquaml.starter.build import build_agent, check_parameters
+from aquaml.starter.build import build_agent, check_parameters, training_dataset
 from aquaml.starter.evaluation import Evaluator
 from aquaml.starter.hooks import CheckpointHook, EvaluationHook, LogHook, ProgressHook
-from aquaml.starter.learners import LEARNERS
+from aquaml.starter.learners import LEARNERS, OfflineLearner
 from aquaml.starter.loop import Hook, TrainingLoop
 from aquaml.starter.run_folder import RunFolder, rebuild_inputs
 from aquaml.starter.topology import Topology, resolve_workers
@@ -112,6 +112,13 @@ class RLTaskStarter:
                 print(f"aquaml: {top.samplers} sampler ranks: n_envs {params.n_envs} -> {top.samplers} (one env per "
                       "sampler; set n_envs to choose)", file=sys.stderr, flush=True)
                 params = params.replace(n_envs=top.samplers)
+        offline = algo.kind == "offline"
+        if offline:
+            if top.mpi_comm is not None or n_workers or envs_per_worker:
+                raise ValueError(f"{algo.name} learns from a dataset and steps no environments: run it in one "
+                                 "process, without mpirun, n_workers or envs_per_worker")
+            if params.dataset and not params.dataset.startswith("minari:"):
+                params = params.replace(dataset=str(Path(params.dataset).resolve()))
         self.params, self.algo_cls, self.progress = params, algo, progress
         self.agent = build_agent(self._env_spec, model_class_dict, algo, params, top.gradient_averaging())
         self.name = name or f"{algo.name}_{self.agent.env_name}"
@@ -120,8 +127,12 @@ class RLTaskStarter:
         # the models start from params.seed on every learner.
         data_seed = params.seed if top.group == 0 else episode_seed(params.seed, 2, top.group)
         driver = EnvDriver(self.env, self.episode_length)
-        self.collector = self._make_collector(driver, data_seed, mpi_transport)
-        self.learner = LEARNERS[algo.kind](self.algo, self.collector.fields(), params)
+        self.dataset = training_dataset(params, self.agent) if offline else None
+        if offline:  # the environment only serves evaluations
+            self.learner = OfflineLearner(self.algo, self.dataset, params)
+        else:
+            self.collector = self._make_collector(driver, data_seed, mpi_transport)
+            self.learner = LEARNERS[algo.kind](self.algo, self.collector.fields(), params)
         self.evaluator = Evaluator.for_agent(self.agent, params.seed)
         init_key, act_key = jax.random.split(jax.random.PRNGKey(params.seed))
         if top.group:
@@ -213,10 +224,17 @@ class RLTaskStarter:
             "models": {role: (qualname(cls) if cls is not None else "default")
                        for role, cls in self.model_classes.items()},
             "obs_info": self.env.obs_info.to_json(),
+            **({"dataset": self._dataset_record()} if self.dataset is not None else {}),
             "state_outputs": {k: list(v) for k, v in self.state_outputs.items()},
             "versions": package_versions(),
             "created": datetime.now().isoformat(timespec="seconds"),
         }
+
+    def _dataset_record(self) -> dict:
+        """What ``config.json`` records of an offline run's data (a resume checks the digest)."""
+        d = self.dataset
+        return {"path": self.params.dataset, "episodes": d.n_episodes, "steps": d.n_steps,
+                "return_mean": float(d.returns().mean()), "sha256": d.digest()}
 
     # -- training ---------------------------------------------------------------------
     def run(self) -> RunSummary | None:
@@ -248,7 +266,8 @@ class RLTaskStarter:
 
     def close(self) -> None:
         """Stop the sampler workers and free their shared memory (also done at exit)."""
-        self.collector.close()
+        if self.collector is not None:
+            self.collector.close()
         self.evaluator.close()
 
     def evaluate(self, episodes: int | None = None, first_episode: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -271,10 +290,15 @@ class RLTaskStarter:
 
     def _restore(self, folder: RunFolder) -> None:
         folder.check_resumable(self.algo_cls.name, self.params.to_dict())
+        if self.dataset is not None:
+            recorded = folder.config.get("dataset", {}).get("sha256")
+            if recorded != self.dataset.digest():
+                raise ValueError(f"{self.params.dataset} changed since {folder.path} started training on it "
+                                 "(its SHA-256 differs from config.json's): resuming would not continue the same run")
         path, arrays, meta = folder.load_checkpoint()
         self.loop.load_state_dict(arrays, meta)
         self.learner.restore(path)
-        folder.truncate_progress(self.loop.counters.env_steps)
+        folder.truncate_progress(self.loop.counters.epoch)
         self.folder = folder
 
     @classmethod

@@ -89,14 +89,15 @@ class RunFolder:
                 f"resuming {self.path} with different parameters {changed} would not continue the same run; "
                 f"only {', '.join(sorted(RESUMABLE_CHANGES))} may change")
 
-    def truncate_progress(self, env_steps: int) -> None:
-        """Drop log rows written after the checkpoint a resumed run restarts from."""
+    def truncate_progress(self, epoch: int) -> None:
+        """Drop log rows written after the checkpoint (of ``epoch``) a resumed run restarts from."""
         path = self.path / "progress.csv"
         if not path.exists():
             return
         with open(path, newline="") as f:
             rows = list(csv.reader(f))
-        kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= env_steps]
+        column = rows[0].index("epoch")
+        kept = rows[:1] + [r for r in rows[1:] if r and int(r[column]) <= epoch]
         if len(kept) != len(rows):
             with open(path, "w", newline="") as f:
                 csv.writer(f).writerows(kept)

@@ -1,0 +1,153 @@
+"""Implicit Q-Learning (Kostrikov et al. 2021): offline RL without querying unseen actions.
+
+Per gradient step, on observations standardised with the dataset's statistics:
+
+1. value ``V(s)``: expectile regression towards ``min(Q1', Q2')(s, a)`` of the target
+   critics, ``loss = mean |tau - 1(u < 0)| u^2`` with ``u = Q'(s, a) - V(s)``;
+2. critics: ``Q_i(s, a) -> r + gamma (1 - terminated) V(s')`` (truncation bootstraps);
+3. actor: advantage-weighted regression, ``loss = -mean min(exp(beta (Q'(s, a) - V(s))), w_max)
+   log pi(a | s)`` with a Gaussian around ``tanh(mean)``;
+4. Polyak averaging of the target critics.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from aquaml.algorithm.off_policy import ScannedUpdates, TwinCritics
+from aquaml.algorithm.offline import OfflineAlgorithm
+from aquaml.algorithm.parameters import OfflineParameters, check_positive
+from aquaml.env.base import ActionSpace
+from aquaml.model.contract import ModelSpec
+from aquaml.model.policy import BoundedGaussianPolicy
+
+
+@dataclass
+class IQLParameters(OfflineParameters):
+    """IQL's defaults for locomotion data (expectile 0.7, temperature 3)."""
+
+    expectile: float = 0.7  #: tau of the value's expectile regression, in (0, 1)
+    temperature: float = 3.0  #: beta of the advantage weights
+    max_weight: float = 100.0  #: advantage weights are clipped here
+    discount: float = 0.99
+    tau: float = 0.005  #: Polyak factor of the target critics
+    log_std_init: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self, "temperature", "max_weight", "tau")
+        if not 0 < self.expectile < 1:
+            raise ValueError(f"IQLParameters.expectile must lie in (0, 1), got {self.expectile}")
+        if not 0 <= self.discount <= 1:
+            raise ValueError(f"IQLParameters.discount must lie in [0, 1], got {self.discount}")
+
+
+def expectile_loss(diff: jax.Array, expectile: float) -> jax.Array:
+    """``mean |expectile - 1(diff < 0)| diff^2``: asymmetric least squares."""
+    weight = jnp.where(diff < 0, 1.0 - expectile, expectile)
+    return jnp.mean(weight * diff ** 2)
+
+
+def awr_weights(advantage: jax.Array, temperature: float, max_weight: float) -> jax.Array:
+    """``min(exp(temperature * advantage), max_weight)``."""
+    return jnp.minimum(jnp.exp(temperature * advantage), max_weight)
+
+
+class IQLState(NamedTuple):
+    actor: dict
+    critics: tuple
+    targets: tuple
+    value: Any
+    actor_opt: Any
+    critic_opt: tuple
+    value_opt: Any
+    key: jax.Array
+
+
+class ImplicitQ(ScannedUpdates):
+    """IQL's update on the raw state (see :class:`IQL`)."""
+
+    critic_roles: ClassVar[tuple[str, ...]] = ("qf1", "qf2", "vf")
+    action_free_roles: ClassVar[tuple[str, ...]] = ("vf",)  #: the default value model reads no action
+    critic_uses_action: ClassVar[bool] = True
+    discrete_actions: ClassVar[bool] = False
+    default_log_std_head: ClassVar[bool] = False
+
+    def __init__(self, params: IQLParameters, models: Mapping[str, ModelSpec], action_space: ActionSpace) -> None:
+        self.params, self.models = params, dict(models)
+        if models["actor"].state_outputs:
+            raise ValueError("IQL trains feed-forward actors; clone a recurrent actor with bc")
+        self.policy = BoundedGaussianPolicy(models["actor"], params.log_std_init)
+        self.critics = TwinCritics([models["qf1"], models["qf2"]], self.policy.action_shape)
+        self._compile()
+
+    @property
+    def action_field(self) -> tuple[tuple[int, ...], np.dtype]:
+        return self.policy.action_shape, np.dtype(np.float32)
+
+    def random_action(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.uniform(-1.0, 1.0, (n, *self.policy.action_shape)).astype(np.float32)
+
+    def init_state(self, key: jax.Array) -> IQLState:
+        actor = self.policy.init_params()
+        critics, critic_opt = self.critics.init()
+        value = self.models["vf"].fn.init_params()
+        return IQLState(actor, critics, jax.tree_util.tree_map(jnp.array, critics), value,
+                        self.models["actor"].optimizer.init(actor), critic_opt,
+                        self.models["vf"].optimizer.init(value), key)
+
+    def actor_params(self, state: IQLState):
+        return state.actor
+
+    def model_params(self, state: IQLState) -> dict:
+        return {"actor": state.actor["net"], "qf1": state.critics[0], "qf2": state.critics[1], "vf": state.value}
+
+    def _v(self, params, obs) -> jax.Array:
+        v = self.models["vf"].fn.apply(params, obs)
+        return v.reshape(v.shape[0])
+
+    def _update_one(self, state: IQLState, batch) -> tuple[IQLState, dict]:
+        p = self.params
+        obs, n = batch["obs"], batch["reward"].shape[0]
+        action = batch["action"].reshape(n, -1)
+        target_q = jax.lax.stop_gradient(self.critics.min_q(state.targets, obs, action))
+
+        def value_loss(value):
+            v = self._v(value, obs)
+            return expectile_loss(target_q - v, p.expectile), v
+
+        (v_loss, v), grads = jax.value_and_grad(value_loss, has_aux=True)(state.value)
+        updates, value_opt = self.models["vf"].optimizer.update(grads, state.value_opt, state.value)
+        value = optax.apply_updates(state.value, updates)
+
+        next_v = self._v(value, batch["next_obs"])
+        y = jax.lax.stop_gradient(batch["reward"] + p.discount * (1.0 - batch["terminated"]) * next_v)
+        critics, critic_opt, q_loss, q_mean = self.critics.update(state.critics, state.critic_opt, obs, action, y)
+
+        weights = jax.lax.stop_gradient(awr_weights(target_q - v, p.temperature, p.max_weight))
+
+        def actor_loss(actor):
+            outputs = self.policy.outputs(actor["net"], obs)
+            return -jnp.mean(weights * self.policy.log_prob(actor, outputs, action))
+
+        pi_loss, grads = jax.value_and_grad(actor_loss)(state.actor)
+        updates, actor_opt = self.models["actor"].optimizer.update(grads, state.actor_opt, state.actor)
+        actor = optax.apply_updates(state.actor, updates)
+        targets = optax.incremental_update(critics, state.targets, p.tau)
+        new_state = IQLState(actor, critics, targets, value, actor_opt, critic_opt, value_opt, state.key)
+        return new_state, {"v_loss": v_loss, "q_loss": q_loss, "actor_loss": pi_loss, "q_mean": q_mean,
+                           "v_mean": jnp.mean(v), "adv_weight": jnp.mean(weights)}
+
+
+
+class IQL(OfflineAlgorithm, ImplicitQ):
+    """IQL from a dataset (``aquaml train iql ENV --set dataset=PATH``): roles ``actor``,
+    ``qf1``, ``qf2`` (read the action) and ``vf`` (does not)."""
+
+    name: ClassVar[str] = "iql"
+    Parameters: ClassVar[type] = IQLParameters

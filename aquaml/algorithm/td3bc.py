@@ -1,0 +1,63 @@
+"""TD3+BC (Fujimoto and Gu 2021): TD3 from a dataset, the actor kept near the data's actions.
+
+The critics learn exactly as in TD3 (twin critics, target policy smoothing, delayed actor
+and target updates). The actor minimises
+
+    ``-lambda * mean Q1(s, pi(s)) + mean |pi(s) - a|^2``,  ``lambda = alpha / mean |Q1(s, pi(s))|``
+
+(``lambda`` without gradient), on observations standardised with the dataset's statistics.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Mapping
+
+import jax
+import jax.numpy as jnp
+
+from aquaml.algorithm.off_policy import OffPolicyAlgorithm
+from aquaml.algorithm.offline import OfflineAlgorithm
+from aquaml.algorithm.parameters import OfflineParameters, check_positive
+from aquaml.algorithm.td3 import TD3
+from aquaml.model.contract import ModelSpec
+from aquaml.model.policy import DeterministicPolicy
+
+
+@dataclass
+class TD3BCParameters(OfflineParameters):
+    """TD3+BC's defaults (alpha 2.5, the TD3 noise and delay settings)."""
+
+    alpha: float = 2.5  #: weight of the Q term against the cloning term
+    discount: float = 0.99
+    tau: float = 0.005
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_delay: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self, "alpha", "tau", "policy_delay")
+        if not 0 <= self.discount <= 1:
+            raise ValueError(f"TD3BCParameters.discount must lie in [0, 1], got {self.discount}")
+
+
+def td3bc_actor_loss(q: jax.Array, policy_action: jax.Array, data_action: jax.Array, alpha: float) -> jax.Array:
+    """``-alpha / mean|Q| * mean Q + mean over the batch of the squared action error``."""
+    lam = jax.lax.stop_gradient(alpha / jnp.mean(jnp.abs(q)))
+    return -lam * jnp.mean(q) + jnp.mean(jnp.sum((policy_action - data_action) ** 2, axis=-1))
+
+
+class TD3BC(OfflineAlgorithm, TD3):
+    """TD3+BC on checked models: a deterministic ``actor`` and critics ``qf1``, ``qf2``."""
+
+    name: ClassVar[str] = "td3bc"
+    Parameters: ClassVar[type] = TD3BCParameters
+
+    def __init__(self, params: TD3BCParameters, models: Mapping[str, ModelSpec], action_space=None) -> None:
+        OffPolicyAlgorithm.__init__(self, params, models, DeterministicPolicy(models["actor"], 0.0))
+
+    def _actor_loss(self, actor, critics, batch) -> jax.Array:
+        obs = batch["obs"]
+        action = self.policy.action(actor, obs)[0]
+        q = self.critics.q(0, critics[0], obs, action)
+        return td3bc_actor_loss(q, action, batch["action"].reshape(action.shape), self.params.alpha)

@@ -116,3 +116,22 @@ def test_an_lstm_cloned_on_positions_recovers_what_a_feed_forward_actor_cannot(p
     r, f = score(pendulum_expert, recurrent), score(pendulum_expert, feed_forward)
     print(f"normalised: lstm {r:.2f}, feed-forward {f:.2f}")
     assert r >= 0.7 and f < 0.4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,floor", [("gail", 0.75), ("airl", 0.6), ("amp", 0.6)])
+def test_adversarial_imitation_from_10_episodes(name, floor, pendulum_expert, expert_demos, tmp_path):
+    """SAC generators (Discriminator-Actor-Critic style) from 10 expert episodes, 20k env steps
+    (the issue allows 50k); AMP learns from its style reward alone (task weight 0)."""
+    from aquaml.algorithm import ALGORITHMS
+
+    algo = ALGORITHMS[name]
+    extra = {"task_reward_weight": 0.0, "style_reward_weight": 1.0} if name == "amp" else {}
+    params = algo.Parameters(dataset=expert_demos, max_episodes=10, n_epochs=400, update_interval=50,
+                             update_times=50, batch_size=256, learning_rate=1e-3, hidden_sizes=(64, 64),
+                             display_interval=100, calculate_episodes=10, **extra)
+    summary = train("Pendulum-v1", algo, params, tmp_path)
+    assert summary.env_steps == 20_000
+    result = score(pendulum_expert, summary)
+    print(f"{name}: normalised {result:.2f}")
+    assert result >= floor

@@ -73,7 +73,7 @@ class ImplicitQ(ScannedUpdates):
     """IQL's update on the raw state (see :class:`IQL`)."""
 
     critic_roles: ClassVar[tuple[str, ...]] = ("qf1", "qf2", "vf")
-    action_free_roles: ClassVar[tuple[str, ...]] = ("vf",)  #: the default value model reads no action
+    input_kinds: ClassVar[dict[str, str]] = {"vf": "value"}  #: a state-value model: no action
     critic_uses_action: ClassVar[bool] = True
     discrete_actions: ClassVar[bool] = False
     default_log_std_head: ClassVar[bool] = False

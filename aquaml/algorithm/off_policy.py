@@ -90,6 +90,7 @@ class OffPolicyAlgorithm(ScannedUpdates):
     Parameters: ClassVar[type]
     kind: ClassVar[str] = "off_policy"
     critic_roles: ClassVar[tuple[str, ...]] = ("qf1", "qf2")
+    q_roles: ClassVar[tuple[str, ...]] = ("qf1", "qf2")  #: the twin critics among the roles
     critic_uses_action: ClassVar[bool] = True
     discrete_actions: ClassVar[bool] = False
     default_log_std_head: ClassVar[bool] = True  #: the default actor gets a log-std output
@@ -100,7 +101,7 @@ class OffPolicyAlgorithm(ScannedUpdates):
         self.params = params
         self.models = dict(models)
         self.policy = policy
-        self.critics = TwinCritics([models[r] for r in self.critic_roles], policy.action_shape)
+        self.critics = TwinCritics([models[r] for r in self.q_roles], policy.action_shape)
         self._compile()
 
     @property
@@ -115,4 +116,4 @@ class OffPolicyAlgorithm(ScannedUpdates):
 
     def model_params(self, state) -> dict:
         """Keras-model parameters by role, for saving in Keras' weight format."""
-        return {"actor": state.actor["net"], **dict(zip(self.critic_roles, state.critics))}
+        return {"actor": state.actor["net"], **dict(zip(self.q_roles, state.critics))}

@@ -70,7 +70,7 @@ def _as_shape(value, role, name, key) -> Shape:
 
 
 def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, actor: bool,
-                action_shape: Shape | None = None) -> ModelSpec:
+                action_shape: Shape | None = None, q_network: bool = True) -> ModelSpec:
     """Instantiate (if a class), check and build a model.
 
     Args:
@@ -78,6 +78,7 @@ def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, ac
         role: ``'actor'``, ``'qf1'``, ... used in error messages.
         available: the named inputs the framework can feed (observations, states, ``'action'``).
         actor: check the actor contract (``output_info``, tuple outputs) rather than a critic's.
+        q_network: a critic offered ``'action'`` must read it (not so for discriminators).
         action_shape: the environment's action shape if it declares one.
     """
     cname = getattr(model_or_class, "__name__", type(model_or_class).__name__)
@@ -125,7 +126,7 @@ def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, ac
     else:
         if getattr(model, "output_info", None):
             _fail(role, cname, "a Q-network must not declare output_info (it returns one tensor of Q-values)")
-        if "action" in available and "action" not in input_names:
+        if q_network and "action" in available and "action" not in input_names:
             _fail(role, cname, f"input_name {input_names} lacks 'action': a Q-network scores state-action "
                                "pairs, e.g. self.input_name = ('obs', 'action')")
 

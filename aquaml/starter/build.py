@@ -78,14 +78,43 @@ def build_models(algo: type, classes: Mapping[str, Any], env: RLBaseEnv, params,
     critic_inputs = {**obs, **actor.state_outputs}
     if algo.critic_uses_action:
         critic_inputs["action"] = actor.output_info["action"]
-    action_free = getattr(algo, "action_free_roles", ())
+    kinds = getattr(algo, "input_kinds", {})
     for role in algo.critic_roles:
-        # default critics read the observations, the actor's memory (if any) and the action
-        # (value models, ``action_free_roles``, no action)
-        inputs = {k: s for k, s in critic_inputs.items() if not (role in action_free and k == "action")}
-        cls = classes[role] or MLPCritic(tuple(inputs), params.hidden_sizes, params.learning_rate)
-        specs[role] = build_model(cls, role, inputs, actor=False)
+        available, default = role_inputs(kinds.get(role, "critic"), obs, critic_inputs, actor.output_info["action"])
+        learning_rate = getattr(params, f"{role}_learning_rate", params.learning_rate)
+        cls = classes[role] or MLPCritic(default, params.hidden_sizes, learning_rate)
+        specs[role] = build_model(cls, role, available, actor=False, q_network=kinds.get(role, "critic") == "critic")
     return specs
+
+
+#: what a model role may read, by the kind an algorithm's ``input_kinds`` gives it
+INPUT_KINDS = ("critic", "value", "state", "discriminator", "state_discriminator")
+
+
+def role_inputs(kind: str, obs: Mapping[str, tuple], critic_inputs: Mapping[str, tuple],
+                action_shape: tuple) -> tuple[dict, tuple[str, ...]]:
+    """``(inputs a model of this kind may read, what the default model reads)``.
+
+    ``critic``: observations, the actor's memory and the action; ``value``: the same without the
+    action; ``state``: the observations alone. Discriminators see the environment only (never
+    the actor's memory): observations,
+    the ``action`` and ``next_<name>`` (the observation after the step); ``discriminator``
+    defaults to ``(observations, action)``, ``state_discriminator`` to ``(observations,
+    next observations)``.
+    """
+    if kind == "critic":
+        return dict(critic_inputs), tuple(critic_inputs)
+    if kind == "value":
+        inputs = {k: s for k, s in critic_inputs.items() if k != "action"}
+        return inputs, tuple(inputs)
+    if kind == "state":
+        return dict(obs), tuple(obs)
+    if kind not in INPUT_KINDS:
+        raise ValueError(f"input kind {kind!r}; use one of {', '.join(INPUT_KINDS)}")
+    available = {**obs, "action": action_shape, **{f"next_{k}": s for k, s in obs.items()}}
+    if kind == "discriminator":
+        return available, (*obs, "action")
+    return available, (*obs, *(f"next_{k}" for k in obs))
 
 
 def env_time_limit(env: RLBaseEnv) -> int | None:
@@ -128,7 +157,7 @@ def build_agent(env_spec, model_class_dict: Mapping[str, Any] | None, algo: type
 
 
 def training_dataset(params, agent: Agent):
-    """The dataset an offline algorithm trains on, checked against the agent's models.
+    """The dataset an offline or adversarial algorithm trains on, checked against the agent's models.
 
     Fails before training, naming the field and episode, when the data cannot feed the
     models (a missing observation, a wrong shape, actions outside the action space, NaN).
@@ -144,13 +173,20 @@ def training_dataset(params, agent: Agent):
             raise ValueError(f"max_episodes = {params.max_episodes}, but {params.dataset} holds "
                              f"{dataset.n_episodes} episodes")
         dataset = dataset.select(range(params.max_episodes))
-    states = set(agent.state_outputs)
+    states, env_obs = set(agent.state_outputs), agent.env.obs_info.shape_dict
     needs, readers = {}, {}
-    for role, spec in agent.models.items():
-        for name, shape in spec.input_shapes.items():
+    # the models that read the data: all of an offline algorithm's, a discriminator's (the agent
+    # learns from its own transitions in adversarial imitation)
+    roles = getattr(agent.algo, "dataset_roles", None) or tuple(agent.models)
+    reads_actions = "actor" in roles or any("action" in agent.models[r].input_names for r in roles)
+    for role in roles:
+        for name, shape in agent.models[role].input_shapes.items():
+            if name.startswith("next_") and name not in env_obs:  # a discriminator's next observation
+                name = name[len("next_"):]
             if name != "action" and name not in states:
                 needs[name], readers[name] = shape, readers.get(name, role)
     space = agent.action_space
-    dataset.check_for(needs, agent.models["actor"].output_info["action"] if space is None or space.n is None else None,
-                      n_actions=space.n if space is not None else None, readers=readers)
+    discrete = space is not None and space.n is not None
+    dataset.check_for(needs, agent.models["actor"].output_info["action"] if reads_actions and not discrete else None,
+                      n_actions=space.n if reads_actions and discrete else None, readers=readers)
     return dataset

@@ -1,7 +1,8 @@
 """What sits between the collector and an algorithm's compiled update.
 
 Off-policy algorithms learn from a replay buffer; on-policy algorithms learn from the
-rollout just collected; offline algorithms learn from a dataset. Both expose the same calls to the training loop: ``prepare`` (in the
+rollout just collected; offline algorithms learn from a dataset; adversarial imitation learns
+from a replay buffer and an expert dataset together. Both expose the same calls to the training loop: ``prepare`` (in the
 loop's thread: stores data and draws batches with the run's generator) and ``update`` (the
 compiled gradient steps, which may run in another thread while the next epoch is collected).
 """
@@ -22,7 +23,7 @@ class OffPolicyLearner:
 
     can_overlap = True  # the next epoch may be collected with the previous policy
 
-    def __init__(self, algo, fields, params) -> None:
+    def __init__(self, algo, fields, params, dataset=None) -> None:
         self.algo, self.params = algo, params
         self.buffer = ReplayBuffer(params.buffer_size, fields)
 
@@ -64,7 +65,7 @@ class OnPolicyLearner:
 
     can_overlap = False  # each rollout must come from the policy being updated
 
-    def __init__(self, algo, fields, params) -> None:
+    def __init__(self, algo, fields, params, dataset=None) -> None:
         self.algo, self.params = algo, params
 
     def random_steps(self, env_steps: int, n_envs: int) -> int:
@@ -95,7 +96,7 @@ class OfflineLearner:
 
     can_overlap = False
 
-    def __init__(self, algo, dataset, params) -> None:
+    def __init__(self, algo, fields, params, dataset=None) -> None:
         self.algo, self.params, self.dataset = algo, params, dataset
         self.data = dataset.transitions()
         n = len(self.data["reward"])
@@ -136,4 +137,24 @@ class OfflineLearner:
         pass
 
 
-LEARNERS = {"off_policy": OffPolicyLearner, "on_policy": OnPolicyLearner, "offline": OfflineLearner}
+class AdversarialLearner(OffPolicyLearner):
+    """A replay buffer of the agent's transitions beside the expert's: every gradient step gets
+    a batch of each (drawn with the run's generator, agent first), as ``(agent, expert)``."""
+
+    def __init__(self, algo, fields, params, dataset=None) -> None:
+        super().__init__(algo, fields, params)
+        self.expert = dataset.transitions()
+
+    def prepare(self, batch, rng: np.random.Generator):
+        agent = super().prepare(batch, rng)
+        if agent is None:
+            return None
+        p = self.params
+        idx = rng.integers(0, len(self.expert["reward"]), size=(p.update_times, p.batch_size))
+        return agent, self.algo.prepare_batches({k: v[idx] for k, v in self.expert.items()})
+
+
+LEARNERS = {"off_policy": OffPolicyLearner, "on_policy": OnPolicyLearner, "offline": OfflineLearner,
+            "adversarial": AdversarialLearner}
+#: kinds that train on a dataset (``params.dataset``)
+DATASET_KINDS = ("offline", "adversarial")

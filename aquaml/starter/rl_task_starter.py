@@ -25,7 +25,7 @@ from aquaml.sampler import Collector, episode_seed
 from aquaml.starter.build import build_agent, check_parameters, training_dataset
 from aquaml.starter.evaluation import Evaluator
 from aquaml.starter.hooks import CheckpointHook, EvaluationHook, LogHook, ProgressHook
-from aquaml.starter.learners import LEARNERS, OfflineLearner
+from aquaml.starter.learners import DATASET_KINDS, LEARNERS
 from aquaml.starter.loop import Hook, TrainingLoop
 from aquaml.starter.run_folder import RunFolder, rebuild_inputs
 from aquaml.starter.topology import Topology, resolve_workers
@@ -117,8 +117,8 @@ class RLTaskStarter:
             if top.mpi_comm is not None or n_workers or envs_per_worker:
                 raise ValueError(f"{algo.name} learns from a dataset and steps no environments: run it in one "
                                  "process, without mpirun, n_workers or envs_per_worker")
-            if params.dataset and not params.dataset.startswith("minari:"):
-                params = params.replace(dataset=str(Path(params.dataset).resolve()))
+        if algo.kind in DATASET_KINDS and params.dataset and not params.dataset.startswith("minari:"):
+            params = params.replace(dataset=str(Path(params.dataset).resolve()))
         self.params, self.algo_cls, self.progress = params, algo, progress
         self.agent = build_agent(self._env_spec, model_class_dict, algo, params, top.gradient_averaging())
         self.name = name or f"{algo.name}_{self.agent.env_name}"
@@ -127,12 +127,11 @@ class RLTaskStarter:
         # the models start from params.seed on every learner.
         data_seed = params.seed if top.group == 0 else episode_seed(params.seed, 2, top.group)
         driver = EnvDriver(self.env, self.episode_length)
-        self.dataset = training_dataset(params, self.agent) if offline else None
-        if offline:  # the environment only serves evaluations
-            self.learner = OfflineLearner(self.algo, self.dataset, params)
-        else:
+        self.dataset = training_dataset(params, self.agent) if algo.kind in DATASET_KINDS else None
+        if not offline:  # offline: the environment only serves evaluations
             self.collector = self._make_collector(driver, data_seed, mpi_transport)
-            self.learner = LEARNERS[algo.kind](self.algo, self.collector.fields(), params)
+        fields = self.collector.fields() if self.collector is not None else None
+        self.learner = LEARNERS[algo.kind](self.algo, fields, params, self.dataset)
         self.evaluator = Evaluator.for_agent(self.agent, params.seed)
         init_key, act_key = jax.random.split(jax.random.PRNGKey(params.seed))
         if top.group:

@@ -135,3 +135,17 @@ def test_adversarial_imitation_from_10_episodes(name, floor, pendulum_expert, ex
     result = score(pendulum_expert, summary)
     print(f"{name}: normalised {result:.2f}")
     assert result >= floor
+
+
+@pytest.mark.slow
+def test_dagger_after_5_rounds_of_4_episodes(pendulum_expert, tmp_path):
+    """Round 1: the expert's 4 episodes; rounds 2-5: 4 episodes (800 steps) of the learner, labelled by the expert."""
+    from aquaml.algorithm import DAgger, DAggerParameters
+
+    params = DAggerParameters(expert=str(pendulum_expert.run_dir), expert_episodes=4, steps_per_round=800, n_epochs=4,
+                              update_times=2000, display_interval=1, calculate_episodes=10)
+    summary = train("Pendulum-v1", DAgger, params, tmp_path)
+    assert summary.env_steps == 3200
+    result = score(pendulum_expert, summary)
+    print(f"dagger: normalised {result:.2f}")
+    assert result >= 0.85

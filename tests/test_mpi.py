@@ -76,6 +76,22 @@ def test_data_parallel_learners_keep_identical_parameters(tmp_path):
     assert out["different_data"], "both learners collected the same episodes"
 
 
+def test_data_parallel_gail_learners_average_discriminator_gradients(tmp_path):
+    """mpirun -n 4, learners=2, GAIL: generator and discriminator (and the absorbing logit) stay
+    bit-identical over the learners while each group collects its own episodes."""
+    from aquaml.data import save_data
+    from test_offline import pendulum_dataset
+
+    demos = save_data(tmp_path / "demos.npz", pendulum_dataset(episodes=2))
+    result, _ = mpirun([Path(__file__).resolve().parent / "mpi" / "data_parallel.py", tmp_path, 20, "gail", demos],
+                       n=4)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = summary_line(result.stdout)
+    assert out["learners"] == 2 and out["grad_steps"] > 0
+    assert out["identical"], "the learners' parameters differ"
+    assert out["different_data"], "both learners collected the same episodes"
+
+
 def test_data_parallel_ppo_learners_keep_identical_states(tmp_path):
     """mpirun -n 4, learners=2, PPO with normalize_obs and scale_reward: the running observation and
     return statistics are merged over the learners, so every piece of learner state stays

@@ -104,7 +104,8 @@ def check_algorithm(cls) -> None:
     if cls.kind not in LEARNERS:
         raise TypeError(f"{cls.__name__}.kind = {cls.kind!r}; use one of {', '.join(sorted(LEARNERS))}")
     needed = {"off_policy": ("prepare_batches",), "on_policy": ("prepare_rollout",),
-              "offline": ("prepare_batches", "observe_dataset"), "adversarial": ("prepare_batches",)}.get(cls.kind, ())
+              "offline": ("prepare_batches", "observe_dataset"), "adversarial": ("prepare_batches",),
+              "dagger": ("prepare_batches", "observe_dataset")}.get(cls.kind, ())
     for name in needed:
         if not hasattr(cls, name):
             raise TypeError(f"{cls.__name__} (kind {cls.kind!r}) lacks {name}(...): see the Algorithm protocol")

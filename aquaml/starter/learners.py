@@ -23,7 +23,7 @@ class OffPolicyLearner:
 
     can_overlap = True  # the next epoch may be collected with the previous policy
 
-    def __init__(self, algo, fields, params, dataset=None) -> None:
+    def __init__(self, algo, fields, params, dataset=None, agent=None) -> None:
         self.algo, self.params = algo, params
         self.buffer = ReplayBuffer(params.buffer_size, fields)
 
@@ -65,7 +65,7 @@ class OnPolicyLearner:
 
     can_overlap = False  # each rollout must come from the policy being updated
 
-    def __init__(self, algo, fields, params, dataset=None) -> None:
+    def __init__(self, algo, fields, params, dataset=None, agent=None) -> None:
         self.algo, self.params = algo, params
 
     def random_steps(self, env_steps: int, n_envs: int) -> int:
@@ -96,7 +96,7 @@ class OfflineLearner:
 
     can_overlap = False
 
-    def __init__(self, algo, fields, params, dataset=None) -> None:
+    def __init__(self, algo, fields, params, dataset=None, agent=None) -> None:
         self.algo, self.params, self.dataset = algo, params, dataset
         self.data = dataset.transitions()
         n = len(self.data["reward"])
@@ -141,7 +141,7 @@ class AdversarialLearner(OffPolicyLearner):
     """A replay buffer of the agent's transitions beside the expert's: every gradient step gets
     a batch of each (drawn with the run's generator, agent first), as ``(agent, expert)``."""
 
-    def __init__(self, algo, fields, params, dataset=None) -> None:
+    def __init__(self, algo, fields, params, dataset=None, agent=None) -> None:
         super().__init__(algo, fields, params)
         self.expert = dataset.transitions()
 
@@ -154,7 +154,14 @@ class AdversarialLearner(OffPolicyLearner):
         return agent, self.algo.prepare_batches({k: v[idx] for k, v in self.expert.items()})
 
 
+def _dagger_learner(*args, **kwargs):
+    from aquaml.algorithm.dagger import DAggerLearner
+
+    return DAggerLearner(*args, **kwargs)
+
+
+#: ``kind -> learner class``; every learner takes ``(algo, fields, params, dataset, agent)``
 LEARNERS = {"off_policy": OffPolicyLearner, "on_policy": OnPolicyLearner, "offline": OfflineLearner,
-            "adversarial": AdversarialLearner}
+            "adversarial": AdversarialLearner, "dagger": _dagger_learner}
 #: kinds that train on a dataset (``params.dataset``)
 DATASET_KINDS = ("offline", "adversarial")

@@ -117,7 +117,7 @@ class RLTaskStarter:
             if top.mpi_comm is not None or n_workers or envs_per_worker:
                 raise ValueError(f"{algo.name} learns from a dataset and steps no environments: run it in one "
                                  "process, without mpirun, n_workers or envs_per_worker")
-        if algo.kind in DATASET_KINDS and params.dataset and not params.dataset.startswith("minari:"):
+        if getattr(params, "dataset", "") and not params.dataset.startswith("minari:"):
             params = params.replace(dataset=str(Path(params.dataset).resolve()))
         self.params, self.algo_cls, self.progress = params, algo, progress
         self.agent = build_agent(self._env_spec, model_class_dict, algo, params, top.gradient_averaging())
@@ -127,11 +127,13 @@ class RLTaskStarter:
         # the models start from params.seed on every learner.
         data_seed = params.seed if top.group == 0 else episode_seed(params.seed, 2, top.group)
         driver = EnvDriver(self.env, self.episode_length)
-        self.dataset = training_dataset(params, self.agent) if algo.kind in DATASET_KINDS else None
+        # dagger starts from a dataset only when one is given (else from the expert's episodes)
+        uses_data = algo.kind in DATASET_KINDS or (algo.kind == "dagger" and params.dataset)
+        self.dataset = training_dataset(params, self.agent) if uses_data else None
         if not offline:  # offline: the environment only serves evaluations
             self.collector = self._make_collector(driver, data_seed, mpi_transport)
         fields = self.collector.fields() if self.collector is not None else None
-        self.learner = LEARNERS[algo.kind](self.algo, fields, params, self.dataset)
+        self.learner = LEARNERS[algo.kind](self.algo, fields, params, self.dataset, agent=self.agent)
         self.evaluator = Evaluator.for_agent(self.agent, params.seed)
         init_key, act_key = jax.random.split(jax.random.PRNGKey(params.seed))
         if top.group:

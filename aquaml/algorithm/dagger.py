@@ -1,0 +1,151 @@
+"""DAgger (Ross et al. 2011): behaviour cloning on the learner's own states, labelled by an expert.
+
+Round 1 is the expert's (Ross et al.'s ``beta_1 = 1``): its demonstrations, from ``dataset`` or
+``expert_episodes`` episodes the expert plays, start the data. Every epoch is a further round:
+the learner plays ``steps_per_round`` environment steps with its own (stochastic) policy, the
+expert labels each visited state with its deterministic action, the labelled states join the
+aggregate, and the actor takes ``update_times`` cloning steps on batches drawn from all of it.
+The expert is a run folder (``expert=RUN_DIR``) whose actor reads observations the learner's
+environment provides; the learner may read others (an actor on ``'pos'`` taught by an expert
+on ``'obs'``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import jax
+import numpy as np
+
+from aquaml.algorithm.bc import BC, BCParameters
+from aquaml.algorithm.parameters import check_positive
+from aquaml.tools.checkpoint import load_npz
+
+
+@dataclass
+class DAggerParameters(BCParameters):
+    """Behaviour cloning's parameters plus the expert and the rounds (``n_epochs`` learner rounds)."""
+
+    expert: str = ""  #: the expert's run folder (its newest checkpoint labels the states)
+    steps_per_round: int = 800  #: env steps the learner plays per round (Pendulum: 4 episodes)
+    expert_episodes: int = 4  #: episodes of round 1 when no ``dataset`` is given
+    n_epochs: int = 5
+    update_times: int = 2000  #: cloning steps after each round
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self, "steps_per_round", "expert_episodes")
+        if self.sequence_length is not None:
+            raise ValueError("DAggerParameters: recurrent learners (sequence_length) are not available in dagger yet")
+
+    @property
+    def steps_per_env(self) -> int:
+        return self.steps_per_round
+
+
+class DAgger(BC):
+    """DAgger with a cloning update (``aquaml train dagger ENV --set expert=RUN_DIR``)."""
+
+    name: ClassVar[str] = "dagger"
+    Parameters: ClassVar[type] = DAggerParameters
+    kind: ClassVar[str] = "dagger"
+
+
+class ExpertLabels:
+    """The expert's deterministic actions for batches of observations (read-only use of its run)."""
+
+    def __init__(self, run_dir: str) -> None:
+        from aquaml.starter.evaluation import load_policy
+
+        if not run_dir:
+            raise ValueError("dagger needs an expert: set expert=RUN_DIR (a trained run folder)")
+        self.evaluator, self.params, _ = load_policy(run_dir)
+        if self.evaluator.state_outputs:
+            raise ValueError(f"the expert in {run_dir} is recurrent; dagger labels states with feed-forward experts "
+                             "only (a recurrent expert would need its state along the learner's path)")
+        self.inputs = self.evaluator.actor_inputs
+        self.run_dir = run_dir
+
+    def check(self, available) -> None:
+        """``available``: name -> shape of the learner environment's observations."""
+        wanted = self.evaluator.driver.shapes  # the expert's own environment
+        missing = [k for k in self.inputs if k not in available]
+        if missing:
+            raise ValueError(f"the expert's actor reads {missing}, which the learner's environment does not provide "
+                             f"(it provides {', '.join(sorted(available))})")
+        for k in self.inputs:
+            if tuple(available[k]) != tuple(wanted[k]):
+                raise ValueError(f"the expert's actor reads {k!r} of shape {tuple(wanted[k])}; the learner's "
+                                 f"environment gives it shape {tuple(available[k])}")
+
+    def __call__(self, obs) -> np.ndarray:
+        n = len(next(iter(obs.values())))
+        action, _, _ = self.evaluator.act(self.params, {k: obs[k].reshape(n, *obs[k].shape[1:]) for k in self.inputs},
+                                          jax.random.PRNGKey(0), deterministic=True)
+        return np.asarray(action["action"])
+
+    def demonstrations(self, agent, episodes: int, seed: int):
+        """The expert's episodes in the learner's environment (round 1), with every observation it provides."""
+        from aquaml.data import Dataset
+        from aquaml.data.collect import COLLECT_FIRST_EPISODE
+        from aquaml.starter.evaluation import Evaluator
+
+        player = Evaluator(agent.env_factory, {}, agent.episode_length, self.evaluator.act, self.inputs, seed)
+        try:
+            _, _, records = player.run(self.params, episodes, COLLECT_FIRST_EPISODE, record=True)
+        finally:
+            player.close()
+        return Dataset.from_episodes(records, {"source": f"expert {self.run_dir}"})
+
+    def close(self) -> None:
+        self.evaluator.close()
+
+
+class DAggerLearner:
+    """Aggregates expert-labelled states and draws cloning batches from all of them."""
+
+    can_overlap = False
+
+    def __init__(self, algo, fields, params, dataset=None, agent=None) -> None:
+        self.algo, self.params = algo, params
+        self.expert = ExpertLabels(params.expert)
+        self.expert.check({k[len("obs/"):]: shape for k, (shape, _) in fields.items() if k.startswith("obs/")})
+        start = dataset if dataset is not None else self.expert.demonstrations(agent, params.expert_episodes,
+                                                                               params.seed)
+        names = list(algo.norm_shapes())
+        data = start.transitions(names)
+        self.data = {k: data[k] for k in (*(f"obs/{n}" for n in names), "action")}
+        algo.observe_dataset({**self.data, "reward": data["reward"]})
+        self.rounds = 1
+
+    def random_steps(self, env_steps: int, n_envs: int) -> int:
+        return 0
+
+    def prepare(self, batch, rng: np.random.Generator):
+        obs = {k[len("obs/"):]: v for k, v in batch.items() if k.startswith("obs/")}
+        flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in obs.items()}
+        labels = self.expert(flat)
+        for k in list(self.data):
+            new = labels if k == "action" else flat[k[len("obs/"):]]
+            self.data[k] = np.concatenate([self.data[k], new.astype(self.data[k].dtype)])
+        self.rounds += 1
+        n, p = len(self.data["action"]), self.params
+        idx = rng.integers(0, n, size=(p.update_times, p.batch_size))
+        # the cloning update reads obs and action; reward and ends only size the batch
+        sampled = {k: v[idx] for k, v in self.data.items()}
+        zeros = np.zeros(idx.shape, np.float32)
+        return self.algo.prepare_batches({**sampled, "reward": zeros, "terminated": zeros, "truncated": zeros})
+
+    def update(self, state, batches):
+        state, metrics = self.algo.update(state, batches)
+        metrics = {**metrics, "labelled_steps": len(self.data["action"])}
+        return state, metrics, self.params.update_times
+
+    def checkpoint_files(self) -> dict:
+        return {"dagger": {**self.data, "rounds": np.asarray(self.rounds)}}
+
+    def restore(self, path: Path) -> None:
+        saved = load_npz(path / "dagger.npz")
+        self.rounds = int(saved.pop("rounds"))
+        self.data = dict(saved)

@@ -1,0 +1,92 @@
+"""DAgger: expert labels, aggregated rounds, named observations, exact resume and bad input."""
+import jax
+import numpy as np
+import pytest
+
+from aquaml import RLTaskStarter, SACParameters
+from aquaml.algorithm import DAgger, DAggerParameters
+
+
+@pytest.fixture(scope="module")
+def expert_run(tmp_path_factory):
+    params = SACParameters(n_epochs=4, update_interval=50, update_times=5, batch_size=32, mini_buffer_size=100,
+                           hidden_sizes=(16,), display_interval=4, calculate_episodes=1, episode_length=40)
+    starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=params, run_root=tmp_path_factory.mktemp("expert"),
+                            progress=False)
+    run_dir = starter.run().run_dir
+    starter.close()
+    return str(run_dir)
+
+
+def small(expert, **kw):
+    base = dict(expert=expert, n_epochs=3, steps_per_round=40, expert_episodes=2, update_times=10, batch_size=32,
+                display_interval=1, calculate_episodes=1, hidden_sizes=(16,), episode_length=40)
+    return DAggerParameters(**{**base, **kw})
+
+
+def test_rounds_aggregate_states_labelled_by_the_expert(expert_run, tmp_path):
+    from aquaml.starter.evaluation import load_policy
+
+    starter = RLTaskStarter("Pendulum-v1", None, DAgger, small(expert_run), run_root=tmp_path, progress=False)
+    learner = starter.learner
+    assert len(learner.data["action"]) == 80  # round 1: the expert's 2 episodes of 40 steps
+    summary = starter.run()
+    assert summary.env_steps == 120 and summary.grad_steps == 30
+    assert len(learner.data["action"]) == 200 and learner.rounds == 4
+    evaluator, params, _ = load_policy(expert_run)
+    want, _, _ = evaluator.act(params, {"obs": learner.data["obs/obs"]}, jax.random.PRNGKey(1), deterministic=True)
+    np.testing.assert_allclose(learner.data["action"], np.asarray(want["action"]), rtol=1e-5, atol=1e-6)
+    evaluator.close()
+    assert "labelled_steps" in (summary.run_dir / "progress.csv").read_text().splitlines()[0]
+    starter.close()
+
+
+def test_an_expert_on_obs_teaches_a_learner_on_positions(expert_run, tmp_path):
+    import keras
+
+    from aquaml.env import PositionOnlyEnv
+
+    class PosActor(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d1, self.out = keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)
+            self.input_name, self.output_info = ("pos",), {"action": (1,)}
+            self.learning_rate, self.optimizer = 1e-3, "Adam"
+
+        def call(self, pos):
+            return (self.out(self.d1(pos)),)
+
+        def reset(self):
+            pass
+
+    starter = RLTaskStarter(PositionOnlyEnv("Pendulum-v1"), {"actor": PosActor}, DAgger, small(expert_run),
+                            run_root=tmp_path, progress=False)
+    assert set(starter.learner.data) == {"obs/pos", "action"}
+    assert np.isfinite(starter.run().final_eval_return)
+    starter.close()
+
+
+def test_dagger_resumes_exactly(expert_run, tmp_path):
+    straight = RLTaskStarter("Pendulum-v1", None, DAgger, small(expert_run, n_epochs=4), run_root=tmp_path / "a",
+                             progress=False)
+    full = straight.run()
+    first = RLTaskStarter("Pendulum-v1", None, DAgger, small(expert_run, n_epochs=2), run_root=tmp_path / "b",
+                          progress=False)
+    run_dir = first.run().run_dir
+    first.close()
+    resumed = RLTaskStarter.from_run_dir(run_dir, steps=160, progress=False)
+    assert resumed.run().eval_history == full.eval_history
+    for a, b in zip(jax.tree_util.tree_leaves(straight.state), jax.tree_util.tree_leaves(resumed.state)):
+        np.testing.assert_array_equal(a, b)
+    resumed.close()
+    straight.close()
+
+
+def test_bad_dagger_input_fails_before_training(expert_run, tmp_path):
+    with pytest.raises(ValueError, match="dagger needs an expert: set expert=RUN_DIR"):
+        RLTaskStarter("Pendulum-v1", None, DAgger, small(""), progress=False)
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        RLTaskStarter("Pendulum-v1", None, DAgger, small(str(tmp_path)), progress=False)
+    with pytest.raises(ValueError, match=r"the expert's actor reads 'obs' of shape \(3,\); the learner's environment "
+                                         r"gives it shape \(2,\)"):
+        RLTaskStarter("PendulumNoVel-v1", None, DAgger, small(expert_run), progress=False)

@@ -30,6 +30,8 @@ def _train(args) -> int:
     if args.steps is not None and args.steps <= 0:
         return _fail(f"--steps must be positive, got {args.steps}")
     algo = resolve_algorithm(args.algo)
+    if algo.kind == "generative":
+        return _train_generative(algo, args)
     if args.resume:
         if args.set or args.seed is not None:
             return _fail("--resume continues a run with its own parameters; drop --set/--seed (only --steps may change)")
@@ -59,6 +61,32 @@ def _train(args) -> int:
     finally:
         starter.close()
     print(f"final evaluation return: {summary.final_eval_return:.2f}")
+    print(f"run directory: {summary.run_dir}")
+    return 0
+
+
+def _train_generative(algo, args) -> int:
+    """``aquaml train vae ENV --set dataset=PATH``: ENV names where the data came from."""
+    from aquaml.starter.generative import GenerativeTaskStarter
+    from aquaml.starter.run_folder import RunFolder
+
+    if args.resume:
+        folder = RunFolder.open(args.resume)
+        params = algo.Parameters.from_kwargs(**folder.config["parameters"])
+        if args.steps is not None:
+            params = params.replace(n_epochs=epochs_for(params, args.steps))
+        starter = GenerativeTaskStarter(algo, params, env=folder.config.get("env"), name=folder.config["name"],
+                                        run_root=folder.path.parent.parent, resume=folder.path)
+    else:
+        params = algo.Parameters().with_strings(_assignments(args.set))
+        changes = {"seed": args.seed} if args.seed is not None else {}
+        if args.steps is not None:
+            changes["n_epochs"] = epochs_for(params, args.steps)
+        starter = GenerativeTaskStarter(algo, params.replace(**changes), env=args.env, name=args.name,
+                                        run_root=args.run_root)
+    summary = starter.run()
+    print(f"final held-out ELBO: {summary.final_heldout_elbo:.3f} nats, reconstruction error "
+          f"{summary.final_heldout_recon_error:.3f} of the data variance")
     print(f"run directory: {summary.run_dir}")
     return 0
 
@@ -103,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aquaml", description="Train and evaluate AquaML agents.")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train an agent on a Gymnasium environment")
-    train.add_argument("algo", help="algorithm: sac, td3, ppo, bc, td3bc, iql, an installed aquaml.algorithms "
-                       "entry point, or package.module:Class")
+    train.add_argument("algo", help="algorithm: sac, td3, ppo, bc, dagger, td3bc, iql, gail, airl, amp, vae, an "
+                       "installed aquaml.algorithms entry point, or package.module:Class")
     train.add_argument("env", help="Gymnasium id, e.g. Pendulum-v1")
     train.add_argument("--steps", type=int, help="total environment steps, or gradient steps for offline algorithms "
                        "(bc, td3bc, iql; default: n_epochs epochs)")

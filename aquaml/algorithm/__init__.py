@@ -17,15 +17,16 @@ from aquaml.algorithm.gail import GAIL, GAILParameters
 from aquaml.algorithm.airl import AIRL, AIRLParameters
 from aquaml.algorithm.amp import AMP, AMPParameters
 from aquaml.algorithm.dagger import DAgger, DAggerParameters
+from aquaml.algorithm.vae import VAE, VAEParameters
 
 #: CLI name -> built-in algorithm class (see aquaml.algorithm.registry for user algorithms)
 ALGORITHMS = {"sac": SAC, "td3": TD3, "ppo": PPO, "bc": BC, "td3bc": TD3BC, "iql": IQL, "gail": GAIL,
-              "airl": AIRL, "amp": AMP, "dagger": DAgger}
+              "airl": AIRL, "amp": AMP, "dagger": DAgger, "vae": VAE}
 
 __all__ = ["Parameters", "LoopParameters", "OffPolicyParameters", "OnPolicyParameters", "SequenceParameters",
            "Algorithm", "SAC", "SAC2", "SAC2_parameter", "SACParameters", "SACState", "soft_td_target",
            "TD3", "TD3Parameters", "TD3State", "td3_target", "PPO", "PPO_parameter", "PPOParameters",
            "PPOState", "gae", "BC", "BCParameters", "TD3BC", "TD3BCParameters", "IQL", "IQLParameters",
            "OfflineParameters", "GAIL", "GAILParameters", "AIRL", "AIRLParameters", "AMP", "AMPParameters",
-           "DAgger", "DAggerParameters",
+           "DAgger", "DAggerParameters", "VAE", "VAEParameters",
            "ALGORITHMS"]

@@ -93,6 +93,11 @@ def check_algorithm(cls) -> None:
     """Raise a ``TypeError`` naming what a user's algorithm class lacks, before anything is built."""
     if not isinstance(cls, type):
         raise TypeError(f"algo must be an algorithm class, got {type(cls).__name__}")
+    if getattr(cls, "kind", None) == "generative":  # no actor, no environment (aquaml.starter.generative)
+        missing = [n for n in ("name", "Parameters", "roles", "init_state", "model_params") if not hasattr(cls, n)]
+        if missing:
+            raise TypeError(f"{cls.__name__} is not an AquaML generative model: it lacks {', '.join(missing)}")
+        return
     # act and update are often jitted per instance in __init__: check_instance looks for them
     missing = [name for name in ("name", "Parameters", "kind", "critic_roles", "init_state", "actor_params",
                                  "model_params") if not hasattr(cls, name)]

@@ -70,7 +70,7 @@ def _as_shape(value, role, name, key) -> Shape:
 
 
 def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, actor: bool,
-                action_shape: Shape | None = None, q_network: bool = True) -> ModelSpec:
+                action_shape: Shape | None = None, q_network: bool = True, outputs: int = 1) -> ModelSpec:
     """Instantiate (if a class), check and build a model.
 
     Args:
@@ -79,6 +79,7 @@ def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, ac
         available: the named inputs the framework can feed (observations, states, ``'action'``).
         actor: check the actor contract (``output_info``, tuple outputs) rather than a critic's.
         q_network: a critic offered ``'action'`` must read it (not so for discriminators).
+        outputs: numbers a non-actor model returns per sample (1: a Q-value, a logit).
         action_shape: the environment's action shape if it declares one.
     """
     cname = getattr(model_or_class, "__name__", type(model_or_class).__name__)
@@ -181,7 +182,9 @@ def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, ac
     else:
         if isinstance(out, (tuple, list)):
             _fail(role, cname, "a Q-network's call() must return one tensor, not a tuple")
-        if tuple(out.shape) not in ((2, 1), (2,)):
+        if outputs != 1 and tuple(out.shape) != (2, outputs):
+            _fail(role, cname, f"call() returned shape {tuple(out.shape)[1:]} per sample; expected ({outputs},)")
+        if outputs == 1 and tuple(out.shape) not in ((2, 1), (2,)):
             _fail(role, cname, f"call() returned Q-values of shape {tuple(out.shape)[1:]} per sample; "
                                "expected (1,) (one value per state-action pair)")
 

@@ -1,4 +1,4 @@
-"""Default MLP actor and Q-network, used when no model classes are given."""
+"""Default MLP actor and Q-network (or any MLP), used when no model classes are given."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -69,16 +69,17 @@ class MLPActor(keras.Model):
 
 
 class MLPCritic(keras.Model):
-    """Q(s, a): concatenated observations and action through ``hidden`` ReLU layers."""
+    """Q(s, a): concatenated observations and action through ``hidden`` ReLU layers; with
+    ``outputs > 1`` a general MLP (the VAE's default encoder and decoder)."""
 
     def __init__(self, input_name: Sequence[str] = ("obs", "action"), hidden=(64, 64),
-                 learning_rate: float = 1e-3, optimizer="Adam") -> None:
+                 learning_rate: float = 1e-3, optimizer="Adam", outputs: int = 1) -> None:
         super().__init__()
         self.input_name = tuple(input_name)
         self.learning_rate = learning_rate
         self.optimizer = optimizer
         self.trunk = _trunk(hidden)
-        self.head = keras.layers.Dense(1, kernel_initializer=_orthogonal(1.0))
+        self.head = keras.layers.Dense(int(outputs), kernel_initializer=_orthogonal(1.0))
 
     def call(self, inputs, *more):
         x = _concat(inputs, *more)

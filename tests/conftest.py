@@ -36,11 +36,10 @@ class PendulumExpert:
 @pytest.fixture(scope="session")
 def pendulum_expert(tmp_path_factory) -> PendulumExpert:
     """Trained once per test session (20k steps of SAC, about 40 s on 2 cores)."""
-    import gymnasium as gym
     import numpy as np
 
     from aquaml import RLTaskStarter, SACParameters
-    from aquaml.sampler import episode_seed
+    from aquaml.data.recipes import random_returns
     from aquaml.starter.evaluation import load_policy
 
     params = SACParameters(n_epochs=400, update_interval=50, update_times=50, batch_size=256, learning_rate=1e-3,
@@ -52,13 +51,6 @@ def pendulum_expert(tmp_path_factory) -> PendulumExpert:
     evaluator, actor_params, _ = load_policy(run_dir)
     expert, _ = evaluator(actor_params, 20, first_episode=10**6)
     evaluator.close()
-    env, random = gym.make("Pendulum-v1"), []
-    for e in range(20):
-        env.reset(seed=episode_seed(0, 1, 10**6 + e))
-        env.action_space.seed(e)
-        total, done = 0.0, False
-        while not done:
-            _, r, terminated, truncated, _ = env.step(env.action_space.sample())
-            total, done = total + r, terminated or truncated
-        random.append(total)
+    random = random_returns("Pendulum-v1", 20)
+    print(f"\nPendulum expert: R_expert {np.mean(expert):.1f}, R_random {np.mean(random):.1f}")
     return PendulumExpert(run_dir, float(np.mean(expert)), float(np.mean(random)))

@@ -215,7 +215,8 @@ def test_cli_train_eval_resume(run_root, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "ppo2", "Pendulum-v1"], "unknown algorithm 'ppo2'; valid choices: bc, iql, ppo, sac, td3, td3bc"),
+    (["train", "ppo2", "Pendulum-v1"],
+     "unknown algorithm 'ppo2'; valid choices: airl, amp, bc, dagger, gail, iql, ppo, sac, td3, td3bc, vae"),
     (["train", "sac", "Pendulum-v0"], "unknown environment id 'Pendulum-v0'"),
     (["train", "sac", "Pendulum-v1", "--set", "gamma=0.9"], "unknown parameter 'gamma'; valid names: alpha"),
     (["train", "sac", "Pendulum-v1", "--set", "batch_size"], "--set expects key=value"),

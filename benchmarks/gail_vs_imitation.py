@@ -35,22 +35,11 @@ import tempfile  # noqa: E402
 from aquaml import RLTaskStarter  # noqa: E402
 from aquaml.algorithm import GAIL, GAILParameters  # noqa: E402
 from aquaml.sampler import episode_seed  # noqa: E402
+from peer_venv import peer_python  # noqa: E402
 from pendulum_data import pendulum_data  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-VENV = HERE / ".venvs" / "imitation"
 THRESHOLD = 0.75
-
-
-def imitation_python() -> Path:
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {VENV} (imitation 1.0.1, torch 2.13.0 CPU) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        extra = ["--find-links", "/opt/wheels"] if Path("/opt/wheels").is_dir() else []
-        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", *extra, "imitation==1.0.1", "torch==2.13.0",
-                        "--extra-index-url", "https://download.pytorch.org/whl/cpu"], check=True)
-    return python
 
 
 def first_reaching(curve, normalized) -> tuple | None:
@@ -66,7 +55,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-pin", action="store_true")
     args = parser.parse_args()
-    python = imitation_python()
+    python = peer_python("imitation", ["imitation==1.0.1", "torch==2.13.0"])
     pinned = None if args.no_pin else pin_to_one_core()
     print_header(pinned)
     with tempfile.TemporaryDirectory() as tmp:

@@ -42,24 +42,13 @@ from aquaml.algorithm import ALGORITHMS  # noqa: E402
 from aquaml.data import load_dataset  # noqa: E402
 from aquaml.sampler import episode_seed  # noqa: E402
 from aquaml.starter.loop import Hook  # noqa: E402
+from peer_venv import peer_python  # noqa: E402
 from pendulum_data import pendulum_data  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-VENV = HERE / ".venvs" / "d3rlpy"
 WARMUP = 1000
 SETTINGS = dict(batch_size=256, hidden=[256, 256], lr=3e-4, alpha=40.0, expectile=0.7, temperature=3.0,
                 max_weight=100.0, warmup=WARMUP)
-
-
-def d3rlpy_python() -> Path:
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {VENV} (d3rlpy 2.8.1, torch 2.13.0 CPU) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        extra = ["--find-links", "/opt/wheels"] if Path("/opt/wheels").is_dir() else []
-        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", *extra, "d3rlpy==2.8.1", "torch==2.13.0",
-                        "--extra-index-url", "https://download.pytorch.org/whl/cpu"], check=True)
-    return python
 
 
 class StepClock(Hook):
@@ -97,7 +86,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-pin", action="store_true")
     args = parser.parse_args()
-    python = d3rlpy_python()
+    python = peer_python("d3rlpy", ["d3rlpy==2.8.1", "torch==2.13.0"])
     pinned = None if args.no_pin else pin_to_one_core()
     print_header(pinned)
     with tempfile.TemporaryDirectory() as tmp:

@@ -105,3 +105,41 @@ class TinyQ(keras.Model):
 
     def reset(self):
         pass
+
+
+class PositionActor(keras.Model):
+    """An actor that reads only ``'pos'`` (named data: the critics may read ``'obs'``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.d1, self.out = keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)
+        self.input_name, self.output_info = ("pos",), {"action": (1,)}
+        self.learning_rate, self.optimizer = 1e-3, "Adam"
+
+    def call(self, pos):
+        return (self.out(self.d1(pos)),)
+
+    def reset(self):
+        pass
+
+
+def assert_resumes_exactly(make, epochs: int, steps: int, root):
+    """``make(n_epochs, run_root)`` builds a starter. ``epochs`` straight against ``epochs // 2``,
+    then a resume to ``steps``: the same evaluations and a bit-identical state. Returns the
+    straight run's summary and the resumed run's folder."""
+    import jax
+
+    from aquaml import RLTaskStarter
+
+    straight = make(epochs, root / "straight")
+    full = straight.run()
+    first = make(epochs // 2, root / "halves")
+    run_dir = first.run().run_dir
+    first.close()
+    resumed = RLTaskStarter.from_run_dir(run_dir, steps=steps, progress=False)
+    assert resumed.run().eval_history == full.eval_history
+    for a, b in zip(jax.tree_util.tree_leaves(straight.state), jax.tree_util.tree_leaves(resumed.state)):
+        np.testing.assert_array_equal(a, b)
+    resumed.close()
+    straight.close()
+    return full, run_dir

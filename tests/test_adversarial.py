@@ -10,6 +10,7 @@ from aquaml import RLTaskStarter
 from aquaml.algorithm import AIRL, AMP, GAIL, AIRLParameters, AMPParameters, GAILParameters
 from aquaml.algorithm.adversarial import absorbing_bonus, expert_loss, imitation_reward, policy_loss
 from aquaml.data import DatasetError, save_data
+from helpers import assert_resumes_exactly
 from test_offline import pendulum_dataset
 
 
@@ -169,23 +170,14 @@ def test_airl_logit_is_shaped_reward_minus_log_pi(demos):
 
 # -- runs: resume, workers, CLI, bad input -------------------------------------------------------
 def test_gail_resumes_exactly_and_runs_with_workers(demos, tmp_path):
-    straight = RLTaskStarter("Pendulum-v1", None, GAIL, small(GAILParameters, demos), run_root=tmp_path / "a",
-                             progress=False)
-    full = straight.run()
-    first = RLTaskStarter("Pendulum-v1", None, GAIL, small(GAILParameters, demos, n_epochs=2), run_root=tmp_path / "b",
-                          progress=False)
-    run_dir = first.run().run_dir
-    first.close()
-    resumed = RLTaskStarter.from_run_dir(run_dir, steps=80, progress=False)
-    assert resumed.run().eval_history == full.eval_history
-    for a, b in zip(jax.tree_util.tree_leaves(straight.state), jax.tree_util.tree_leaves(resumed.state)):
-        np.testing.assert_array_equal(a, b)
-    resumed.close()
-    workers = RLTaskStarter("Pendulum-v1", None, GAIL, small(GAILParameters, demos), run_root=tmp_path / "c",
-                            progress=False, n_workers=1)
+    def make(epochs, root, **kw):
+        return RLTaskStarter("Pendulum-v1", None, GAIL, small(GAILParameters, demos, n_epochs=epochs), run_root=root,
+                             progress=False, **kw)
+
+    full, _ = assert_resumes_exactly(make, 4, 80, tmp_path)
+    workers = make(4, tmp_path / "workers", n_workers=1)
     assert workers.run().eval_history == full.eval_history  # the same run with a sampler process
     workers.close()
-    straight.close()
 
 
 def test_cli_trains_adversarial_imitation(demos, tmp_path, capsys):
@@ -222,3 +214,28 @@ def test_bad_adversarial_input_fails_before_training(demos, tmp_path):
         GAILParameters(reward="bonus")
     with pytest.raises(ValueError, match="sequence training of the generator is not available"):
         GAILParameters(sequence_length=4, lstm_size=4)
+
+
+def test_airls_learned_reward_trains_a_fresh_agent(demos, tmp_path):
+    from aquaml import SACParameters
+    from aquaml.env import LearnedReward
+    from aquaml.starter.evaluation import load_state
+
+    airl = RLTaskStarter("Pendulum-v1", None, AIRL, small(AIRLParameters, demos), run_root=tmp_path, progress=False)
+    run_dir = airl.run().run_dir
+    airl.close()
+    env = LearnedReward("Pendulum-v1", run_dir)
+    obs, _ = env.reset(seed=3)
+    action = np.array([1.0], np.float32)
+    next_obs, reward, _, _, info = env.step(action)
+    agent, state, _ = load_state(run_dir)
+    g = agent.models["discriminator"].fn.apply(state.disc["discriminator"],
+                                                {"obs": obs[None].astype(np.float32), "action": np.array([[0.5]])})
+    np.testing.assert_allclose(reward, float(np.asarray(g).reshape(())), rtol=1e-5)  # action 1.0 of [-2, 2] is 0.5
+    assert "env_reward" in info and info["env_reward"] != reward
+    params = SACParameters(n_epochs=2, update_interval=20, update_times=2, batch_size=16, mini_buffer_size=20,
+                           hidden_sizes=(8,), display_interval=2, calculate_episodes=1, episode_length=20)
+    fresh = RLTaskStarter(lambda: LearnedReward("Pendulum-v1", run_dir), algo_hyperparameter=params,
+                          run_root=tmp_path, progress=False)
+    assert np.isfinite(fresh.run().final_eval_return)
+    fresh.close()

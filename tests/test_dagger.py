@@ -5,6 +5,7 @@ import pytest
 
 from aquaml import RLTaskStarter, SACParameters
 from aquaml.algorithm import DAgger, DAggerParameters
+from helpers import PositionActor, assert_resumes_exactly
 
 
 @pytest.fixture(scope="module")
@@ -42,24 +43,9 @@ def test_rounds_aggregate_states_labelled_by_the_expert(expert_run, tmp_path):
 
 
 def test_an_expert_on_obs_teaches_a_learner_on_positions(expert_run, tmp_path):
-    import keras
-
     from aquaml.env import PositionOnlyEnv
 
-    class PosActor(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.d1, self.out = keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)
-            self.input_name, self.output_info = ("pos",), {"action": (1,)}
-            self.learning_rate, self.optimizer = 1e-3, "Adam"
-
-        def call(self, pos):
-            return (self.out(self.d1(pos)),)
-
-        def reset(self):
-            pass
-
-    starter = RLTaskStarter(PositionOnlyEnv("Pendulum-v1"), {"actor": PosActor}, DAgger, small(expert_run),
+    starter = RLTaskStarter(PositionOnlyEnv("Pendulum-v1"), {"actor": PositionActor}, DAgger, small(expert_run),
                             run_root=tmp_path, progress=False)
     assert set(starter.learner.data) == {"obs/pos", "action"}
     assert np.isfinite(starter.run().final_eval_return)
@@ -67,19 +53,11 @@ def test_an_expert_on_obs_teaches_a_learner_on_positions(expert_run, tmp_path):
 
 
 def test_dagger_resumes_exactly(expert_run, tmp_path):
-    straight = RLTaskStarter("Pendulum-v1", None, DAgger, small(expert_run, n_epochs=4), run_root=tmp_path / "a",
+    def make(epochs, root):
+        return RLTaskStarter("Pendulum-v1", None, DAgger, small(expert_run, n_epochs=epochs), run_root=root,
                              progress=False)
-    full = straight.run()
-    first = RLTaskStarter("Pendulum-v1", None, DAgger, small(expert_run, n_epochs=2), run_root=tmp_path / "b",
-                          progress=False)
-    run_dir = first.run().run_dir
-    first.close()
-    resumed = RLTaskStarter.from_run_dir(run_dir, steps=160, progress=False)
-    assert resumed.run().eval_history == full.eval_history
-    for a, b in zip(jax.tree_util.tree_leaves(straight.state), jax.tree_util.tree_leaves(resumed.state)):
-        np.testing.assert_array_equal(a, b)
-    resumed.close()
-    straight.close()
+
+    assert_resumes_exactly(make, 4, 160, tmp_path)
 
 
 def test_bad_dagger_input_fails_before_training(expert_run, tmp_path):

@@ -4,7 +4,6 @@ import json
 
 import jax
 import jax.numpy as jnp
-import keras
 import numpy as np
 import pytest
 from scipy import stats
@@ -15,6 +14,7 @@ from aquaml.algorithm.iql import awr_weights, expectile_loss
 from aquaml.algorithm.offline import STD_FLOOR
 from aquaml.algorithm.td3bc import td3bc_actor_loss
 from aquaml.data import Dataset, DatasetError, save_data
+from helpers import PositionActor, assert_resumes_exactly
 
 
 def pendulum_dataset(episodes=4, T=200, seed=0, with_pos=False):
@@ -138,19 +138,13 @@ def test_sequence_windows_never_cross_an_episode_end(data_file):
 # -- training, resume and bad input ---------------------------------------------------------
 @pytest.mark.parametrize("algo,P", [(BC, BCParameters), (TD3BC, TD3BCParameters), (IQL, IQLParameters)])
 def test_offline_runs_count_gradient_steps_and_resume_exactly(algo, P, data_file, tmp_path):
-    straight = RLTaskStarter("Pendulum-v1", None, algo, small(P, data_file, n_epochs=4), run_root=tmp_path / "a",
+    def make(epochs, root):
+        return RLTaskStarter("Pendulum-v1", None, algo, small(P, data_file, n_epochs=epochs), run_root=root,
                              progress=False)
-    full = straight.run()
+
+    full, run_dir = assert_resumes_exactly(make, 4, 40, tmp_path)
     assert full.env_steps == 0 and full.grad_steps == 40
     assert [s for s, _ in full.eval_history] == [10, 20, 30, 40]
-    first = RLTaskStarter("Pendulum-v1", None, algo, small(P, data_file, n_epochs=2), run_root=tmp_path / "b",
-                          progress=False)
-    run_dir = first.run().run_dir
-    resumed = RLTaskStarter.from_run_dir(run_dir, steps=40, progress=False)
-    summary = resumed.run()
-    assert summary.grad_steps == 40 and summary.eval_history == full.eval_history
-    for a, b in zip(jax.tree_util.tree_leaves(straight.state), jax.tree_util.tree_leaves(resumed.state)):
-        np.testing.assert_array_equal(a, b)
     rows = (run_dir / "progress.csv").read_text().splitlines()
     assert len(rows) == 5 and rows[0].startswith("env_steps,grad_steps")
     config = json.loads((run_dir / "config.json").read_text())
@@ -173,20 +167,7 @@ def test_named_data_each_model_reads_its_own_fields(tmp_path):
 
     path = save_data(tmp_path / "d.npz", pendulum_dataset(episodes=2, with_pos=True))
 
-    class PosActor(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.d1, self.out = keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)
-            self.input_name, self.output_info = ("pos",), {"action": (1,)}
-            self.learning_rate, self.optimizer = 1e-3, "Adam"
-
-        def call(self, pos):
-            return (self.out(self.d1(pos)),)
-
-        def reset(self):
-            pass
-
-    starter = RLTaskStarter(PositionOnlyEnv("Pendulum-v1"), {"actor": PosActor}, TD3BC,
+    starter = RLTaskStarter(PositionOnlyEnv("Pendulum-v1"), {"actor": PositionActor}, TD3BC,
                             small(TD3BCParameters, str(path)), run_root=tmp_path, progress=False)
     assert starter.models["actor"].input_names == ("pos",) and "obs" in starter.models["qf1"].input_names
     assert set(starter.state.obs_stats["mean"]) == {"pos", "obs"}
@@ -194,7 +175,7 @@ def test_named_data_each_model_reads_its_own_fields(tmp_path):
     # a dataset without 'pos' cannot feed that actor
     bare = save_data(tmp_path / "bare.npz", pendulum_dataset(episodes=1))
     with pytest.raises(DatasetError, match="lacks observation 'pos' that the actor model reads; it holds obs"):
-        RLTaskStarter(PositionOnlyEnv("Pendulum-v1"), {"actor": PosActor}, TD3BC, small(TD3BCParameters, str(bare)),
+        RLTaskStarter(PositionOnlyEnv("Pendulum-v1"), {"actor": PositionActor}, TD3BC, small(TD3BCParameters, str(bare)),
                       run_root=tmp_path, progress=False)
 
 

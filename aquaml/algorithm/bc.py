@@ -15,7 +15,6 @@ from typing import Any, ClassVar, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from aquaml.algorithm.off_policy import ScannedUpdates
@@ -84,15 +83,6 @@ class Cloning(ScannedUpdates):
                              f"{sorted(actor.state_outputs)}): set sequence_length (and burn_in) so it is cloned "
                              "over windows of consecutive steps")
         self._compile()
-
-    @property
-    def action_field(self) -> tuple[tuple[int, ...], np.dtype]:
-        if self.discrete:
-            return (), np.dtype(np.int64)
-        return self.policy.action_shape, np.dtype(np.float32)
-
-    def random_action(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        raise RuntimeError("behaviour cloning takes no random actions")
 
     def init_state(self, key: jax.Array) -> BCState:
         actor = self.policy.init_params()

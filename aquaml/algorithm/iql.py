@@ -16,7 +16,6 @@ from typing import Any, ClassVar, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from aquaml.algorithm.off_policy import ScannedUpdates, TwinCritics
@@ -85,13 +84,6 @@ class ImplicitQ(ScannedUpdates):
         self.policy = BoundedGaussianPolicy(models["actor"], params.log_std_init)
         self.critics = TwinCritics([models["qf1"], models["qf2"]], self.policy.action_shape)
         self._compile()
-
-    @property
-    def action_field(self) -> tuple[tuple[int, ...], np.dtype]:
-        return self.policy.action_shape, np.dtype(np.float32)
-
-    def random_action(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.uniform(-1.0, 1.0, (n, *self.policy.action_shape)).astype(np.float32)
 
     def init_state(self, key: jax.Array) -> IQLState:
         actor = self.policy.init_params()

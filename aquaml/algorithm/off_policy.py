@@ -12,6 +12,7 @@ import optax
 from aquaml.data.batch import training_batch
 from aquaml.model.contract import ModelSpec
 from aquaml.model.jax_setup import acting_jit
+from aquaml.model.policy import action_field, random_actions
 from aquaml.model.recurrent import weighted_mean
 
 
@@ -65,6 +66,13 @@ class ScannedUpdates:
         self.update = jax.jit(self._update_many)
         self.act = acting_jit(self._act, static_argnames="deterministic")
 
+    @property
+    def action_field(self) -> tuple[tuple[int, ...], np.dtype]:
+        return action_field(self.policy)
+
+    def random_action(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return random_actions(self.policy, rng, n)
+
     def _act(self, actor_params, obs, key, deterministic: bool = False):
         key, sub = jax.random.split(key)
         action_dict, extras = self.policy.act(actor_params, obs, sub, deterministic)
@@ -103,13 +111,6 @@ class OffPolicyAlgorithm(ScannedUpdates):
         self.policy = policy
         self.critics = TwinCritics([models[r] for r in self.q_roles], policy.action_shape)
         self._compile()
-
-    @property
-    def action_field(self) -> tuple[tuple[int, ...], np.dtype]:
-        return self.policy.action_shape, np.dtype(np.float32)
-
-    def random_action(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.uniform(-1.0, 1.0, (n, *self.policy.action_shape)).astype(np.float32)
 
     def actor_params(self, state):
         return state.actor

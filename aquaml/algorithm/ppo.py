@@ -37,7 +37,7 @@ from aquaml.env.base import ActionSpace
 from aquaml.model.contract import ModelSpec
 from aquaml.model.jax_setup import acting_jit
 from aquaml.model.optimizers import learner_sum
-from aquaml.model.policy import CategoricalPolicy, GaussianPolicy
+from aquaml.model.policy import CategoricalPolicy, GaussianPolicy, action_field
 from aquaml.model.recurrent import flat as seq_flat
 from aquaml.model.recurrent import weighted_mean
 
@@ -198,9 +198,7 @@ class PPO:
 
     @property
     def action_field(self) -> tuple[tuple[int, ...], np.dtype]:
-        if self.discrete:
-            return (), np.dtype(np.int64)
-        return self.policy.action_shape, np.dtype(np.float32)
+        return action_field(self.policy)
 
     def random_action(self, rng: np.random.Generator, n: int) -> np.ndarray:
         raise RuntimeError("PPO collects with its policy from the first step")

@@ -14,6 +14,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from aquaml.model.contract import ModelContractError, ModelSpec
 from aquaml.model.distributions import (categorical_entropy, categorical_log_prob, gaussian_entropy,
@@ -184,3 +185,18 @@ class DeterministicPolicy(_ActorHead):
             noise = self.exploration_noise * jax.random.normal(key, action.shape, action.dtype)
             action = jnp.clip(action + noise, -1.0, 1.0)
         return self.action_dict(outputs, action), {}
+
+
+def action_field(policy) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of one environment's ``'action'``: an index for a categorical policy,
+    else a float vector in ``[-1, 1]``."""
+    if isinstance(policy, CategoricalPolicy):
+        return (), np.dtype(np.int64)
+    return policy.action_shape, np.dtype(np.float32)
+
+
+def random_actions(policy, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` uniformly random actions of the policy's kind (warm-up steps)."""
+    if isinstance(policy, CategoricalPolicy):
+        return rng.integers(0, policy.action_dim, n)
+    return rng.uniform(-1.0, 1.0, (n, *policy.action_shape)).astype(np.float32)

@@ -63,12 +63,10 @@ class Evaluator:
             self._driver = None
 
 
-def load_policy(run_dir) -> tuple[Evaluator, Any, Path]:
-    """A run's evaluator and acting parameters from its newest complete checkpoint, read-only.
+def load_state(run_dir):
+    """A run's agent and training state from its newest complete checkpoint, read-only.
 
-    Nothing in the run folder is written: no log rows are trimmed, no replay buffer is
-    loaded, no episode is replayed; a run that is still training or that crashed can be
-    evaluated. Returns ``(evaluator, actor_params, checkpoint path)``.
+    Nothing in the run folder is written. Returns ``(agent, state, checkpoint path)``.
     """
     from aquaml.starter.build import build_agent
     from aquaml.starter.run_folder import RunFolder, rebuild_inputs
@@ -81,6 +79,19 @@ def load_policy(run_dir) -> tuple[Evaluator, Any, Path]:
     saved = load_npz(path / "state.npz")
     template = agent.algo.init_state(jax.random.PRNGKey(0))
     state = arrays_to_tree(template, {k[len("algo"):]: v for k, v in saved.items() if k.startswith("algo")})
-    evaluator = Evaluator.for_agent(agent, params.seed)
+    return agent, state, path
+
+
+def load_policy(run_dir) -> tuple[Evaluator, Any, Path]:
+    """A run's evaluator and acting parameters from its newest complete checkpoint, read-only.
+
+    Nothing in the run folder is written: no log rows are trimmed, no replay buffer is
+    loaded, no episode is replayed; a run that is still training or that crashed can be
+    evaluated. Returns ``(evaluator, actor_params, checkpoint path)``.
+    """
+    from aquaml.starter.run_folder import RunFolder
+
+    agent, state, path = load_state(run_dir)
+    evaluator = Evaluator.for_agent(agent, RunFolder.open(run_dir).config["seed"])
     agent.env.close()
     return evaluator, agent.algo.actor_params(state), path

@@ -95,6 +95,11 @@ class RLTaskStarter:
                mpi_transport, hooks) -> None:
         top = self.topology
         params = check_parameters(algo, params)
+        offline = algo.kind == "offline"
+        if offline:
+            if top.mpi_comm is not None or n_workers or envs_per_worker:
+                raise ValueError(f"{algo.name} learns from a dataset and steps no environments: run it in one "
+                                 "process, without mpirun, n_workers or envs_per_worker")
         if top.learner_comm is not None:
             if resume is not None:
                 raise ValueError("resume is not available with learners > 1: only learner 0's state is "
@@ -112,11 +117,6 @@ class RLTaskStarter:
                 print(f"aquaml: {top.samplers} sampler ranks: n_envs {params.n_envs} -> {top.samplers} (one env per "
                       "sampler; set n_envs to choose)", file=sys.stderr, flush=True)
                 params = params.replace(n_envs=top.samplers)
-        offline = algo.kind == "offline"
-        if offline:
-            if top.mpi_comm is not None or n_workers or envs_per_worker:
-                raise ValueError(f"{algo.name} learns from a dataset and steps no environments: run it in one "
-                                 "process, without mpirun, n_workers or envs_per_worker")
         if getattr(params, "dataset", "") and not params.dataset.startswith("minari:"):
             params = params.replace(dataset=str(Path(params.dataset).resolve()))
         self.params, self.algo_cls, self.progress = params, algo, progress

@@ -35,7 +35,6 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np  # noqa: E402
 
 from aquaml import RLTaskStarter  # noqa: E402
 from aquaml.algorithm import ALGORITHMS  # noqa: E402
@@ -91,8 +90,7 @@ def main() -> None:
     print_header(pinned)
     with tempfile.TemporaryDirectory() as tmp:
         data = pendulum_data(Path(tmp))
-        path, expert, random = data.medium_replay, data.expert_return, data.random_return
-        norm = lambda r: (float(np.mean(r)) - random) / (expert - random)  # noqa: E731
+        path, expert, random, norm = data.medium_replay, data.expert_return, data.random_return, data.normalized
         ds = load_dataset(path)
         print(f"dataset {path.name}: {ds.n_episodes} episodes, {ds.n_steps} steps, data normalised score "
               f"{norm(ds.returns()):.2f}; R_expert {expert:.1f}, R_random {random:.1f}; {args.steps} gradient steps\n")

@@ -63,9 +63,10 @@ class VAEParameters(Parameters):
     def steps_per_env(self) -> int:
         return self.update_times
 
-    @property
-    def n_envs(self) -> int:  # the loop's step count: gradient steps, one "env"
-        return 1
+    # what the training loop reads of every algorithm's parameters: gradient steps, one "env",
+    # nothing collected to overlap with
+    n_envs: ClassVar[int] = 1
+    overlap: ClassVar[bool] = False
 
     @property
     def total_steps(self) -> int:

@@ -1,4 +1,4 @@
 """Sampling: collecting transitions from environments with the current policy."""
-from aquaml.sampler.collector import Collector, episode_seed, evaluate
+from aquaml.sampler.collector import Collector, episode_seed, run_episodes
 
-__all__ = ["Collector", "episode_seed", "evaluate"]
+__all__ = ["Collector", "episode_seed", "run_episodes"]

@@ -311,16 +311,6 @@ class _Rollout:
             c._finish(done + envs.start, t, self.next_out)
 
 
-def evaluate(driver: EnvDriver, act: Callable, actor_params, key, actor_inputs: Sequence[str],
-             episodes: int, seed: int, first_episode: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic returns and lengths of ``episodes`` seeded evaluation episodes.
-
-    ``act(actor_params, obs, key, deterministic=True) -> (action_dict, extras, key)``.
-    """
-    returns, lengths, _ = run_episodes(driver, act, actor_params, key, actor_inputs, episodes, seed, first_episode)
-    return returns, lengths
-
-
 def run_episodes(driver: EnvDriver, act: Callable, actor_params, key, actor_inputs: Sequence[str], episodes: int,
                  seed: int, first_episode: int = 0, deterministic: bool = True, record: bool = False):
     """Seeded episodes ``first_episode, first_episode + 1, ...`` (the evaluation stream).

@@ -98,7 +98,7 @@ class TrainingLoop:
         """Train until ``n_epochs`` epochs are done (the rest of them, after a resume)."""
         p, c = self.params, self.counters
         # overlap: epoch k is collected while epoch k-1's gradient steps run in this thread
-        overlap = getattr(p, "overlap", False) and self.learner.can_overlap and self.collector is not None
+        overlap = p.overlap and self.learner.can_overlap and self.collector is not None
         updater = ThreadPoolExecutor(1, "aquaml-update") if overlap else None
         pending: Future | None = None
         lags: list[int] = []  # gradient steps the acting policy was behind, per epoch

@@ -23,7 +23,7 @@ def _assignments(pairs: list[str]) -> dict[str, str]:
 
 
 def _train(args) -> int:
-    from aquaml.algorithm.registry import resolve_algorithm
+    from aquaml.algorithm.registry import resolve_algorithm, with_generator
     from aquaml.env import make_env
     from aquaml.starter import RLTaskStarter
 
@@ -33,15 +33,19 @@ def _train(args) -> int:
     if algo.kind == "generative":
         return _train_generative(algo, args)
     if args.resume:
-        if args.set or args.seed is not None:
-            return _fail("--resume continues a run with its own parameters; drop --set/--seed (only --steps may change)")
+        if args.set or args.seed is not None or args.reward_model:
+            return _fail("--resume continues a run with its own parameters; drop --set/--seed/--reward-model (only "
+                         "--steps may change)")
         starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps, n_workers=args.workers)
         if (algo, args.env) != (starter.algo_cls, starter.config_env):
             return _fail(f"{args.resume} is a {starter.algo_cls.name} run on {starter.config_env}, "
                          f"not {args.algo} on {args.env}")
     else:
         try:
-            params = algo.Parameters().with_strings(_assignments(args.set))
+            assignments = _assignments(args.set)
+            if "generator" in assignments:  # gail/airl: the variant with that generator (gail_ppo, ...)
+                algo = with_generator(algo, assignments.pop("generator"))
+            params = algo.Parameters().with_strings(assignments)
             changes = {}
             if args.seed is not None:
                 changes["seed"] = args.seed
@@ -55,7 +59,7 @@ def _train(args) -> int:
         except ValueError as e:
             return _fail(str(e).splitlines()[0])
         starter = RLTaskStarter(args.env, None, algo, params, name=args.name, run_root=args.run_root,
-                                n_workers=args.workers)
+                                n_workers=args.workers, reward_model=args.reward_model)
     try:
         summary = starter.run()
     finally:
@@ -131,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aquaml", description="Train and evaluate AquaML agents.")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train an agent on a Gymnasium environment")
-    train.add_argument("algo", help="algorithm: sac, td3, ppo, bc, dagger, td3bc, iql, gail, airl, amp, vae, an "
+    train.add_argument("algo", help="algorithm: sac, td3, ppo, bc, dagger, td3bc, iql, gail, airl, amp, vae "
+                       "(gail_ppo, airl_ppo: or --set generator=ppo), an "
                        "installed aquaml.algorithms entry point, or package.module:Class")
     train.add_argument("env", help="Gymnasium id, e.g. Pendulum-v1")
     train.add_argument("--steps", type=int, help="total environment steps, or gradient steps for offline algorithms "
@@ -143,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sampler processes over shared memory (default 0: in-process; at most n_envs)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     train.add_argument("--run-root", default="runs", help="where run folders are created (default: runs)")
+    train.add_argument("--reward-model", metavar="RUN_DIR",
+                       help="train on the learned reward of this run (AIRL's) instead of the env's; evaluations "
+                            "report the env's own return")
     ev = sub.add_parser("eval", help="evaluate the latest checkpoint of a run deterministically")
     ev.add_argument("run_dir")
     ev.add_argument("--episodes", type=int, default=10)

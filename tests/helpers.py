@@ -143,3 +143,26 @@ def assert_resumes_exactly(make, epochs: int, steps: int, root):
     resumed.close()
     straight.close()
     return full, run_dir
+
+
+class LSTMDiscriminator(keras.Model):
+    """A recurrent discriminator on (positions, action): its LSTM state is a named input it also
+    returns, as a recurrent actor's is; class attributes set the sizes and the learning rate."""
+
+    units, hidden_units, lr = 8, 32, 1e-3
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = keras.layers.LSTM(self.units, return_state=True)
+        self.hidden, self.out = keras.layers.Dense(self.hidden_units, activation="relu"), keras.layers.Dense(1)
+        self.input_name = ("pos", "action", "disc_h", "disc_c")
+        self.output_info = {"logit": (1,), "disc_h": (self.units,), "disc_c": (self.units,)}
+        self.learning_rate, self.optimizer = self.lr, "Adam"
+
+    def call(self, pos, action, disc_h, disc_c):
+        x = keras.ops.expand_dims(keras.ops.concatenate([pos, action], axis=-1), 1)
+        _, h, c = self.lstm(x, initial_state=(disc_h, disc_c))
+        return self.out(self.hidden(h)), h, c
+
+    def reset(self):
+        pass

@@ -1,5 +1,7 @@
 """Adversarial imitation (GAIL, AIRL, AMP): losses and rewards against numpy, episode ends that
 leak no reward, named discriminator inputs, exact resume, workers, the CLI and bad input."""
+import json
+
 import jax
 import jax.numpy as jnp
 import keras
@@ -7,10 +9,11 @@ import numpy as np
 import pytest
 
 from aquaml import RLTaskStarter
-from aquaml.algorithm import AIRL, AMP, GAIL, AIRLParameters, AMPParameters, GAILParameters
+from aquaml.algorithm import (AIRL, AIRLPPO, AMP, GAIL, GAILPPO, AIRLParameters, AIRLPPOParameters, AMPParameters,
+                              GAILParameters, GAILPPOParameters)
 from aquaml.algorithm.adversarial import absorbing_bonus, expert_loss, imitation_reward, policy_loss
 from aquaml.data import DatasetError, save_data
-from helpers import assert_resumes_exactly
+from helpers import LSTMDiscriminator, assert_resumes_exactly
 from test_offline import pendulum_dataset
 
 
@@ -168,6 +171,195 @@ def test_airl_logit_is_shaped_reward_minus_log_pi(demos):
     starter.close()
 
 
+# -- recurrent discriminators and sequence training -------------------------------------------------
+def recurrent_gail(demos, root=None, **kw):
+    from aquaml.env import PositionOnlyEnv
+
+    params = small(GAILParameters, demos, sequence_length=4, burn_in=1, batch_size=16, **kw)
+    where = {"run_root": root} if root is not None else {}
+    return RLTaskStarter(PositionOnlyEnv("Pendulum-v1"), {"discriminator": LSTMDiscriminator}, GAIL, params,
+                         progress=False, **where)
+
+
+def test_a_recurrent_discriminator_unrolls_windows_from_zero_state_reset_at_episode_starts(demos):
+    starter = recurrent_gail(demos)
+    algo, state = starter.algo, starter.state
+    spec = algo.disc_specs["discriminator"]
+    rng = np.random.default_rng(4)
+    B, L = 3, 5
+    pos = rng.normal(size=(B, L, 2)).astype(np.float32)
+    action = rng.uniform(-1, 1, (B, L, 1)).astype(np.float32)
+    truncated = np.zeros((B, L), np.float32)
+    truncated[1, 2] = 1.0  # window 1: a new episode starts at step 3
+    batch = {"obs": {"pos": pos}, "next_obs": {"pos": pos}, "action": action, "reward": np.zeros((B, L), np.float32),
+             "terminated": np.zeros((B, L), np.float32), "truncated": truncated, "mask": np.ones((B, L), np.float32)}
+    got = np.asarray(algo.disc_logits(state.disc, state.gen, batch))
+    want = np.zeros((B, L))
+    for b in range(B):  # the model stepped by hand
+        h = c = np.zeros((1, 8), np.float32)
+        for t in range(L):
+            if t > 0 and truncated[b, t - 1]:
+                h = c = np.zeros((1, 8), np.float32)
+            logit, h, c = spec.fn.apply(state.disc["discriminator"], {"pos": pos[b, t][None], "action": action[b, t][None],
+                                                                      "disc_h": h, "disc_c": c})
+            want[b, t] = float(np.asarray(logit).reshape(()))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    # burn-in and padding carry no loss: the weights, and a padded last step's input changes nothing
+    batch["mask"][2, 4] = 0.0
+    np.testing.assert_array_equal(algo.loss_weights(batch), batch["mask"] * (np.arange(L) >= 1))
+    loss = algo._disc_loss((state.disc, state.absorbing_logit), state.gen, batch, batch)[0]
+    changed = {**batch, "action": action.copy()}
+    changed["action"][2, 4] = -changed["action"][2, 4] + 0.5
+    assert np.isclose(loss, algo._disc_loss((state.disc, state.absorbing_logit), state.gen, changed, changed)[0],
+                      rtol=1e-6)
+    starter.close()
+
+
+def test_recurrent_discriminators_and_actors_train_on_windows_and_resume_exactly(demos, tmp_path):
+    def make(epochs, root, **kw):
+        return recurrent_gail(demos, root, n_epochs=epochs, lstm_size=8)
+
+    full, run_dir = assert_resumes_exactly(make, 4, 80, tmp_path)
+    assert np.isfinite(full.final_eval_return)
+    header = (run_dir / "progress.csv").read_text().splitlines()[0].split(",")
+    assert "expert_accuracy" in header and "imitation_reward" in header
+
+
+def test_recurrent_models_in_adversarial_imitation_need_windows(demos):
+    from aquaml.env import PositionOnlyEnv
+
+    with pytest.raises(ValueError, match="LSTMDiscriminator is recurrent: set sequence_length"):
+        RLTaskStarter(PositionOnlyEnv("Pendulum-v1"), {"discriminator": LSTMDiscriminator}, GAIL,
+                      small(GAILParameters, demos), progress=False)
+    with pytest.raises(ValueError, match="recurrent discriminators train with the SAC generator"):
+        RLTaskStarter(PositionOnlyEnv("Pendulum-v1"), {"discriminator": LSTMDiscriminator}, GAILPPO,
+                      small_ppo(GAILPPOParameters, demos), progress=False)
+    with pytest.raises(ValueError, match="AIRL's logit needs log pi"):
+        AIRLParameters(sequence_length=4, lstm_size=4)
+
+
+# -- PPO generators ------------------------------------------------------------------------------
+def small_ppo(P, demos, **kw):
+    base = dict(dataset=demos, n_epochs=3, n_envs=2, rollout_length=16, batch_size=8, update_times=2,
+                hidden_sizes=(16,), display_interval=1, calculate_episodes=1, episode_length=30)
+    return P(**{**base, **kw})
+
+
+def synthetic_rollout(rng, T, N, terminated_share=0.1):
+    obs = rng.normal(size=(T, N, 3)).astype(np.float32)
+    action = rng.uniform(-1, 1, (T, N, 1)).astype(np.float32)
+    return {"obs": {"obs": obs}, "next_obs": {"obs": obs + 0.1}, "action": action,
+            "reward": rng.normal(size=(T, N)).astype(np.float32),
+            "terminated": (rng.random((T, N)) < terminated_share).astype(np.float32),
+            "truncated": np.zeros((T, N), np.float32),
+            "extras": {"raw_action": action, "log_prob": np.zeros((T, N), np.float32)}}
+
+
+def test_ppo_generators_train_the_discriminator_on_rollout_minibatches_then_learn_its_reward(demos):
+    """``update(state, (rollout, index, expert))``: the discriminator steps over the rollout's
+    minibatches in ``index`` order, each against its expert batch; the generator then learns
+    from the updated discriminator's reward on every step (absorbing share at terminations)."""
+    params = small_ppo(GAILPPOParameters, demos, discriminator_epochs=2, discriminator_learning_rate=0.01)
+    starter = RLTaskStarter("Pendulum-v1", None, GAILPPO, params, progress=False)
+    algo, state = starter.algo, starter.state
+    rng = np.random.default_rng(0)
+    rollout = synthetic_rollout(rng, 16, 2)
+    index = np.stack([rng.permutation(32) for _ in range(2)]).reshape(8, 8)  # 2 epochs of 4 minibatches
+    expert = jax.tree_util.tree_map(lambda x: x[0], synthetic_batches(rng, 1, 64, None)(0.0))
+    expert = jax.tree_util.tree_map(lambda x: x.reshape(8, 8, *x.shape[1:]), expert)
+    new_state, metrics = algo.update(state, (rollout, index, expert))
+    # the same discriminator steps taken one by one
+    steps = jax.tree_util.tree_map(lambda x: x.reshape(32, *x.shape[2:]), rollout)
+    manual = state
+    for k in range(8):
+        policy = jax.tree_util.tree_map(lambda v: v[index[k]], steps)
+        disc, opt, absorbing, _ = algo._disc_step(manual, policy, jax.tree_util.tree_map(lambda v: v[k], expert))
+        manual = manual._replace(disc=disc, disc_opt=opt, absorbing_logit=absorbing)
+    for a, b in zip(jax.tree_util.tree_leaves(manual.disc), jax.tree_util.tree_leaves(new_state.disc)):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
+    logit = np.asarray(algo.disc_logits(manual.disc, state.gen, steps))
+    bonus = 0.99 * steps["terminated"] * float(manual.absorbing_logit) / 0.01
+    np.testing.assert_allclose(metrics["imitation_reward"], np.mean(logit + bonus), rtol=1e-3, atol=1e-4)
+    for key in ("disc_loss", "expert_accuracy", "policy_accuracy", "actor_loss", "value_loss", "approx_kl"):
+        assert np.isfinite(metrics[key]), key
+    # the generator's observation statistics track what its own models read, not the discriminator's inputs
+    assert set(state.gen.obs_stats["mean"]) == {"obs"}
+    starter.close()
+
+
+def test_ppo_log_prob_of_and_airl_ppo_logit_match_scipy(demos):
+    from scipy.stats import norm
+
+    from aquaml.data import normalizer
+
+    starter = RLTaskStarter("Pendulum-v1", None, AIRLPPO, small_ppo(AIRLPPOParameters, demos, log_std_init=-0.5),
+                            progress=False)
+    algo, state = starter.algo, starter.state
+    rng = np.random.default_rng(3)
+    stats = {"mean": {"obs": jnp.asarray([0.5, -0.2, 1.0])}, "var": {"obs": jnp.asarray([4.0, 0.25, 9.0])},
+             "count": state.gen.obs_stats["count"] + 100.0}
+    gen = state.gen._replace(obs_stats={**state.gen.obs_stats, **stats})
+    batch = jax.tree_util.tree_map(lambda x: x[0], synthetic_batches(rng, 1, 6, None)(0.3))
+    normalized = (batch["obs"]["obs"] - np.array([0.5, -0.2, 1.0])) / np.sqrt(np.array([4.0, 0.25, 9.0]) + 1e-8)
+    normalized = np.clip(normalized, -normalizer.CLIP, normalizer.CLIP).astype(np.float32)
+    (mean,) = algo.models["actor"].fn.apply(gen.actor["net"], {"obs": normalized})
+    want = norm.logpdf(batch["action"][:, 0], np.asarray(mean)[:, 0], np.exp(-0.5))
+    np.testing.assert_allclose(algo.log_prob_of(gen, batch["obs"], batch["action"]), want, rtol=1e-3, atol=1e-3)
+    f = np.asarray(algo.shaped_reward(state.disc, batch))
+    np.testing.assert_allclose(algo.disc_logits(state.disc, gen, batch), f - want, rtol=1e-3, atol=1e-3)
+    # PPO learns from AIRL's whole logit (SAC's entropy bonus stands in for -log pi; PPO has none)
+    np.testing.assert_allclose(algo.generator_reward(state.disc, gen, batch, jnp.asarray(f - want)), f - want,
+                               rtol=1e-6)
+    starter.close()
+
+
+def cartpole_demos(path, episodes=3):
+    import gymnasium as gym
+
+    from aquaml.data import Dataset
+
+    env, eps = gym.make("CartPole-v1"), []
+    for e in range(episodes):
+        o, _ = env.reset(seed=e)
+        obs, actions, rewards, done = [o], [], [], False
+        while not done:
+            a = int(o[2] + 0.5 * o[3] > 0)  # a balancing controller
+            o, r, term, trunc, _ = env.step(a)
+            obs.append(o), actions.append(a), rewards.append(r)
+            done = term or trunc
+        T = len(actions)
+        eps.append({"observations": {"obs": np.array(obs, np.float32)}, "action": np.array(actions),
+                    "reward": np.array(rewards, np.float32), "terminated": np.eye(T, dtype=bool)[-1] & term,
+                    "truncated": np.eye(T, dtype=bool)[-1] & trunc})
+    return str(save_data(path, Dataset.from_episodes(eps, {"env": "CartPole-v1"})))
+
+
+def test_discrete_actions_reach_the_discriminator_one_hot(tmp_path):
+    from aquaml.algorithm.adversarial import discriminator_inputs
+
+    demos = cartpole_demos(tmp_path / "cartpole.npz")
+    starter = RLTaskStarter("CartPole-v1", None, GAILPPO, small_ppo(GAILPPOParameters, demos, episode_length=None),
+                            run_root=tmp_path, progress=False)
+    spec = starter.models["discriminator"]
+    assert spec.input_shapes["action"] == (2,)
+    batch = {"obs": {"obs": np.zeros((3, 4), np.float32)}, "next_obs": {}, "reward": np.zeros(3, np.float32),
+             "action": np.array([1, 0, 1])}
+    np.testing.assert_array_equal(discriminator_inputs(spec, batch)["action"], [[0, 1], [1, 0], [0, 1]])
+    assert np.isfinite(starter.run().final_eval_return)
+    starter.close()
+
+
+def test_ppo_generators_resume_exactly_and_run_with_workers(demos, tmp_path):
+    def make(epochs, root, **kw):
+        return RLTaskStarter("Pendulum-v1", None, GAILPPO, small_ppo(GAILPPOParameters, demos, n_epochs=epochs),
+                             run_root=root, progress=False, **kw)
+
+    full, _ = assert_resumes_exactly(make, 4, 128, tmp_path)
+    workers = make(4, tmp_path / "workers", n_workers=2)
+    assert workers.run().eval_history == full.eval_history
+    workers.close()
+
+
 # -- runs: resume, workers, CLI, bad input -------------------------------------------------------
 def test_gail_resumes_exactly_and_runs_with_workers(demos, tmp_path):
     def make(epochs, root, **kw):
@@ -190,6 +382,19 @@ def test_cli_trains_adversarial_imitation(demos, tmp_path, capsys):
                      "--set", "episode_length=20", "--run-root", str(tmp_path)])
         assert code == 0
         assert "final evaluation return:" in capsys.readouterr().out
+    for algo in ("gail", "airl"):  # the PPO generator
+        code = main(["train", algo, "Pendulum-v1", "--steps", "64", "--set", "generator=ppo", "--set",
+                     f"dataset={demos}", "--set", "n_envs=2", "--set", "rollout_length=16", "--set", "batch_size=8",
+                     "--set", "hidden_sizes=8", "--set", "calculate_episodes=1", "--set", "episode_length=20",
+                     "--run-root", str(tmp_path), "--name", f"{algo}_ppo"])
+        assert code == 0
+        assert "final evaluation return:" in capsys.readouterr().out
+        config = (tmp_path / f"{algo}_ppo").glob("*/config.json")
+        assert f'"{algo}_ppo"' in next(config).read_text()
+    assert main(["train", "gail", "Pendulum-v1", "--set", "generator=td3", "--set", f"dataset={demos}"]) == 2
+    assert "generator 'td3' for gail; use one of sac, ppo" in capsys.readouterr().err
+    assert main(["train", "sac", "Pendulum-v1", "--set", "generator=ppo"]) == 2
+    assert "sac has no generator option" in capsys.readouterr().err
 
 
 def test_bad_adversarial_input_fails_before_training(demos, tmp_path):
@@ -212,8 +417,6 @@ def test_bad_adversarial_input_fails_before_training(demos, tmp_path):
                       small(GAILParameters, str(bare)), progress=False)
     with pytest.raises(ValueError, match="reward = 'bonus'"):
         GAILParameters(reward="bonus")
-    with pytest.raises(ValueError, match="sequence training of the generator is not available"):
-        GAILParameters(sequence_length=4, lstm_size=4)
 
 
 def test_airls_learned_reward_trains_a_fresh_agent(demos, tmp_path):
@@ -229,13 +432,39 @@ def test_airls_learned_reward_trains_a_fresh_agent(demos, tmp_path):
     action = np.array([1.0], np.float32)
     next_obs, reward, _, _, info = env.step(action)
     agent, state, _ = load_state(run_dir)
-    g = agent.models["discriminator"].fn.apply(state.disc["discriminator"],
-                                                {"obs": obs[None].astype(np.float32), "action": np.array([[0.5]])})
-    np.testing.assert_allclose(reward, float(np.asarray(g).reshape(())), rtol=1e-5)  # action 1.0 of [-2, 2] is 0.5
+    g_fn = lambda o, a: np.asarray(agent.models["discriminator"].fn.apply(  # noqa: E731
+        state.disc["discriminator"], {"obs": o.astype(np.float32), "action": a.astype(np.float32)})).reshape(-1)
+    # scale: one over g's std on what the run learned from (its replay buffer and the expert data)
+    from aquaml.data import load_dataset, replay_dataset
+
+    seen = [replay_dataset(run_dir).transitions(), load_dataset(demos).transitions()]
+    g_seen = np.concatenate([g_fn(t["obs/obs"], t["action"]) for t in seen])
+    np.testing.assert_allclose(env.scale, 1 / np.std(g_seen), rtol=1e-4)
+    want = env.scale * g_fn(obs[None], np.array([[0.5]]))[0]  # action 1.0 of [-2, 2] is 0.5
+    np.testing.assert_allclose(reward, want, rtol=1e-5)
+    assert LearnedReward("Pendulum-v1", run_dir, scale=2.0).scale == 2.0
+    with pytest.raises(ValueError, match="scale must be 'auto' or a positive number"):
+        LearnedReward("Pendulum-v1", run_dir, scale=-1)
     assert "env_reward" in info and info["env_reward"] != reward
     params = SACParameters(n_epochs=2, update_interval=20, update_times=2, batch_size=16, mini_buffer_size=20,
                            hidden_sizes=(8,), display_interval=2, calculate_episodes=1, episode_length=20)
-    fresh = RLTaskStarter(lambda: LearnedReward("Pendulum-v1", run_dir), algo_hyperparameter=params,
-                          run_root=tmp_path, progress=False)
-    assert np.isfinite(fresh.run().final_eval_return)
+    fresh = RLTaskStarter("Pendulum-v1", algo_hyperparameter=params, run_root=tmp_path / "fresh", progress=False,
+                          reward_model=run_dir)
+    summary = fresh.run()
+    # training episodes earn the learned reward, evaluations the task's own
+    assert isinstance(fresh.agent.env.env, LearnedReward)
+    assert not isinstance(fresh.evaluator.driver.env.env, LearnedReward)
+    assert np.isfinite(summary.final_eval_return)
     fresh.close()
+    config = json.loads((summary.run_dir / "config.json").read_text())
+    assert config["reward_model"] == str(run_dir.resolve())
+    resumed = RLTaskStarter.from_run_dir(summary.run_dir, steps=80, progress=False)
+    assert resumed.reward_model == str(run_dir.resolve())
+    resumed.close()
+    from aquaml.cli import main
+
+    assert main(["train", "sac", "Pendulum-v1", "--steps", "40", "--reward-model", str(run_dir), "--set",
+                 "update_interval=20", "--set", "mini_buffer_size=20", "--set", "batch_size=16", "--set",
+                 "calculate_episodes=1", "--set", "episode_length=20", "--run-root", str(tmp_path / "cli")]) == 0
+    with pytest.raises(ValueError, match="reward_model replaces an environment's reward; gail learns from a dataset"):
+        RLTaskStarter("Pendulum-v1", None, GAIL, small(GAILParameters, demos), progress=False, reward_model=run_dir)

@@ -47,9 +47,32 @@ def test_an_expert_on_obs_teaches_a_learner_on_positions(expert_run, tmp_path):
 
     starter = RLTaskStarter(PositionOnlyEnv("Pendulum-v1"), {"actor": PositionActor}, DAgger, small(expert_run),
                             run_root=tmp_path, progress=False)
-    assert set(starter.learner.data) == {"obs/pos", "action"}
+    assert set(starter.learner.data) == {"obs/pos", "action", "terminated", "truncated", "ends"}
     assert np.isfinite(starter.run().final_eval_return)
     starter.close()
+
+
+def test_a_recurrent_learner_clones_over_windows_from_the_states_it_carried(expert_run, tmp_path):
+    from aquaml.env import PositionOnlyEnv
+
+    def make(epochs, root):
+        return RLTaskStarter(PositionOnlyEnv("Pendulum-v1"), None, DAgger,
+                             small(expert_run, n_epochs=epochs, lstm_size=8, sequence_length=4, burn_in=1),
+                             run_root=root, progress=False)
+
+    starter = make(2, tmp_path / "one")
+    learner = starter.learner
+    states = [f"obs/{k}" for k in learner.states]
+    assert len(states) == 2 and all(not learner.data[k].any() for k in states)  # the expert's round: zeros
+    starter.run()
+    # learner rounds: the state the LSTM carried at each step, reset to zeros at its episodes' starts
+    for k in states:
+        played = learner.data[k][80:]
+        assert np.abs(played).max() > 0
+    ends = learner.data["ends"]
+    assert ends[79] and ends[80 + 39] and ends[-1]  # the expert's last episode, each round's stretch
+    starter.close()
+    assert_resumes_exactly(make, 4, 160, tmp_path / "resume")
 
 
 def test_dagger_resumes_exactly(expert_run, tmp_path):

@@ -342,3 +342,20 @@ def test_recurrent_state_outputs_are_recorded(tmp_path):
     # the stored state of step t + 1 is the actor's state output after step t, zeros at reset
     for k in states:
         assert not ds.observations[k][0].any() and ds.observations[k][1:].any()
+
+
+def test_episode_windows_stop_at_episode_ends():
+    from aquaml.data.windows import ends_of, episode_windows, last_steps
+
+    ends = ends_of(np.array([3, 1, 4]))
+    np.testing.assert_array_equal(ends, [0, 0, 1, 1, 0, 0, 0, 1])
+    np.testing.assert_array_equal(last_steps(ends), [2, 2, 2, 3, 7, 7, 7, 7])
+    data = {"x": np.arange(8) * 10}
+    out = episode_windows(data, last_steps(ends), np.array([[1, 3], [4, 6]]), 3)
+    want_x, want_mask = [], []
+    for s in (1, 3, 4, 6):  # by hand: steps past the episode's last repeat it, masked
+        last = {1: 2, 3: 3, 4: 7, 6: 7}[s]
+        want_x.append([10 * min(s + i, last) for i in range(3)])
+        want_mask.append([s + i <= last for i in range(3)])
+    np.testing.assert_array_equal(out["x"].reshape(4, 3), want_x)
+    np.testing.assert_array_equal(out["mask"].reshape(4, 3), want_mask)

@@ -12,6 +12,7 @@ import pytest
 from aquaml import RLTaskStarter, SACParameters
 from aquaml.algorithm import BC, IQL, TD3BC, BCParameters, IQLParameters, TD3BCParameters
 from aquaml.data import collect, save_data
+from helpers import LSTMDiscriminator
 
 
 def score(expert, summary) -> float:
@@ -105,10 +106,8 @@ def test_an_lstm_cloned_on_positions_recovers_what_a_feed_forward_actor_cannot(p
     assert r >= 0.7 and f < 0.4
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name,floor", [("gail", 0.75), ("airl", 0.6), ("amp", 0.6)])
-def test_adversarial_imitation_from_10_episodes(name, floor, pendulum_expert, expert_demos, tmp_path):
-    """SAC generators (Discriminator-Actor-Critic style) from 10 expert episodes, 20k env steps
+def adversarial(name, expert_demos, tmp_path):
+    """A SAC generator (Discriminator-Actor-Critic style) from 10 expert episodes, 20k env steps
     (the issue allows 50k); AMP learns from its style reward alone (task weight 0)."""
     from aquaml.algorithm import ALGORITHMS
 
@@ -119,9 +118,84 @@ def test_adversarial_imitation_from_10_episodes(name, floor, pendulum_expert, ex
                              display_interval=100, calculate_episodes=10, **extra)
     summary = train("Pendulum-v1", algo, params, tmp_path)
     assert summary.env_steps == 20_000
+    return summary
+
+
+@pytest.fixture(scope="module")
+def airl_run(expert_demos, tmp_path_factory):
+    return adversarial("airl", expert_demos, tmp_path_factory.mktemp("airl"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,floor", [("gail", 0.75), ("airl", 0.6), ("amp", 0.6)])
+def test_adversarial_imitation_from_10_episodes(name, floor, pendulum_expert, expert_demos, tmp_path, request):
+    summary = request.getfixturevalue("airl_run") if name == "airl" else adversarial(name, expert_demos, tmp_path)
     result = score(pendulum_expert, summary)
     print(f"{name}: normalised {result:.2f}")
     assert result >= floor
+
+
+@pytest.mark.slow
+def test_airls_learned_reward_trains_a_fresh_agent(pendulum_expert, airl_run, tmp_path):
+    """A fresh SAC (another seed) on AIRL's reward model alone, 20k env steps; evaluations report
+    Pendulum's own reward."""
+    params = SACParameters(n_epochs=400, update_interval=50, update_times=50, batch_size=256, learning_rate=1e-3,
+                           hidden_sizes=(64, 64), display_interval=100, calculate_episodes=10, seed=1)
+    starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=params, run_root=tmp_path, progress=False,
+                            reward_model=airl_run.run_dir)
+    summary = starter.run()
+    starter.close()
+    result = score(pendulum_expert, summary)
+    print(f"sac on airl's reward: eval history {summary.eval_history}, normalised {result:.2f}")
+    assert result >= 0.6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,steps,floor", [("gail_ppo", 200_704, 0.75), ("airl_ppo", 100_352, 0.6)])
+def test_ppo_generators_imitate_from_10_episodes(name, steps, floor, pendulum_expert, expert_demos, tmp_path):
+    """PPO generators (8 envs x 256 steps per rollout, 4 discriminator passes over each) on RL
+    Zoo's Pendulum settings (discount 0.9, learning rate 1e-3); on-policy, so ten times the
+    SAC generator's env steps."""
+    from aquaml.algorithm import ALGORITHMS
+
+    algo = ALGORITHMS[name]
+    params = algo.Parameters(dataset=expert_demos, max_episodes=10, n_envs=8, rollout_length=256, batch_size=256,
+                             discount=0.9, learning_rate=1e-3, log_std_init=-1.0, n_epochs=steps // 2048,
+                             display_interval=7, calculate_episodes=10)
+    summary = train("Pendulum-v1", algo, params, tmp_path)
+    assert summary.env_steps == steps
+    result = score(pendulum_expert, summary)
+    print(f"{name}: normalised {result:.2f}")
+    assert result >= floor
+
+
+class LSTMDiscriminator32(LSTMDiscriminator):
+    """Velocity is not in a single step's (positions, action): the LSTM can infer it."""
+
+    units, hidden_units, lr = 32, 64, 3e-4
+
+
+@pytest.mark.slow
+def test_recurrent_gail_on_positions(pendulum_expert, expert_demos, tmp_path):
+    """The seed's POMDP LSTM actor on positions and an LSTM discriminator on (positions, action),
+    both trained over 16-step windows (burn-in 4) of the replay buffer and of the expert data."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from recurrent_sac_pendulum_pos import Actor_net, Q_net
+
+    from aquaml.algorithm import GAIL, GAILParameters
+    from aquaml.env import PositionOnlyEnv
+
+    params = GAILParameters(dataset=expert_demos, max_episodes=10, n_epochs=300, update_interval=50, update_times=50,
+                            batch_size=256, sequence_length=16, burn_in=4, learning_rate=1e-3, display_interval=100,
+                            calculate_episodes=10)
+    models = {"actor": Actor_net, "qf1": Q_net, "qf2": Q_net, "discriminator": LSTMDiscriminator32}
+    summary = train(PositionOnlyEnv("Pendulum-v1"), GAIL, params, tmp_path, models)
+    result = score(pendulum_expert, summary)
+    print(f"recurrent gail: normalised {result:.2f}")
+    assert result >= 0.75
 
 
 @pytest.mark.slow

@@ -92,6 +92,20 @@ def test_data_parallel_gail_learners_average_discriminator_gradients(tmp_path):
     assert out["different_data"], "both learners collected the same episodes"
 
 
+def test_data_parallel_gail_ppo_learners_keep_identical_states(tmp_path):
+    """mpirun -n 4, learners=2, GAIL with a PPO generator on CartPole: PPO's merged statistics and
+    the discriminator's averaged gradients keep every piece of learner state identical."""
+    from test_adversarial import cartpole_demos
+
+    demos = cartpole_demos(tmp_path / "cartpole.npz")
+    result, _ = mpirun([Path(__file__).resolve().parent / "mpi" / "data_parallel_ppo.py", tmp_path, 4, demos], n=4)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = summary_line(result.stdout)
+    assert out["learners"] == 2 and out["grad_steps"] == 4 * 2 * 2
+    assert out["identical"], "the learners' states differ"
+    assert out["different_data"], "both learners collected the same episodes"
+
+
 def test_data_parallel_ppo_learners_keep_identical_states(tmp_path):
     """mpirun -n 4, learners=2, PPO with normalize_obs and scale_reward: the running observation and
     return statistics are merged over the learners, so every piece of learner state stays

@@ -1,13 +1,20 @@
 """Adversarial imitation (GAIL, AIRL, AMP): a discriminator trained inside the generator's update.
 
-Each gradient step of the compiled update takes a batch of the agent's transitions (replay
+With an off-policy generator (SAC, Discriminator-Actor-Critic style; :class:`Adversarial`)
+each gradient step of the compiled update takes a batch of the agent's transitions (replay
 buffer) and a batch of expert transitions (the dataset):
 
 1. one discriminator step: expert transitions are labelled 1, the agent's 0 (binary
    cross-entropy on logits, or AMP's least squares towards +1 / -1), plus an optional gradient
    penalty ``w * mean |d logit / d x|^2`` on the expert inputs;
 2. the agent's batch gets the imitation reward computed from the updated discriminator;
-3. the generator (SAC by default, Discriminator-Actor-Critic style) takes its own step.
+3. the generator takes its own step.
+
+With an on-policy generator (PPO; :class:`AdversarialRollouts`) the compiled update of a
+rollout first runs ``discriminator_epochs`` passes of discriminator steps over the rollout's
+transitions in minibatches (each against a batch of expert transitions), then scores every
+step of the rollout with the updated discriminator and hands the rollout, with that reward,
+to the generator's update.
 
 Episode ends never leak reward. A time-limit truncation bootstraps as always. A termination
 leads, as in DAC, to an absorbing state whose every step is scored by the discriminator; here
@@ -20,27 +27,57 @@ ends them less often that ending pays, and with equal rates nothing changes.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from aquaml.algorithm.parameters import Parameters, check_positive
 from aquaml.data.batch import training_batch
 from aquaml.model.contract import ModelSpec
 from aquaml.model.optimizers import make_optimizer
+from aquaml.model.recurrent import episode_starts, unroll, weighted_mean
 
 REWARDS = ("logit", "positive", "negative")
 
 
+@dataclass
+class AdversarialParameters(Parameters):
+    """The expert data and discriminator settings, mixed into a generator's parameters
+    (``class GAILParameters(AdversarialParameters, SACParameters)``)."""
+
+    dataset: str = ""  #: expert demonstrations (see docs/imitation.md for the formats)
+    max_episodes: int | None = None  #: use the dataset's first episodes only
+    reward: str = "logit"  #: ``'logit'`` (log D - log(1 - D)), ``'positive'`` (-log(1 - D)), ``'negative'`` (log D)
+    gradient_penalty: float = 1.0  #: weight of ``mean |d logit / d x|^2`` on expert inputs (0: off)
+    discriminator_learning_rate: float = 3e-4  #: the default discriminator's learning rate
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = type(self).__name__
+        if self.reward not in REWARDS and self.reward != "amp":
+            raise ValueError(f"{name}.reward = {self.reward!r}; use one of {', '.join(REWARDS)}")
+        if self.gradient_penalty < 0:
+            raise ValueError(f"{name}.gradient_penalty must be >= 0, got {self.gradient_penalty}")
+        check_positive(self, "discriminator_learning_rate")
+        check_positive(self, "max_episodes", allow_none=True)
+
+
 def discriminator_inputs(spec: ModelSpec, batch: Mapping[str, Any]) -> dict[str, jax.Array]:
-    """The named inputs of a discriminator from a transition batch: ``action``, an observation
-    ``name`` (``batch['obs'][name]``) or ``next_<name>`` (``batch['next_obs'][name]``)."""
-    n = batch["reward"].shape[0]
+    """The named inputs of a discriminator from a batch of transitions (or ``(B, L)`` windows):
+    ``action``, an observation ``name`` (``batch['obs'][name]``) or ``next_<name>``
+    (``batch['next_obs'][name]``); a recurrent discriminator's state inputs start at zeros."""
+    lead = batch["reward"].shape
     out = {}
     for name, shape in spec.input_shapes.items():
-        if name == "action":
-            out[name] = batch["action"].reshape(n, *shape).astype(jnp.float32)
+        if name in spec.state_outputs:
+            out[name] = jnp.zeros((*lead, *shape), jnp.float32)
+        elif name == "action" and jnp.issubdtype(batch["action"].dtype, jnp.integer):
+            out[name] = jax.nn.one_hot(batch["action"].reshape(lead), shape[-1])  # a discrete action's index
+        elif name == "action":
+            out[name] = batch["action"].reshape(*lead, *shape).astype(jnp.float32)
         elif name in batch["obs"]:
             out[name] = batch["obs"][name]
         else:
@@ -48,9 +85,17 @@ def discriminator_inputs(spec: ModelSpec, batch: Mapping[str, Any]) -> dict[str,
     return out
 
 
-def logits_of(spec: ModelSpec, params, inputs: Mapping[str, jax.Array]) -> jax.Array:
-    out = spec.fn.apply(params, dict(inputs))
-    return out.reshape(out.shape[0])
+def logits_of(spec: ModelSpec, params, inputs: Mapping[str, jax.Array], starts: jax.Array | None = None) -> jax.Array:
+    """The model's score per transition, shaped like the batch: ``(B,)``, or ``(B, L)`` for
+    windows (``starts``: their episode-start flags), which a recurrent model unrolls from zero
+    state, reset at episode starts."""
+    if spec.state_outputs:
+        out = unroll(spec, params, inputs, starts)
+        (score,) = (v for k, v in out.items() if k not in spec.state_outputs)
+        return score.reshape(starts.shape)
+    lead = next(iter(inputs.values())).shape[:1 if starts is None else 2]
+    flat = {k: v.reshape(-1, *v.shape[len(lead):]) for k, v in inputs.items()}
+    return spec.fn.apply(params, flat).reshape(lead)
 
 
 def expert_loss(loss: str, logit: jax.Array) -> jax.Array:
@@ -113,6 +158,10 @@ class Adversarial:
         self.disc_tx = {role: spec.optimizer for role, spec in self.disc_specs.items()}
         # built like every model optimizer, so data-parallel learners average its gradient too
         self.absorbing_tx = make_optimizer("Adam", self.disc_specs["discriminator"].learning_rate, owner="absorbing")
+        recurrent = [role for role, spec in self.disc_specs.items() if spec.state_outputs]
+        if recurrent and not getattr(params, "sequence_length", None):
+            raise ValueError(f"the {recurrent[0]} model {type(self.disc_specs[recurrent[0]].model).__name__} is "
+                             "recurrent: set sequence_length (and burn_in) so it scores windows of consecutive steps")
 
     @property
     def reward_kind(self) -> str:
@@ -134,9 +183,16 @@ class Adversarial:
 
     # -- the discriminator -------------------------------------------------------------------
     def disc_logits(self, disc, gen_state, batch) -> jax.Array:
-        """The discriminator's logit per transition (the model's output)."""
+        """The discriminator's logit per transition (the model's output), shaped like ``reward``."""
         spec = self.disc_specs["discriminator"]
-        return logits_of(spec, disc["discriminator"], discriminator_inputs(spec, batch))
+        return logits_of(spec, disc["discriminator"], discriminator_inputs(spec, batch), window_starts(batch))
+
+    def loss_weights(self, batch) -> jax.Array:
+        """1 per transition; for ``(B, L)`` windows 0 on padding and on the ``burn_in`` steps
+        that only warm up a recurrent model's state."""
+        if batch["reward"].ndim == 1:
+            return jnp.ones_like(batch["reward"])
+        return batch["mask"] * (jnp.arange(batch["reward"].shape[1]) >= self.params.burn_in)
 
     def generator_reward(self, disc, gen_state, batch, logit: jax.Array) -> jax.Array:
         return imitation_reward(logit, self.reward_kind)
@@ -144,27 +200,31 @@ class Adversarial:
     def _disc_loss(self, params, gen_state, policy, expert):
         disc, absorbing = params
         p = self.params
+        w_expert, w_policy = self.loss_weights(expert), self.loss_weights(policy)
         expert_logit = self.disc_logits(disc, gen_state, expert)
         policy_logit = self.disc_logits(disc, gen_state, policy)
-        loss = jnp.mean(expert_loss(self.loss, expert_logit)) + jnp.mean(policy_loss(self.loss, policy_logit))
+        loss = (weighted_mean(expert_loss(self.loss, expert_logit), w_expert)
+                + weighted_mean(policy_loss(self.loss, policy_logit), w_policy))
         # the absorbing state appears as often as terminations in each batch
-        loss += (jnp.mean(expert["terminated"]) * expert_loss(self.loss, absorbing)
-                 + jnp.mean(policy["terminated"]) * policy_loss(self.loss, absorbing))
+        loss += (weighted_mean(expert["terminated"], w_expert) * expert_loss(self.loss, absorbing)
+                 + weighted_mean(policy["terminated"], w_policy) * policy_loss(self.loss, absorbing))
         penalty = jnp.float32(0.0)
         if p.gradient_penalty:
             spec = self.disc_specs["discriminator"]
-            inputs = discriminator_inputs(spec, expert)
+            inputs = {k: v for k, v in discriminator_inputs(spec, expert).items() if k not in spec.state_outputs}
 
             def total_logit(x):
-                return jnp.sum(self.disc_logits(disc, gen_state, _with_inputs(expert, spec, x)))
+                return jnp.sum(w_expert * self.disc_logits(disc, gen_state, _with_inputs(expert, spec, x)))
 
             grads = jax.grad(total_logit)(inputs)
-            sq = sum(jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=1) for g in grads.values())
-            penalty = jnp.mean(sq)
+            lead = w_expert.shape
+            sq = sum(jnp.sum(g.reshape(*lead, -1) ** 2, axis=-1) for g in grads.values())
+            penalty = weighted_mean(sq, w_expert)
             loss += p.gradient_penalty * penalty
-        metrics = {"disc_loss": loss, "expert_logit": jnp.mean(expert_logit), "policy_logit": jnp.mean(policy_logit),
-                   "expert_accuracy": jnp.mean(expert_logit > 0), "policy_accuracy": jnp.mean(policy_logit < 0),
-                   "grad_penalty": penalty}
+        metrics = {"disc_loss": loss, "expert_logit": weighted_mean(expert_logit, w_expert),
+                   "policy_logit": weighted_mean(policy_logit, w_policy),
+                   "expert_accuracy": weighted_mean(expert_logit > 0, w_expert),
+                   "policy_accuracy": weighted_mean(policy_logit < 0, w_policy), "grad_penalty": penalty}
         return loss, metrics
 
     def _disc_step(self, state: AdversarialState, policy, expert):
@@ -179,22 +239,78 @@ class Adversarial:
         absorbing = optax.apply_updates(state.absorbing_logit, updates)
         return disc, opt, absorbing, metrics
 
+    def learned_reward(self, disc, absorbing, gen_state, policy) -> jax.Array:
+        """What the generator learns from, per transition of ``policy``: the imitation reward of
+        the discriminator ``disc``, the absorbing state's share at terminations, any task reward."""
+        logit = self.disc_logits(disc, gen_state, policy)
+        reward = self.generator_reward(disc, gen_state, policy, logit)
+        absorbing_reward = imitation_reward(absorbing, self.reward_kind)
+        reward = reward + absorbing_bonus(policy["terminated"], absorbing_reward, self.params.discount)
+        return jax.lax.stop_gradient(self.mix_task_reward(policy["reward"], reward))
+
     # -- one step: discriminator, reward, generator ---------------------------------------------
     def _update_one(self, state: AdversarialState, batches):
         policy, expert = batches
         disc, opt, absorbing, metrics = self._disc_step(state, policy, expert)
-        logit = self.disc_logits(disc, state.gen, policy)
-        reward = self.generator_reward(disc, state.gen, policy, logit)
-        absorbing_reward = imitation_reward(absorbing, self.reward_kind)
-        reward = reward + absorbing_bonus(policy["terminated"], absorbing_reward, self.params.discount)
-        reward = jax.lax.stop_gradient(self.mix_task_reward(policy["reward"], reward))
+        reward = self.learned_reward(disc, absorbing, state.gen, policy)
         gen, gen_metrics = super()._update_one(state.gen, {**policy, "reward": reward})
-        metrics.update(gen_metrics, imitation_reward=jnp.mean(reward), absorbing_logit=absorbing)
+        metrics.update(gen_metrics, imitation_reward=weighted_mean(reward, self.loss_weights(policy)),
+                       absorbing_logit=absorbing)
         return AdversarialState(gen, disc, opt, absorbing), metrics
 
     def mix_task_reward(self, task_reward: jax.Array, imitation: jax.Array) -> jax.Array:
         """The reward the generator learns from (AMP mixes in the environment's)."""
         return imitation
+
+
+class AdversarialRollouts(Adversarial):
+    """Mixin placed before an on-policy generator (``class GAILPPO(AdversarialRollouts, PPO)``).
+
+    ``update(state, (rollout, index, expert))``: ``rollout`` is the generator's ``(T, N)``
+    rollout; ``index`` ``(K, B)`` picks each discriminator minibatch's steps of the flattened
+    rollout, ``expert`` holds ``K`` expert batches of ``B`` transitions.
+    """
+
+    kind: ClassVar[str] = "adversarial_rollouts"
+    prepare_batches = staticmethod(training_batch)
+    prepare_rollout = staticmethod(training_batch)
+
+    def _obs_shapes(self) -> dict:
+        # the generator normalises what its own models read; discriminators read raw data
+        gen_roles = [r for r in self.models if r not in self.disc_roles]
+        return {k: v for r in gen_roles for k, v in self.models[r].input_shapes.items()}
+
+    def __init__(self, params, models: Mapping[str, ModelSpec], action_space=None) -> None:
+        recurrent = [role for role in self.disc_roles if models[role].state_outputs]
+        if recurrent:
+            raise ValueError(f"the {recurrent[0]} model {type(models[recurrent[0]].model).__name__} is recurrent; "
+                             "recurrent discriminators train with the SAC generator (gail, amp), whose batches are "
+                             "windows of consecutive steps")
+        super().__init__(params, models, action_space)
+
+    def _update(self, state: AdversarialState, batches):
+        rollout, index, expert = batches
+        T, N = rollout["reward"].shape
+        steps = jax.tree_util.tree_map(lambda x: x.reshape(T * N, *x.shape[2:]), rollout)
+
+        def disc_step(carry, x):
+            idx, expert_batch = x
+            policy = jax.tree_util.tree_map(lambda v: v[idx], steps)
+            disc, opt, absorbing, metrics = self._disc_step(AdversarialState(state.gen, *carry), policy, expert_batch)
+            return (disc, opt, absorbing), metrics
+
+        (disc, opt, absorbing), metrics = jax.lax.scan(
+            disc_step, (state.disc, state.disc_opt, state.absorbing_logit), (index, expert))
+        metrics = jax.tree_util.tree_map(jnp.mean, metrics)
+        reward = self.learned_reward(disc, absorbing, state.gen, steps).reshape(T, N)
+        gen, gen_metrics = super()._update(state.gen, {**rollout, "reward": reward})
+        metrics.update(gen_metrics, imitation_reward=jnp.mean(reward), absorbing_logit=absorbing)
+        return AdversarialState(gen, disc, opt, absorbing), metrics
+
+
+def window_starts(batch) -> jax.Array | None:
+    """Episode-start flags of ``(B, L)`` windows (None for a batch of single transitions)."""
+    return episode_starts(batch["terminated"], batch["truncated"]) if batch["reward"].ndim == 2 else None
 
 
 def _with_inputs(batch, spec: ModelSpec, inputs: Mapping[str, jax.Array]):

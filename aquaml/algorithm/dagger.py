@@ -8,6 +8,11 @@ aggregate, and the actor takes ``update_times`` cloning steps on batches drawn f
 The expert is a run folder (``expert=RUN_DIR``) whose actor reads observations the learner's
 environment provides; the learner may read others (an actor on ``'pos'`` taught by an expert
 on ``'obs'``).
+
+A recurrent learner (``sequence_length``) clones over windows of consecutive steps of the
+aggregate that never cross an episode end (nor the end of a round's stretch of one
+environment), each starting from the state the learner carried when it played that step
+(zeros in the expert's round), warmed up for ``burn_in`` steps.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import numpy as np
 
 from aquaml.algorithm.bc import BC, BCParameters
 from aquaml.algorithm.parameters import check_positive
+from aquaml.data.windows import ends_of, episode_windows, last_steps
 from aquaml.tools.checkpoint import load_npz
 
 
@@ -36,8 +42,6 @@ class DAggerParameters(BCParameters):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive(self, "steps_per_round", "expert_episodes")
-        if self.sequence_length is not None:
-            raise ValueError("DAggerParameters: recurrent learners (sequence_length) are not available in dagger yet")
 
     @property
     def steps_per_env(self) -> int:
@@ -103,7 +107,11 @@ class ExpertLabels:
 
 
 class DAggerLearner:
-    """Aggregates expert-labelled states and draws cloning batches from all of them."""
+    """Aggregates expert-labelled states and draws cloning batches (or windows) from all of them.
+
+    The aggregate is flat, in the order played: each round's steps env by env, with the
+    episode flags and ``ends`` marking where a window must stop.
+    """
 
     can_overlap = False
 
@@ -115,27 +123,40 @@ class DAggerLearner:
                                                                                params.seed)
         names = list(algo.norm_shapes())
         data = start.transitions(names)
-        self.data = {k: data[k] for k in (*(f"obs/{n}" for n in names), "action")}
-        algo.observe_dataset({**self.data, "reward": data["reward"]})
+        keep = (*(f"obs/{n}" for n in names), "action", "terminated", "truncated")
+        self.data = {k: data[k] for k in keep}
+        self.data["ends"] = ends_of(start.lengths)
+        self.states = algo.models["actor"].state_outputs if params.sequence_length else {}
+        for name, shape in self.states.items():  # the expert's round carries no learner state: zeros
+            self.data[f"obs/{name}"] = np.zeros((start.n_steps, *shape), np.float32)
+        algo.observe_dataset({**{k: self.data[k] for k in keep}, "reward": data["reward"]})
         self.rounds = 1
 
     def random_steps(self, env_steps: int, n_envs: int) -> int:
         return 0
 
     def prepare(self, batch, rng: np.random.Generator):
-        obs = {k[len("obs/"):]: v for k, v in batch.items() if k.startswith("obs/")}
-        flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in obs.items()}
-        labels = self.expert(flat)
-        for k in list(self.data):
-            new = labels if k == "action" else flat[k[len("obs/"):]]
-            self.data[k] = np.concatenate([self.data[k], new.astype(self.data[k].dtype)])
+        # env-major, so each env's steps of the round stay consecutive
+        flat = {k: np.swapaxes(v, 0, 1).reshape(-1, *v.shape[2:]) for k, v in batch.items()}
+        obs = {k[len("obs/"):]: v for k, v in flat.items() if k.startswith("obs/")}
+        T, N = batch["reward"].shape
+        new = {"action": self.expert(obs), "terminated": flat["terminated"], "truncated": flat["truncated"]}
+        new["ends"] = np.maximum(flat["terminated"], flat["truncated"]) > 0
+        new["ends"][T - 1::T] = True  # a window stops where the round's stretch of an env stops
+        for k in self.data:
+            value = new[k] if k in new else obs[k[len("obs/"):]]
+            self.data[k] = np.concatenate([self.data[k], value.astype(self.data[k].dtype)])
         self.rounds += 1
         n, p = len(self.data["action"]), self.params
-        idx = rng.integers(0, n, size=(p.update_times, p.batch_size))
-        # the cloning update reads obs and action; reward and ends only size the batch
-        sampled = {k: v[idx] for k, v in self.data.items()}
-        zeros = np.zeros(idx.shape, np.float32)
-        return self.algo.prepare_batches({**sampled, "reward": zeros, "terminated": zeros, "truncated": zeros})
+        zeros = {"reward": np.zeros(n, np.float32)}  # the cloning update reads obs and action; reward sizes the batch
+        data = {**{k: v for k, v in self.data.items() if k != "ends"}, **zeros}
+        if p.sequence_length:
+            starts = rng.integers(0, n, size=(p.update_times, p.batch_size // p.sequence_length))
+            sampled = episode_windows(data, last_steps(self.data["ends"]), starts, p.sequence_length)
+        else:
+            idx = rng.integers(0, n, size=(p.update_times, p.batch_size))
+            sampled = {k: v[idx] for k, v in data.items()}
+        return self.algo.prepare_batches(sampled)
 
     def update(self, state, batches):
         state, metrics = self.algo.update(state, batches)
@@ -149,3 +170,6 @@ class DAggerLearner:
         saved = load_npz(path / "dagger.npz")
         self.rounds = int(saved.pop("rounds"))
         self.data = dict(saved)
+
+    def close(self) -> None:
+        self.expert.close()

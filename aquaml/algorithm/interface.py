@@ -110,6 +110,7 @@ def check_algorithm(cls) -> None:
         raise TypeError(f"{cls.__name__}.kind = {cls.kind!r}; use one of {', '.join(sorted(LEARNERS))}")
     needed = {"off_policy": ("prepare_batches",), "on_policy": ("prepare_rollout",),
               "offline": ("prepare_batches", "observe_dataset"), "adversarial": ("prepare_batches",),
+              "adversarial_rollouts": ("prepare_batches", "prepare_rollout"),
               "dagger": ("prepare_batches", "observe_dataset")}.get(cls.kind, ())
     for name in needed:
         if not hasattr(cls, name):

@@ -35,6 +35,7 @@ from aquaml.data import normalizer
 from aquaml.data.batch import training_batch
 from aquaml.env.base import ActionSpace
 from aquaml.model.contract import ModelSpec
+from aquaml.model.distributions import categorical_log_prob, gaussian_log_prob
 from aquaml.model.jax_setup import acting_jit
 from aquaml.model.optimizers import learner_sum
 from aquaml.model.policy import CategoricalPolicy, GaussianPolicy, action_field
@@ -224,6 +225,17 @@ class PPO:
         obs = self._normalize(actor_params["obs_stats"], obs)
         action_dict, extras = self.policy.act(actor_params["actor"], obs, sub, deterministic)
         return action_dict, extras, key
+
+    def log_prob_of(self, state: PPOState, obs, action) -> jax.Array:
+        """``log pi(a|s)`` of given actions (a Gaussian's density at ``a`` in ``[-1, 1]``, or a
+        categorical's log-probability) under the current actor, without gradient."""
+        actor = jax.lax.stop_gradient(state.actor)
+        outputs = self.policy.outputs(actor["net"], self._normalize(state.obs_stats, obs))
+        n = action.shape[0]
+        if self.discrete:
+            return categorical_log_prob(self.policy.flat_mean(outputs), action.reshape(n))
+        mean, log_std = self.policy.dist(actor, outputs)
+        return gaussian_log_prob(action.reshape(n, -1), mean, log_std)
 
     def _value(self, critic, obs) -> jax.Array:
         v = self.models["critic"].fn.apply(critic, obs)

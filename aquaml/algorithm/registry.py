@@ -46,6 +46,17 @@ def resolve_algorithm(spec: str) -> type:
     return cls
 
 
+def with_generator(algo: type, generator: str) -> type:
+    """The variant of an adversarial algorithm that trains ``generator`` (``--set generator=ppo``)."""
+    variants = getattr(algo, "generators", None)
+    if not variants:
+        raise ValueError(f"{algo.name} has no generator option; generator= applies to "
+                         f"{', '.join(n for n, c in builtin_algorithms().items() if getattr(c, 'generators', None))}")
+    if generator.lower() not in variants:
+        raise ValueError(f"generator {generator!r} for {algo.name}; use one of {', '.join(variants)}")
+    return builtin_algorithms()[variants[generator.lower()]]
+
+
 def algorithm_reference(cls: type) -> str | None:
     """How ``config.json`` names ``cls`` so it can be found again: the built-in name or an import path."""
     if builtin_algorithms().get(getattr(cls, "name", None)) is cls:

@@ -18,10 +18,14 @@ import optax
 from aquaml.algorithm.off_policy import OffPolicyAlgorithm
 from aquaml.algorithm.parameters import OffPolicyParameters, SequenceParameters, check_positive
 from aquaml.model.contract import ModelSpec
+from aquaml.model.distributions import squashed_gaussian_log_prob
 from aquaml.model.optimizers import make_optimizer
 from aquaml.model.policy import SquashedGaussianPolicy
 from aquaml.model.recurrent import episode_starts, unroll, weighted_mean
 from aquaml.model.recurrent import flat as seq_flat
+
+
+ACTION_EDGE = 1.0 - 1e-6  # where log_prob_of moves actions at the bounds +-1 for atanh
 
 
 @dataclass
@@ -78,10 +82,10 @@ class SAC(OffPolicyAlgorithm):
     def __init__(self, params: SACParameters, models: Mapping[str, ModelSpec], action_space=None) -> None:
         super().__init__(params, models, SquashedGaussianPolicy(models["actor"]))
         self.sequence = params.sequence_length
-        if self.sequence and not models["actor"].state_outputs:
-            raise ValueError(f"sequence training (sequence_length/batch_trajectory) needs a recurrent actor: "
-                             f"{type(models['actor'].model).__name__} declares no state outputs (an output name "
-                             "that is also in its input_name)")
+        if self.sequence and not any(spec.state_outputs for spec in models.values()):
+            raise ValueError(f"sequence training (sequence_length/batch_trajectory) needs a recurrent actor (or, in "
+                             f"adversarial imitation, discriminator): {type(models['actor'].model).__name__} declares "
+                             "no state outputs (an output name that is also in its input_name)")
         self.target_entropy = (float(params.target_entropy) if params.target_entropy is not None
                                else -float(self.policy.action_dim))
         self.alpha_tx = make_optimizer("Adam", params.alpha_learning_rate, owner="alpha")
@@ -100,6 +104,15 @@ class SAC(OffPolicyAlgorithm):
             alpha_opt=self.alpha_tx.init(log_alpha),
             key=key,
         )
+
+    def log_prob_of(self, state: SACState, obs, action) -> jax.Array:
+        """``log pi(a|s)`` of given actions under the current actor, without gradient (actions
+        at the bounds +-1 are moved just inside, where ``atanh`` is finite)."""
+        actor = jax.lax.stop_gradient(state.actor)
+        n = action.shape[0]
+        mean, log_std = self.policy.dist(actor, self.policy.outputs(actor["net"], obs))
+        u = jnp.arctanh(jnp.clip(action.reshape(n, -1), -ACTION_EDGE, ACTION_EDGE))
+        return squashed_gaussian_log_prob(u, mean, log_std)
 
     # -- learning ---------------------------------------------------------------------
     def _views(self, state: SACState, batch):

@@ -70,7 +70,8 @@ def _as_shape(value, role, name, key) -> Shape:
 
 
 def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, actor: bool,
-                action_shape: Shape | None = None, q_network: bool = True, outputs: int = 1) -> ModelSpec:
+                action_shape: Shape | None = None, q_network: bool = True, outputs: int = 1,
+                recurrent: bool = False) -> ModelSpec:
     """Instantiate (if a class), check and build a model.
 
     Args:
@@ -80,6 +81,9 @@ def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, ac
         actor: check the actor contract (``output_info``, tuple outputs) rather than a critic's.
         q_network: a critic offered ``'action'`` must read it (not so for discriminators).
         outputs: numbers a non-actor model returns per sample (1: a Q-value, a logit).
+        recurrent: a non-actor model may carry state like an actor (a discriminator): its
+            ``output_info`` then names one score of shape ``(1,)`` plus state outputs that are
+            also inputs, and ``call()`` returns them as a tuple in that order.
         action_shape: the environment's action shape if it declares one.
     """
     cname = getattr(model_or_class, "__name__", type(model_or_class).__name__)
@@ -124,9 +128,21 @@ def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, ac
             _fail(role, cname, f"output_info['log_std'] = {output_info['log_std']} must equal the action "
                                f"shape {output_info['action']}")
         available = {**available, **{k: s for k, s in output_info.items() if k in input_names}}
+    elif recurrent and getattr(model, "output_info", None):
+        info = model.output_info
+        if not isinstance(info, Mapping):
+            _fail(role, cname, "output_info must be a dict of output shapes, e.g. {'logit': (1,), 'hidden': (32,)}")
+        output_info = {str(k): _as_shape(v, role, cname, k) for k, v in info.items()}
+        scores = [k for k in output_info if k not in input_names]
+        if len(scores) != 1 or output_info[scores[0]] not in ((1,), ()):
+            _fail(role, cname, f"output_info {output_info} must hold exactly one score of shape (1,) besides state "
+                               f"outputs (names also in input_name {input_names}); it holds {scores}")
+        available = {**available, **{k: s for k, s in output_info.items() if k in input_names}}
     else:
         if getattr(model, "output_info", None):
-            _fail(role, cname, "a Q-network must not declare output_info (it returns one tensor of Q-values)")
+            hint = (" (a recurrent model declares its state in output_info only in a discriminator role)"
+                    if not recurrent else "")
+            _fail(role, cname, "a Q-network must not declare output_info (it returns one tensor of Q-values)" + hint)
         if q_network and "action" in available and "action" not in input_names:
             _fail(role, cname, f"input_name {input_names} lacks 'action': a Q-network scores state-action "
                                "pairs, e.g. self.input_name = ('obs', 'action')")
@@ -166,7 +182,7 @@ def build_model(model_or_class, role: str, available: Mapping[str, Shape], *, ac
         shapes = {n: (None, *available[n]) for n in input_names}
         raise ModelContractError(f"{role} model {cname}: call() failed on inputs {shapes}: {e}") from e
 
-    if actor:
+    if actor or output_info:
         if not isinstance(out, (tuple, list)):
             if len(output_info) != 1:
                 _fail(role, cname, f"call() must return a tuple of {len(output_info)} outputs in "

@@ -83,7 +83,9 @@ def build_models(algo: type, classes: Mapping[str, Any], env: RLBaseEnv, params,
         available, default = role_inputs(kinds.get(role, "critic"), obs, critic_inputs, actor.output_info["action"])
         learning_rate = getattr(params, f"{role}_learning_rate", params.learning_rate)
         cls = classes[role] or MLPCritic(default, params.hidden_sizes, learning_rate)
-        specs[role] = build_model(cls, role, available, actor=False, q_network=kinds.get(role, "critic") == "critic")
+        kind = kinds.get(role, "critic")
+        specs[role] = build_model(cls, role, available, actor=False, q_network=kind == "critic",
+                                  recurrent=kind in ("discriminator", "state_discriminator"))
     return specs
 
 
@@ -173,11 +175,12 @@ def training_dataset(params, agent: Agent):
             raise ValueError(f"max_episodes = {params.max_episodes}, but {params.dataset} holds "
                              f"{dataset.n_episodes} episodes")
         dataset = dataset.select(range(params.max_episodes))
-    states, env_obs = set(agent.state_outputs), agent.env.obs_info.shape_dict
+    env_obs = agent.env.obs_info.shape_dict
     needs, readers = {}, {}
     # the models that read the data: all of an offline algorithm's, a discriminator's (the agent
     # learns from its own transitions in adversarial imitation)
     roles = getattr(agent.algo, "dataset_roles", None) or tuple(agent.models)
+    states = set(agent.state_outputs).union(*(agent.models[r].state_outputs for r in roles))  # not data
     reads_actions = "actor" in roles or any("action" in agent.models[r].input_names for r in roles)
     for role in roles:
         for name, shape in agent.models[role].input_shapes.items():

@@ -30,9 +30,10 @@ class Evaluator:
         self._driver: EnvDriver | None = None
 
     @classmethod
-    def for_agent(cls, agent, seed: int) -> "Evaluator":
-        """The evaluator of a built :class:`aquaml.starter.build.Agent`."""
-        return cls(agent.env_factory, agent.state_outputs, agent.episode_length, agent.algo.act,
+    def for_agent(cls, agent, seed: int, env_factory: Callable[[], RLBaseEnv] | None = None) -> "Evaluator":
+        """The evaluator of a built :class:`aquaml.starter.build.Agent` (on ``env_factory``'s
+        environments if given, else on copies of the agent's)."""
+        return cls(env_factory or agent.env_factory, agent.state_outputs, agent.episode_length, agent.algo.act,
                    agent.actor_inputs, seed)
 
     def __call__(self, actor_params, episodes: int, first_episode: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 Off-policy algorithms learn from a replay buffer; on-policy algorithms learn from the
 rollout just collected; offline algorithms learn from a dataset; adversarial imitation learns
-from a replay buffer and an expert dataset together. Both expose the same calls to the training loop: ``prepare`` (in the
+from a replay buffer (or the rollout) and an expert dataset together. Both expose the same calls to the training loop: ``prepare`` (in the
 loop's thread: stores data and draws batches with the run's generator) and ``update`` (the
 compiled gradient steps, which may run in another thread while the next epoch is collected).
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from aquaml.data import ReplayBuffer
+from aquaml.data.windows import ends_of, episode_windows, last_steps
 from aquaml.tools.checkpoint import load_npz
 
 
@@ -104,8 +105,7 @@ class OfflineLearner:
             if f"obs/{name}" not in self.data:  # no stored state: windows start from zeros
                 for k in ("obs", "next_obs"):
                     self.data[f"{k}/{name}"] = np.zeros((n, *shape), np.float32)
-        ends = np.cumsum(dataset.lengths) - 1
-        self.last_step = ends[dataset.episode_of_step]  # index of each step's episode end
+        self.last_step = last_steps(ends_of(dataset.lengths))
         algo.observe_dataset(self.data)
 
     def random_steps(self, env_steps: int, n_envs: int) -> int:
@@ -117,10 +117,7 @@ class OfflineLearner:
         L = getattr(p, "sequence_length", None)
         if L:
             starts = rng.integers(0, n, size=(p.update_times, p.batch_size // L))
-            steps = starts[..., None] + np.arange(L)
-            last = self.last_step[starts][..., None]
-            flat = {k: v[np.minimum(steps, last)] for k, v in self.data.items()}
-            flat["mask"] = steps <= last
+            flat = episode_windows(self.data, self.last_step, starts, L)
         else:
             idx = rng.integers(0, n, size=(p.update_times, p.batch_size))
             flat = {k: v[idx] for k, v in self.data.items()}
@@ -137,21 +134,47 @@ class OfflineLearner:
         pass
 
 
+def expert_batches(algo, expert: dict, rng: np.random.Generator, n_batches: int, batch_size: int):
+    """``n_batches`` uniform batches of ``batch_size`` expert transitions, stacked."""
+    idx = rng.integers(0, len(expert["reward"]), size=(n_batches, batch_size))
+    return algo.prepare_batches({k: v[idx] for k, v in expert.items()})
+
+
 class AdversarialLearner(OffPolicyLearner):
     """A replay buffer of the agent's transitions beside the expert's: every gradient step gets
-    a batch of each (drawn with the run's generator, agent first), as ``(agent, expert)``."""
+    a batch of each (drawn with the run's generator, agent first), as ``(agent, expert)``; with
+    ``sequence_length`` both are windows of consecutive steps (the expert's end with their episode)."""
+
+    def __init__(self, algo, fields, params, dataset=None, agent=None) -> None:
+        super().__init__(algo, fields, params)
+        self.expert = dataset.transitions()
+        self.last_step = last_steps(ends_of(dataset.lengths))
+
+    def prepare(self, batch, rng: np.random.Generator):
+        agent = super().prepare(batch, rng)
+        if agent is None:
+            return None
+        p, L = self.params, self.params.sequence_length
+        if not L:
+            return agent, expert_batches(self.algo, self.expert, rng, p.update_times, p.batch_size)
+        starts = rng.integers(0, len(self.expert["reward"]), size=(p.update_times, p.batch_size // L))
+        return agent, self.algo.prepare_batches(episode_windows(self.expert, self.last_step, starts, L))
+
+
+class AdversarialRolloutLearner(OnPolicyLearner):
+    """The rollout, the order of its steps in the discriminator's minibatches (one shuffle per
+    ``discriminator_epochs``) and an expert batch per minibatch, as ``(rollout, index, expert)``."""
 
     def __init__(self, algo, fields, params, dataset=None, agent=None) -> None:
         super().__init__(algo, fields, params)
         self.expert = dataset.transitions()
 
     def prepare(self, batch, rng: np.random.Generator):
-        agent = super().prepare(batch, rng)
-        if agent is None:
-            return None
         p = self.params
-        idx = rng.integers(0, len(self.expert["reward"]), size=(p.update_times, p.batch_size))
-        return agent, self.algo.prepare_batches({k: v[idx] for k, v in self.expert.items()})
+        n = p.rollout_length * p.n_envs
+        index = np.stack([rng.permutation(n) for _ in range(p.discriminator_epochs)]).reshape(-1, p.batch_size)
+        return (super().prepare(batch, rng), index,
+                expert_batches(self.algo, self.expert, rng, len(index), p.batch_size))
 
 
 def _dagger_learner(*args, **kwargs):
@@ -162,6 +185,7 @@ def _dagger_learner(*args, **kwargs):
 
 #: ``kind -> learner class``; every learner takes ``(algo, fields, params, dataset, agent)``
 LEARNERS = {"off_policy": OffPolicyLearner, "on_policy": OnPolicyLearner, "offline": OfflineLearner,
-            "adversarial": AdversarialLearner, "dagger": _dagger_learner}
+            "adversarial": AdversarialLearner, "adversarial_rollouts": AdversarialRolloutLearner,
+            "dagger": _dagger_learner}
 #: kinds that train on a dataset (``params.dataset``)
-DATASET_KINDS = ("offline", "adversarial")
+DATASET_KINDS = ("offline", "adversarial", "adversarial_rollouts")

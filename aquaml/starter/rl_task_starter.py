@@ -21,6 +21,7 @@ from aquaml.algorithm import SAC
 from aquaml.algorithm.parameters import epochs_for
 from aquaml.algorithm.registry import algorithm_reference
 from aquaml.env import EnvDriver, env_factory
+from aquaml.env.learned_reward import learned_reward_factory
 from aquaml.sampler import Collector, episode_seed
 from aquaml.starter.build import build_agent, check_parameters, training_dataset
 from aquaml.starter.evaluation import Evaluator
@@ -74,14 +75,19 @@ class RLTaskStarter:
         learners: data-parallel learners under MPI (each with its own samplers; gradients averaged).
         hooks: extra :class:`~aquaml.starter.loop.Hook` objects called after the standard ones
             (evaluation, logs, console, checkpoints) on the process that writes the run.
+        reward_model: a run folder whose learned reward (AIRL's ``'discriminator'``) replaces the
+            reward of the training environments (Gymnasium envs; :class:`aquaml.env.LearnedReward`);
+            evaluations keep the task's own reward.
     """
 
     def __init__(self, env, model_class_dict: Mapping[str, Any] | None = None, algo=SAC,
                  algo_hyperparameter=None, mpi_comm=None, name: str | None = None, *,
                  run_root: str | Path = "runs", resume: str | Path | None = None,
                  progress: bool = True, n_workers: int = 0, envs_per_worker: int | None = None,
-                 mpi_transport: str | None = None, learners: int = 1, hooks: Sequence[Hook] = ()) -> None:
+                 mpi_transport: str | None = None, learners: int = 1, hooks: Sequence[Hook] = (),
+                 reward_model: str | Path | None = None) -> None:
         self._env_spec = env
+        self.reward_model = str(Path(reward_model).resolve()) if reward_model is not None else None
         self.topology = Topology(mpi_comm, learners)
         if self.topology.is_sampler_rank:
             return  # run() serves this group's learner
@@ -120,7 +126,12 @@ class RLTaskStarter:
         if getattr(params, "dataset", "") and not params.dataset.startswith("minari:"):
             params = params.replace(dataset=str(Path(params.dataset).resolve()))
         self.params, self.algo_cls, self.progress = params, algo, progress
-        self.agent = build_agent(self._env_spec, model_class_dict, algo, params, top.gradient_averaging())
+        train_env = self._env_spec
+        if self.reward_model is not None:
+            if offline or algo.kind in DATASET_KINDS:
+                raise ValueError(f"reward_model replaces an environment's reward; {algo.name} learns from a dataset")
+            train_env = learned_reward_factory(self._env_spec, self.reward_model)
+        self.agent = build_agent(train_env, model_class_dict, algo, params, top.gradient_averaging())
         self.name = name or f"{algo.name}_{self.agent.env_name}"
         self.n_workers = resolve_workers(params.n_envs, n_workers, envs_per_worker)
         # Each learner's group collects its own data (learner 0 as a single learner would);
@@ -134,7 +145,9 @@ class RLTaskStarter:
             self.collector = self._make_collector(driver, data_seed, mpi_transport)
         fields = self.collector.fields() if self.collector is not None else None
         self.learner = LEARNERS[algo.kind](self.algo, fields, params, self.dataset, agent=self.agent)
-        self.evaluator = Evaluator.for_agent(self.agent, params.seed)
+        # with a learned reward, evaluations still report the task's own return
+        self.evaluator = Evaluator.for_agent(self.agent, params.seed,
+                                             env_factory(self._env_spec) if self.reward_model is not None else None)
         init_key, act_key = jax.random.split(jax.random.PRNGKey(params.seed))
         if top.group:
             act_key = jax.random.fold_in(act_key, top.group)
@@ -226,6 +239,7 @@ class RLTaskStarter:
                        for role, cls in self.model_classes.items()},
             "obs_info": self.env.obs_info.to_json(),
             **({"dataset": self._dataset_record()} if self.dataset is not None else {}),
+            **({"reward_model": self.reward_model} if self.reward_model is not None else {}),
             "state_outputs": {k: list(v) for k, v in self.state_outputs.items()},
             "versions": package_versions(),
             "created": datetime.now().isoformat(timespec="seconds"),
@@ -270,6 +284,8 @@ class RLTaskStarter:
         if self.collector is not None:
             self.collector.close()
         self.evaluator.close()
+        if hasattr(self.learner, "close"):  # a learner holding processes or envs of its own (DAgger's expert)
+            self.learner.close()
 
     def evaluate(self, episodes: int | None = None, first_episode: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Deterministic returns and lengths over ``episodes`` seeded episodes of a separate env."""
@@ -324,4 +340,5 @@ class RLTaskStarter:
                 raise ValueError(f"steps must be positive, got {steps}")
             params = params.replace(n_epochs=epochs_for(params, steps))
         return cls(env, models, algo, params, name=config["name"], run_root=folder.path.parent.parent,
-                   resume=folder.path if resume else None, progress=progress, n_workers=n_workers)
+                   resume=folder.path if resume else None, progress=progress, n_workers=n_workers,
+                   reward_model=config.get("reward_model"))

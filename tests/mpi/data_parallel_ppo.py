@@ -1,4 +1,6 @@
-"""Run under ``mpirun -n 4`` by tests/test_mpi.py: 2 data-parallel PPO learners, 1 sampler each.
+"""Run under ``mpirun -n 4`` by tests/test_mpi.py: 2 data-parallel PPO learners, 1 sampler each
+(``RUN_ROOT EPOCHS [DATASET]``: with CartPole demonstrations, GAIL with a PPO generator, whose
+discriminator gradients are averaged too).
 
 PPO with observation normalisation and reward scaling: besides the gradients, the learners
 merge their running statistics. Prints, on world rank 0, one JSON line: whether both
@@ -19,25 +21,29 @@ comm = MPI.COMM_WORLD
 allocate_gpu(comm, learners=2)
 
 from aquaml import RLTaskStarter  # noqa: E402
-from aquaml.algorithm import PPO, PPOParameters  # noqa: E402
+from aquaml.algorithm import PPO, GAILPPO  # noqa: E402
 from aquaml.tools.checkpoint import tree_to_arrays  # noqa: E402
 
-params = PPOParameters(n_epochs=int(sys.argv[2]), n_envs=2, rollout_length=64, batch_size=64, update_times=2,
-                       normalize_obs=True, scale_reward=True, hidden_sizes=(32, 32), display_interval=100,
-                       calculate_episodes=1, seed=5)
-starter = RLTaskStarter("CartPole-v1", algo=PPO, algo_hyperparameter=params, mpi_comm=comm, run_root=sys.argv[1],
+algo = GAILPPO if len(sys.argv) > 3 else PPO
+data = {"dataset": sys.argv[3]} if len(sys.argv) > 3 else {}
+params = algo.Parameters(n_epochs=int(sys.argv[2]), n_envs=2, rollout_length=64, batch_size=64, update_times=2,
+                         normalize_obs=True, scale_reward=True, hidden_sizes=(32, 32), display_interval=100,
+                         calculate_episodes=1, seed=5, **data)
+starter = RLTaskStarter("CartPole-v1", algo=algo, algo_hyperparameter=params, mpi_comm=comm, run_root=sys.argv[1],
                         progress=False, learners=2)
 summary = starter.run()
 if starter.learner_comm is not None:
     arrays = tree_to_arrays(starter.state)
-    shared = {k: v for k, v in arrays.items() if k != ".returns"}
+    running_key = ".gen.returns" if data else ".returns"
+    shared = {k: v for k, v in arrays.items() if k != running_key}
     assert len(shared) == len(arrays) - 1, sorted(arrays)
+    obs_stats = starter.state.gen.obs_stats if data else starter.state.obs_stats
     digest = hashlib.sha256()
     for key, value in sorted(shared.items()):
         digest.update(key.encode() + value.tobytes())
     gathered = starter.learner_comm.gather(
-        (digest.hexdigest(), summary.train_returns[:5], arrays[".returns"].tobytes(),
-         float(starter.state.obs_stats["count"]), summary.env_steps), root=0)
+        (digest.hexdigest(), summary.train_returns[:5], arrays[running_key].tobytes(),
+         float(obs_stats["count"]), summary.env_steps), root=0)
     if comm.Get_rank() == 0:
         digests, returns, running, counts, steps = zip(*gathered)
         print(json.dumps({"identical": len(set(digests)) == 1, "learners": len(digests),

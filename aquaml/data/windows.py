@@ -1,0 +1,30 @@
+"""Windows of consecutive steps drawn from flat data that holds whole episodes (datasets, the
+DAgger aggregate): a window never runs past its episode's last step; later steps repeat that
+step with ``mask`` 0 (as the replay buffer pads windows that run past its newest step)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def last_steps(ends: np.ndarray) -> np.ndarray:
+    """For each step, the index of the first step at or after it flagged in ``ends`` (its
+    episode's last step)."""
+    idx = np.flatnonzero(ends)
+    return idx[np.searchsorted(idx, np.arange(len(ends)))]
+
+
+def ends_of(lengths: np.ndarray) -> np.ndarray:
+    """End flags of episodes of ``lengths`` laid end to end."""
+    ends = np.zeros(int(np.sum(lengths)), bool)
+    ends[np.cumsum(lengths) - 1] = True
+    return ends
+
+
+def episode_windows(data: dict, last_step: np.ndarray, starts: np.ndarray, length: int) -> dict:
+    """Windows of ``length`` steps of every array in ``data`` from ``starts`` (any shape), with
+    ``mask``; ``last_step`` from :func:`last_steps`."""
+    steps = starts[..., None] + np.arange(length)
+    last = last_step[starts][..., None]
+    out = {k: v[np.minimum(steps, last)] for k, v in data.items()}
+    out["mask"] = steps <= last
+    return out

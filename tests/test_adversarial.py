@@ -349,6 +349,16 @@ def test_discrete_actions_reach_the_discriminator_one_hot(tmp_path):
     starter.close()
 
 
+def test_ppo_generators_take_user_discriminators(demos, tmp_path):
+    starter = RLTaskStarter("Pendulum-v1", {"discriminator": StateOnlyDiscriminator}, GAILPPO,
+                            small_ppo(GAILPPOParameters, demos, n_epochs=2), run_root=tmp_path, progress=False)
+    assert starter.models["discriminator"].input_names == ("obs", "next_obs")
+    summary = starter.run()
+    assert np.isfinite(summary.final_eval_return)
+    assert sorted(summary.run_dir.glob("checkpoints/*/models/discriminator.weights.h5"))
+    starter.close()
+
+
 def test_ppo_generators_resume_exactly_and_run_with_workers(demos, tmp_path):
     def make(epochs, root, **kw):
         return RLTaskStarter("Pendulum-v1", None, GAILPPO, small_ppo(GAILPPOParameters, demos, n_epochs=epochs),

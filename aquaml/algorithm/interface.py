@@ -16,6 +16,9 @@ Data reaches ``update`` through a *learner* chosen by ``kind``:
 * ``'offline'``: no environment steps; ``observe_dataset(transitions)`` sees the dataset's
   transitions once, then each epoch ``update_times`` batches drawn from them go through
   ``prepare_batches`` to ``update`` (:mod:`aquaml.algorithm.offline`).
+* ``'adversarial'`` and ``'adversarial_rollouts'``: as ``'off_policy'`` and ``'on_policy'``,
+  with batches of the expert dataset beside the agent's (:mod:`aquaml.algorithm.adversarial`);
+  ``'dagger'``: expert-labelled rounds (:mod:`aquaml.algorithm.dagger`).
 
 A batch is a nested dict: ``obs`` and ``next_obs`` (dicts of named observations, the actor's
 state outputs included), ``action``, ``reward``, ``terminated``, ``truncated`` (float32; a
@@ -44,7 +47,8 @@ class Algorithm(Protocol):
     name: ClassVar[str]
     #: the parameter dataclass, a subclass of :class:`aquaml.algorithm.LoopParameters`
     Parameters: ClassVar[type]
-    #: ``'off_policy'`` (replay buffer), ``'on_policy'`` (the rollout just collected) or ``'offline'`` (a dataset)
+    #: ``'off_policy'`` (replay buffer), ``'on_policy'`` (the rollout just collected), ``'offline'`` (a dataset),
+    #: or one of the imitation kinds above
     kind: ClassVar[str]
     #: model roles besides ``'actor'`` (``model_class_dict`` keys), e.g. ``('qf1', 'qf2')``
     critic_roles: ClassVar[tuple[str, ...]]

@@ -37,7 +37,8 @@ def _train(args) -> int:
             return _fail("--resume continues a run with its own parameters; drop --set/--seed/--reward-model (only "
                          "--steps may change)")
         starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps, n_workers=args.workers)
-        if (algo, args.env) != (starter.algo_cls, starter.config_env):
+        variants = {algo, *(resolve_algorithm(n) for n in getattr(algo, "generators", {}).values())}
+        if starter.algo_cls not in variants or args.env != starter.config_env:  # gail also resumes gail_ppo
             return _fail(f"{args.resume} is a {starter.algo_cls.name} run on {starter.config_env}, "
                          f"not {args.algo} on {args.env}")
     else:

@@ -236,6 +236,23 @@ def test_recurrent_models_in_adversarial_imitation_need_windows(demos):
                       small_ppo(GAILPPOParameters, demos), progress=False)
     with pytest.raises(ValueError, match="AIRL's logit needs log pi"):
         AIRLParameters(sequence_length=4, lstm_size=4)
+    with pytest.raises(ValueError, match="airl: the actor model .* is recurrent"):
+        RLTaskStarter("Pendulum-v1", None, AIRL, small(AIRLParameters, demos, lstm_size=4), progress=False)
+
+
+def test_expert_windows_run_across_episode_ends_as_the_agents_do(demos):
+    starter = recurrent_gail(demos)
+    expert, ends = starter.learner.expert, np.cumsum(starter.dataset.lengths) - 1
+    assert (expert["truncated"][ends] | expert["terminated"][ends]).all()  # every episode end resets
+    # windows that begin one step before an episode end carry on into the next episode
+    from aquaml.data.windows import episode_windows
+
+    learner = starter.learner
+    windows = episode_windows(learner.expert, learner.last_step, ends[:2] - 1, 4)
+    assert windows["mask"].all()
+    np.testing.assert_array_equal(windows["truncated"][:, 1], 1)
+    np.testing.assert_array_equal(windows["obs/pos"][:, 2], learner.expert["obs/pos"][ends[:2] + 1])
+    starter.close()
 
 
 # -- PPO generators ------------------------------------------------------------------------------
@@ -347,6 +364,16 @@ def test_discrete_actions_reach_the_discriminator_one_hot(tmp_path):
     np.testing.assert_array_equal(discriminator_inputs(spec, batch)["action"], [[0, 1], [1, 0], [0, 1]])
     assert np.isfinite(starter.run().final_eval_return)
     starter.close()
+    # AIRL's log pi of one-hot actions (the gradient penalty differentiates through them)
+    airl = RLTaskStarter("CartPole-v1", None, AIRLPPO, small_ppo(AIRLPPOParameters, demos, episode_length=None,
+                                                                 gradient_penalty=1.0, n_epochs=2),
+                         run_root=tmp_path, progress=False)
+    one_hot = jax.nn.one_hot(jnp.asarray([1, 0]), 2)
+    obs = {"obs": np.zeros((2, 4), np.float32)}
+    np.testing.assert_allclose(airl.algo.log_prob_of(airl.state.gen, obs, one_hot),
+                               airl.algo.log_prob_of(airl.state.gen, obs, jnp.asarray([1, 0])), rtol=1e-6)
+    assert np.isfinite(airl.run().final_eval_return)
+    airl.close()
 
 
 def test_ppo_generators_take_user_discriminators(demos, tmp_path):
@@ -401,6 +428,9 @@ def test_cli_trains_adversarial_imitation(demos, tmp_path, capsys):
         assert "final evaluation return:" in capsys.readouterr().out
         config = (tmp_path / f"{algo}_ppo").glob("*/config.json")
         assert f'"{algo}_ppo"' in next(config).read_text()
+    run_dir = next((tmp_path / "gail_ppo").glob("*/config.json")).parent
+    assert main(["train", "gail", "Pendulum-v1", "--resume", str(run_dir), "--steps", "96"]) == 0  # as started
+    capsys.readouterr()
     assert main(["train", "gail", "Pendulum-v1", "--set", "generator=td3", "--set", f"dataset={demos}"]) == 2
     assert "generator 'td3' for gail; use one of sac, ppo" in capsys.readouterr().err
     assert main(["train", "sac", "Pendulum-v1", "--set", "generator=ppo"]) == 2
@@ -470,6 +500,7 @@ def test_airls_learned_reward_trains_a_fresh_agent(demos, tmp_path):
     assert config["reward_model"] == str(run_dir.resolve())
     resumed = RLTaskStarter.from_run_dir(summary.run_dir, steps=80, progress=False)
     assert resumed.reward_model == str(run_dir.resolve())
+    assert isinstance(resumed._training_env()(), LearnedReward)  # what MPI sampler ranks serve too
     resumed.close()
     from aquaml.cli import main
 

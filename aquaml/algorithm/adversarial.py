@@ -6,7 +6,8 @@ buffer) and a batch of expert transitions (the dataset):
 
 1. one discriminator step: expert transitions are labelled 1, the agent's 0 (binary
    cross-entropy on logits, or AMP's least squares towards +1 / -1), plus an optional gradient
-   penalty ``w * mean |d logit / d x|^2`` on the expert inputs;
+   penalty ``w * mean |d logit / d x|^2`` on the expert inputs (for windows scored by a recurrent
+   discriminator: the gradient of the window's summed logits with respect to each step's inputs);
 2. the agent's batch gets the imitation reward computed from the updated discriminator;
 3. the generator takes its own step.
 

@@ -56,6 +56,14 @@ class AIRLDiscriminator:
     input_kinds: ClassVar[dict[str, str]] = {"discriminator": "discriminator", "shaping": "state"}
     generators: ClassVar[dict[str, str]] = {"sac": "airl", "ppo": "airl_ppo"}  #: ``--set generator=...``
 
+    def __init__(self, params, models, action_space=None) -> None:
+        recurrent = [role for role in ("actor", *self.disc_roles) if models[role].state_outputs]
+        if recurrent:
+            raise ValueError(f"airl: the {recurrent[0]} model {type(models[recurrent[0]].model).__name__} is "
+                             "recurrent; AIRL's logit needs log pi(a|s) and g of single expert transitions, so its "
+                             "actor and reward models are feed-forward (gail trains recurrent ones)")
+        super().__init__(params, models, action_space)
+
     @property
     def reward_kind(self) -> str:
         return "logit"

@@ -23,7 +23,8 @@ class GAILParameters(AdversarialParameters, SACParameters):
     """SAC's parameters plus the expert data and the discriminator's settings. With
     ``sequence_length`` both the agent's and the expert's batches are windows of consecutive
     steps: a recurrent actor and a recurrent discriminator each unroll over them (the
-    discriminator from zero state; ``burn_in`` leading steps carry no loss and no reward)."""
+    discriminator from zero state; ``burn_in`` leading steps only warm up the states: they carry
+    no discriminator or SAC loss)."""
 
 
 @dataclass

@@ -228,10 +228,13 @@ class PPO:
 
     def log_prob_of(self, state: PPOState, obs, action) -> jax.Array:
         """``log pi(a|s)`` of given actions (a Gaussian's density at ``a`` in ``[-1, 1]``, or a
-        categorical's log-probability) under the current actor, without gradient."""
+        categorical's log-probability of an index or a one-hot vector) under the current actor,
+        without gradient."""
         actor = jax.lax.stop_gradient(state.actor)
         outputs = self.policy.outputs(actor["net"], self._normalize(state.obs_stats, obs))
         n = action.shape[0]
+        if self.discrete and jnp.issubdtype(action.dtype, jnp.floating):  # one-hot (a discriminator's input)
+            return jnp.sum(action.reshape(n, -1) * jax.nn.log_softmax(self.policy.flat_mean(outputs)), axis=-1)
         if self.discrete:
             return categorical_log_prob(self.policy.flat_mean(outputs), action.reshape(n))
         mean, log_std = self.policy.dist(actor, outputs)

@@ -19,7 +19,8 @@ The reward is ``scale * g``. An adversarial reward has no fixed scale (AIRL's ``
 spans hundreds per step), and a fresh SAC learns slowly from rewards that large, so by default
 (``scale='auto'``) ``g`` is divided by its standard deviation over the transitions the run
 learned from: its checkpointed replay buffer and its expert dataset. A positive factor leaves
-the optimal policy unchanged.
+the optimal policy unchanged. The reward is read from the run's *newest* checkpoint: a run that
+trains on it resumes exactly only while that run is left as it was.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ import numpy as np
 
 def learned_reward_factory(env, run_dir, role: str = "discriminator"):
     """A factory of :class:`LearnedReward` copies of ``env`` (a Gymnasium id, ``gymnasium.Env``
-    or a factory of one)."""
+    or a factory of one); the automatic scale is computed once, here."""
     from aquaml.env.base import RLBaseEnv
 
     if isinstance(env, RLBaseEnv) or not (isinstance(env, (str, gym.Env)) or callable(env)):
@@ -41,8 +42,13 @@ def learned_reward_factory(env, run_dir, role: str = "discriminator"):
         import copy
 
         template = copy.deepcopy(env)
-        return lambda: LearnedReward(copy.deepcopy(template), run_dir, role)
-    return lambda: LearnedReward(env if isinstance(env, str) else env(), run_dir, role)
+        make = lambda: copy.deepcopy(template)  # noqa: E731
+    else:
+        make = (lambda: env) if isinstance(env, str) else env
+    first = LearnedReward(make(), run_dir, role)
+    scale = first.scale
+    first.close()
+    return lambda: LearnedReward(make(), run_dir, role, scale)
 
 
 class LearnedReward(gym.Wrapper):
@@ -60,6 +66,9 @@ class LearnedReward(gym.Wrapper):
         spec, params = agent.models[role], agent.algo.model_params(state)[role]
         if spec.state_outputs:
             raise ValueError(f"the {role} model of {run_dir} is recurrent; a learned reward reads single transitions")
+        if not isinstance(self.env.action_space, gym.spaces.Box):
+            raise ValueError(f"a learned reward reads actions from a Box action space; {self.env} has "
+                             f"{type(self.env.action_space).__name__} actions")
         agent.env.close()
         self.input_shapes = dict(spec.input_shapes)
         self._apply = jax.jit(lambda p, inputs: spec.fn.apply(p, inputs).reshape(-1))
@@ -86,9 +95,12 @@ class LearnedReward(gym.Wrapper):
             parts.append(replay_dataset(run_dir).transitions())
         except DatasetError:  # an on-policy generator keeps no buffer
             pass
-        path = RunFolder.open(run_dir).config.get("dataset", {}).get("path")
+        config = RunFolder.open(run_dir).config
+        path = config.get("dataset", {}).get("path")
         if path:
-            parts.append(load_dataset(path).transitions())
+            data = load_dataset(path)
+            first = config.get("parameters", {}).get("max_episodes")  # the episodes the run learned from
+            parts.append((data.select(range(first)) if first else data).transitions())
         if not parts:
             raise ValueError(f"{run_dir} keeps no transitions to set the reward's scale from; give scale=<number>")
         keys = set.intersection(*(set(p) for p in parts))

@@ -148,7 +148,12 @@ class AdversarialLearner(OffPolicyLearner):
     def __init__(self, algo, fields, params, dataset=None, agent=None) -> None:
         super().__init__(algo, fields, params)
         self.expert = dataset.transitions()
-        self.last_step = last_steps(ends_of(dataset.lengths))
+        # Expert windows run across episode ends as the buffer's do (the flags reset a recurrent
+        # discriminator there), so every expert step is scored as often as every agent step;
+        # each episode's last step is flagged so that a reset happens whatever the data says.
+        ends = ends_of(dataset.lengths)
+        self.expert["truncated"] = np.maximum(self.expert["truncated"], ends & (self.expert["terminated"] == 0))
+        self.last_step = np.full(len(ends), len(ends) - 1)  # only the data's end stops a window
 
     def prepare(self, batch, rng: np.random.Generator):
         agent = super().prepare(batch, rng)

@@ -126,12 +126,9 @@ class RLTaskStarter:
         if getattr(params, "dataset", "") and not params.dataset.startswith("minari:"):
             params = params.replace(dataset=str(Path(params.dataset).resolve()))
         self.params, self.algo_cls, self.progress = params, algo, progress
-        train_env = self._env_spec
-        if self.reward_model is not None:
-            if offline or algo.kind in DATASET_KINDS:
-                raise ValueError(f"reward_model replaces an environment's reward; {algo.name} learns from a dataset")
-            train_env = learned_reward_factory(self._env_spec, self.reward_model)
-        self.agent = build_agent(train_env, model_class_dict, algo, params, top.gradient_averaging())
+        if self.reward_model is not None and (offline or algo.kind in DATASET_KINDS):
+            raise ValueError(f"reward_model replaces an environment's reward; {algo.name} learns from a dataset")
+        self.agent = build_agent(self._training_env(), model_class_dict, algo, params, top.gradient_averaging())
         self.name = name or f"{algo.name}_{self.agent.env_name}"
         self.n_workers = resolve_workers(params.n_envs, n_workers, envs_per_worker)
         # Each learner's group collects its own data (learner 0 as a single learner would);
@@ -161,6 +158,12 @@ class RLTaskStarter:
             self._restore(RunFolder.open(resume))
         else:
             driver.reset(0)  # validates the environment's first observation before any training work
+
+    def _training_env(self):
+        """The environment the agent learns in: the given one, or it with a learned reward."""
+        if self.reward_model is None:
+            return self._env_spec
+        return learned_reward_factory(self._env_spec, self.reward_model)
 
     def _make_collector(self, driver: EnvDriver, data_seed: int, mpi_transport: str) -> Collector:
         agent, params = self.agent, self.params
@@ -259,7 +262,7 @@ class RLTaskStarter:
         the learner closes the samplers at the end, so ``run()`` is called once per job.
         """
         if self.is_sampler_rank:
-            self.topology.serve(env_factory(self._env_spec))
+            self.topology.serve(env_factory(self._training_env()))
             return None
         with self.topology.fatal_on_every_rank(self._sampler_pool):
             if self.folder is None and self.writes_run:

@@ -7,12 +7,14 @@ import sys
 from aquaml.algorithm.parameters import epochs_for
 
 
-def _fail(message: str) -> int:
-    print(f"aquaml: error: {message}", file=sys.stderr)
+def fail(message: str, prog: str = "aquaml") -> int:
+    """Print a one-line error the way argparse does; the exit status 2."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
     return 2
 
 
-def _assignments(pairs: list[str]) -> dict[str, str]:
+def assignments(pairs: list[str]) -> dict[str, str]:
+    """``--set key=value`` pairs as a dict of strings."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -28,25 +30,25 @@ def _train(args) -> int:
     from aquaml.starter import RLTaskStarter
 
     if args.steps is not None and args.steps <= 0:
-        return _fail(f"--steps must be positive, got {args.steps}")
+        return fail(f"--steps must be positive, got {args.steps}")
     algo = resolve_algorithm(args.algo)
     if algo.kind == "generative":
         return _train_generative(algo, args)
     if args.resume:
         if args.set or args.seed is not None or args.reward_model:
-            return _fail("--resume continues a run with its own parameters; drop --set/--seed/--reward-model (only "
+            return fail("--resume continues a run with its own parameters; drop --set/--seed/--reward-model (only "
                          "--steps may change)")
         starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps, n_workers=args.workers)
         variants = {algo, *(resolve_algorithm(n) for n in getattr(algo, "generators", {}).values())}
         if starter.algo_cls not in variants or args.env != starter.config_env:  # gail also resumes gail_ppo
-            return _fail(f"{args.resume} is a {starter.algo_cls.name} run on {starter.config_env}, "
+            return fail(f"{args.resume} is a {starter.algo_cls.name} run on {starter.config_env}, "
                          f"not {args.algo} on {args.env}")
     else:
         try:
-            assignments = _assignments(args.set)
-            if "generator" in assignments:  # gail/airl: the variant with that generator (gail_ppo, ...)
-                algo = with_generator(algo, assignments.pop("generator"))
-            params = algo.Parameters().with_strings(assignments)
+            sets = assignments(args.set)
+            if "generator" in sets:  # gail/airl: the variant with that generator (gail_ppo, ...)
+                algo = with_generator(algo, sets.pop("generator"))
+            params = algo.Parameters().with_strings(sets)
             changes = {}
             if args.seed is not None:
                 changes["seed"] = args.seed
@@ -54,11 +56,11 @@ def _train(args) -> int:
                 changes["n_epochs"] = epochs_for(params, args.steps)
             params = params.replace(**changes)
         except (TypeError, ValueError) as e:
-            return _fail(str(e))
+            return fail(str(e))
         try:
             make_env(args.env).close()
         except ValueError as e:
-            return _fail(str(e).splitlines()[0])
+            return fail(str(e).splitlines()[0])
         starter = RLTaskStarter(args.env, None, algo, params, name=args.name, run_root=args.run_root,
                                 n_workers=args.workers, reward_model=args.reward_model)
     try:
@@ -83,7 +85,7 @@ def _train_generative(algo, args) -> int:
         starter = GenerativeTaskStarter(algo, params, env=folder.config.get("env"), name=folder.config["name"],
                                         run_root=folder.path.parent.parent, resume=folder.path)
     else:
-        params = algo.Parameters().with_strings(_assignments(args.set))
+        params = algo.Parameters().with_strings(assignments(args.set))
         changes = {"seed": args.seed} if args.seed is not None else {}
         if args.steps is not None:
             changes["n_epochs"] = epochs_for(params, args.steps)
@@ -102,7 +104,7 @@ def _eval(args) -> int:
     from aquaml.starter.evaluation import load_policy
 
     if args.episodes <= 0:
-        return _fail(f"--episodes must be positive, got {args.episodes}")
+        return fail(f"--episodes must be positive, got {args.episodes}")
     # read-only: weights from the newest complete checkpoint; the run folder is not touched
     evaluator, actor_params, _ = load_policy(args.run_dir)
     try:
@@ -119,12 +121,12 @@ def _collect(args) -> int:
 
     if args.from_buffer:
         if args.episodes is not None or args.stochastic:
-            return _fail("--from-buffer writes the run's replay buffer; drop --episodes/--stochastic")
+            return fail("--from-buffer writes the run's replay buffer; drop --episodes/--stochastic")
         dataset = replay_dataset(args.run_dir)
         save_data(args.out, dataset)
     else:
         if args.episodes is None or args.episodes <= 0:
-            return _fail("--episodes must be a positive number of episodes to record")
+            return fail("--episodes must be a positive number of episodes to record")
         dataset = collect(args.run_dir, args.episodes, args.out, deterministic=not args.stochastic)
     returns = dataset.returns()
     print(f"collected {dataset.n_episodes} episodes ({dataset.n_steps} steps), return {returns.mean():.2f} "
@@ -163,15 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic ones")
     co.add_argument("--from-buffer", action="store_true",
                     help="write the replay buffer of the run's latest checkpoint instead (a 'replay' dataset)")
+    sub.add_parser("tune", add_help=False, help="tune parameters with Optuna (aquaml tune -h)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["tune"]:  # its own parser: aquaml tune ALGO ENV ... | aquaml tune best DIR
+        from aquaml.tune.cli import main as tune_main
+
+        return tune_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return {"train": _train, "eval": _eval, "collect": _collect}[args.command](args)
     except (FileNotFoundError, ValueError, TypeError, KeyError, ImportError) as e:
-        return _fail(str(e).splitlines()[0])
+        return fail(str(e).splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -112,6 +112,30 @@ class OfflineParameters(LoopParameters):
         return 0
 
 
+class TouchStop(Hook):
+    """Creates the run's STOP file after epoch 3, as a tuner's pruner does from outside."""
+
+    def on_epoch(self, loop):
+        if loop.counters.epoch == 3:
+            loop.stop_file.touch()
+
+
+def test_a_stop_file_ends_training_cleanly_after_the_current_epoch(run_root):
+    recorder = Recorder()
+    starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=small(n_epochs=8, display_interval=4),
+                            run_root=run_root, progress=False, hooks=[TouchStop(), recorder])
+    summary = starter.run()
+    starter.close()
+    # epoch 4 notices the file: it becomes the last epoch, with its evaluation row and checkpoint
+    assert starter.loop.stopped and starter.loop.counters.epoch == 4 and summary.env_steps == 120
+    assert [r["env_steps"] for r in recorder.rows] == [120]
+    assert (summary.run_dir / "STOP").exists()
+    assert sorted(p.name for p in (summary.run_dir / "checkpoints").glob("epoch_*")) == ["epoch_00000004"]
+    resumed = RLTaskStarter.from_run_dir(summary.run_dir, progress=False)  # removes STOP, trains on
+    assert resumed.run().env_steps == 240 and not (summary.run_dir / "STOP").exists()
+    resumed.close()
+
+
 def test_the_loop_runs_an_offline_learner_and_restores_exactly():
     params = OfflineParameters(n_epochs=6, display_interval=3)
     recorder = Recorder()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import jax
@@ -75,6 +76,10 @@ class TrainingLoop:
         self.hooks = list(hooks)
         self.counters = Counters()
         self.metrics: dict = {}  #: the last update's metrics
+        #: a file whose appearance ends training after the current epoch, as if it were the last
+        #: (final evaluation and checkpoint included): how a tuner's pruner stops a trial cleanly
+        self.stop_file: Path | None = None
+        self.stopped = False  #: training ended early at the stop file's request
 
     @property
     def steps_per_epoch(self) -> int:
@@ -92,7 +97,7 @@ class TrainingLoop:
 
     @property
     def finished(self) -> bool:
-        return self.counters.epoch >= self.total_epochs
+        return self.counters.epoch >= self.total_epochs or self.stopped
 
     def run(self) -> None:
         """Train until ``n_epochs`` epochs are done (the rest of them, after a resume)."""
@@ -115,6 +120,7 @@ class TrainingLoop:
                     pending = None
                 c.env_steps += self.steps_per_epoch
                 c.epoch += 1
+                self.stopped = self.stop_file is not None and self.stop_file.exists()
                 batches = self.learner.prepare(data, self.rng)
                 display = c.epoch % p.display_interval == 0 or self.finished
                 if batches is not None and updater is not None and not display:

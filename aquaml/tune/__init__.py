@@ -1,0 +1,6 @@
+"""Hyperparameter tuning on Optuna: ``aquaml tune`` (see docs/tuning.md)."""
+from aquaml.tune.space import DEFAULT_SPACES, Dimension, SpaceError, default_space, load_space, parse_space
+from aquaml.tune.study import TuneConfig, tune
+
+__all__ = ["TuneConfig", "tune", "Dimension", "SpaceError", "DEFAULT_SPACES", "default_space", "load_space",
+           "parse_space"]

@@ -1,0 +1,70 @@
+"""``aquaml tune ALGO ENV ...`` and ``aquaml tune best STUDY_DIR``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from aquaml.cli import assignments, fail
+from aquaml.tune.study import PRUNERS, SAMPLERS, TuneConfig
+
+
+def _fail(message: str) -> int:
+    return fail(message, "aquaml tune")
+
+
+def study_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aquaml tune", description="Tune an algorithm's parameters with Optuna.")
+    p.add_argument("algo")
+    p.add_argument("env")
+    p.add_argument("--trials", type=int, required=True, help="trials in the study, however many tuners share it")
+    p.add_argument("--budget", type=int, required=True, metavar="STEPS", help="env steps per training run")
+    p.add_argument("--space", metavar="FILE.yaml", help="search space (default: the algorithm's, docs/tuning.md)")
+    p.add_argument("--seeds", type=int, default=1, help="runs per trial (seeds 0..K-1)")
+    p.add_argument("--workers", type=int, default=1, help="trials at once (one process each)")
+    p.add_argument("--sampler", default="tpe", help=f"one of {', '.join(SAMPLERS)}")
+    p.add_argument("--pruner", default="median", help=f"one of {', '.join(PRUNERS)}")
+    p.add_argument("--storage", default="", help="journal file or database URL shared by several tuners")
+    p.add_argument("--study", default=None, help="study name (default ALGO_ENV)")
+    p.add_argument("--out", default=None, help="study folder (default tune/STUDY)")
+    p.add_argument("--objective", default="eval_return_mean", help="progress.csv column to maximise")
+    p.add_argument("--aggregate", default="mean", help="over seeds: mean or iqm")
+    p.add_argument("--sampler-seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fixed parameter")
+    return p
+
+
+def _best(folder: Path) -> int:
+    best = folder / "best.yaml"
+    if not best.exists():
+        return _fail(f"{folder} holds no best.yaml (not a study folder, or no trial completed)")
+    print(best.read_text(), end="")
+    print((folder / "best_command.sh").read_text().splitlines()[-1])
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    from aquaml.tune.study import tune
+    from aquaml.tune.space import SpaceError
+
+    if argv[:1] == ["best"]:
+        if len(argv) != 2:
+            return _fail("usage: aquaml tune best STUDY_DIR")
+        return _best(Path(argv[1]))
+    args = study_parser().parse_args(argv)
+    try:
+        study = args.study or f"{args.algo}_{args.env}".replace("/", "_")
+        cfg = TuneConfig(args.algo, args.env, args.trials, args.budget, args.seeds, args.workers, args.sampler,
+                         args.pruner, study, args.out or str(Path("tune") / study), args.storage, args.objective,
+                         aggregate=args.aggregate, sampler_seed=args.sampler_seed, sets=assignments(args.set))
+        result = tune(cfg, args.space)
+    except (SpaceError, ValueError, TypeError, FileNotFoundError) as e:
+        return _fail(str(e).splitlines()[0])
+    from optuna.trial import TrialState
+
+    states = [t.state for t in result.get_trials(deepcopy=False)]
+    counts = ", ".join(f"{states.count(s)} {s.name.lower()}" for s in (TrialState.COMPLETE, TrialState.PRUNED,
+                                                                        TrialState.FAIL))
+    print(f"study {cfg.study}: {len(states)} trials ({counts}); folder {cfg.path}")
+    if (cfg.path / "best.yaml").exists():
+        print((cfg.path / "best_command.sh").read_text().splitlines()[-1])
+    return 0

@@ -1,0 +1,249 @@
+"""A tuning study: Optuna's sampler and pruner over ordinary training runs.
+
+:func:`tune` creates (or continues) a study whose storage is, by default, Optuna's journal
+file in the study folder (no server); ``storage`` may name a shared journal file or a
+PostgreSQL/MySQL URL so that tuners on several machines share one study. The default
+configuration is enqueued as the first trial, so the study always reports what tuning gained.
+Trials are asked for under a lock, so however many tuner threads or processes share the study
+(on one machine or one shared file system), it never holds more than ``trials`` trials.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import threading
+import traceback
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aquaml.tune.space import Dimension, as_text, default_space, load_space, parse_space
+from aquaml.tune.trial import TrialOutcome, run_trial
+
+SAMPLERS = ("tpe", "random", "cmaes", "qmc")
+PRUNERS = ("median", "halving", "hyperband", "none")
+OBJECTIVE_AGGREGATES = ("mean", "iqm")
+
+
+@dataclass
+class TuneConfig:
+    """Everything a study needs; stored in the study so ``resume`` and ``best`` need only the folder."""
+
+    algo: str
+    env: str
+    trials: int
+    budget: int  #: env steps per run (gradient steps for offline algorithms)
+    seeds: int = 1  #: runs per trial, seeds 0..K-1 (the objective aggregates them)
+    workers: int = 1  #: trials run at once by this tuner
+    sampler: str = "tpe"
+    pruner: str = "median"
+    study: str = "study"
+    folder: str = ""  #: the study folder (default tune/<study>)
+    storage: str = ""  #: "" for the journal file in the folder, a journal path, or a database URL
+    objective: str = "eval_return_mean"  #: a progress.csv column, maximised
+    last_evals: int = 3  #: evaluations averaged per run
+    aggregate: str = "mean"  #: over seeds: mean or iqm
+    sampler_seed: int = 0
+    sets: dict = field(default_factory=dict)  #: fixed parameters (``--set key=value``)
+    space: dict = field(default_factory=dict)  #: name -> distribution (filled from the default or --space)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.folder or Path("tune") / self.study)
+
+
+def check_config(cfg: TuneConfig, space_file: str | None = None) -> dict[str, Dimension]:
+    """Validate everything before the first trial; returns the parsed space (and fills ``cfg.space``)."""
+    from aquaml.algorithm.registry import resolve_algorithm
+
+    algo = resolve_algorithm(cfg.algo)
+    for name, choices in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("aggregate", OBJECTIVE_AGGREGATES)):
+        if getattr(cfg, name) not in choices:
+            raise ValueError(f"unknown {name} {getattr(cfg, name)!r}; use one of {', '.join(choices)}")
+    for name in ("trials", "budget", "seeds", "workers", "last_evals"):
+        if getattr(cfg, name) <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
+    if cfg.space:
+        space = parse_space(cfg.space, algo.Parameters)
+    elif space_file:
+        space = load_space(space_file, algo.Parameters)
+    else:
+        space = default_space(algo)
+    clash = sorted(set(space) & set(cfg.sets))
+    if clash:
+        raise ValueError(f"{', '.join(clash)} both searched and fixed by --set; drop one")
+    cfg.space = {name: dim.to_dict() for name, dim in space.items()}
+    # the fixed parameters must build, and the budget must hold one epoch (whose end evaluates)
+    params = algo.Parameters().with_strings(cfg.sets)
+    per_epoch = params.steps_per_env * params.n_envs
+    if cfg.budget < per_epoch:
+        raise ValueError(f"--budget {cfg.budget} is below one epoch of {cfg.algo} ({per_epoch} steps): no evaluation "
+                         "would run within it; raise the budget or make the epoch smaller")
+    return space
+
+
+def default_assignment(cfg: TuneConfig, space: dict[str, Dimension]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The algorithm's defaults for the searched names (the first trial): ``(values that lie in
+    the space, as suggest returns them; every default as --set text)``."""
+    from aquaml.algorithm.registry import resolve_algorithm
+
+    params = resolve_algorithm(cfg.algo).Parameters().with_strings(cfg.sets)
+    inside, texts = {}, {}
+    for name, dim in space.items():
+        value = getattr(params, name)
+        texts[name] = as_text(value)
+        if dim.type == "categorical":
+            match = [c for c in dim.choices if as_text(c) == texts[name]]
+            if match:
+                inside[name] = match[0]
+        elif value is not None and dim.low <= float(value) <= dim.high:
+            inside[name] = value
+    return inside, texts
+
+
+def open_study(cfg: TuneConfig):
+    import optuna
+
+    cfg.path.mkdir(parents=True, exist_ok=True)
+    storage = cfg.storage or str(cfg.path / "journal.log")
+    if "://" not in storage:
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        storage = JournalStorage(JournalFileBackend(str(storage)))
+    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=cfg.sampler_seed),
+                "random": lambda: optuna.samplers.RandomSampler(seed=cfg.sampler_seed),
+                "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=cfg.sampler_seed),
+                "qmc": lambda: optuna.samplers.QMCSampler(seed=cfg.sampler_seed)}
+    pruners = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+               "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
+               "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cfg.budget * cfg.seeds),
+               "none": lambda: optuna.pruners.NopPruner()}
+    return optuna.create_study(storage=storage, study_name=cfg.study, direction="maximize",
+                               sampler=samplers[cfg.sampler](), pruner=pruners[cfg.pruner](), load_if_exists=True)
+
+
+@contextmanager
+def study_lock(cfg: TuneConfig):
+    """Serialises counting and asking across the tuners that share the study folder."""
+    with open(cfg.path / ".ask.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
+    """Run (or continue) the study until it holds ``cfg.trials`` finished trials; returns it."""
+    import optuna
+    from optuna.trial import TrialState
+
+    space = check_config(cfg, space_file)
+    study = open_study(cfg)
+    with study_lock(cfg):
+        if "config" not in study.user_attrs:
+            study.set_user_attr("config", asdict(cfg))
+            inside, texts = default_assignment(cfg, space)  # defaults outside a user's space run as they are
+            study.enqueue_trial(inside, user_attrs={"default": True, "default_assignments": texts})
+    (cfg.path / "study.json").write_text(json.dumps(asdict(cfg), indent=2))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+    def ask():
+        with study_lock(cfg):
+            if len(study.get_trials(deepcopy=False, states=started)) >= cfg.trials:
+                return None
+            return study.ask()
+
+    def run_one(trial) -> TrialOutcome:
+        fixed = trial.user_attrs.get("default_assignments")
+        assignments = {name: as_text(dim.suggest(trial)) if fixed is None or name in trial.params else fixed[name]
+                       for name, dim in space.items()}
+        trial.set_user_attr("assignments", assignments)
+
+        def report(value: float, step: int) -> bool:
+            trial.report(value, step)
+            return trial.should_prune()
+
+        env_vars = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"} if cfg.workers > 1 else None
+        return run_trial(cfg.algo, cfg.env, cfg.budget, list(range(cfg.seeds)), {**cfg.sets, **assignments},
+                         cfg.path / "runs" / f"trial_{trial.number:04d}", report, cfg.objective, cfg.last_evals,
+                         cfg.aggregate, env_vars=env_vars)
+
+    def worker() -> None:
+        while (trial := ask()) is not None:
+            try:
+                outcome = run_one(trial)
+            except Exception:  # the tuner's own failure: the trial must not stay RUNNING
+                outcome = TrialOutcome("fail", error=traceback.format_exc()[-3000:])
+            finish(study, trial, outcome)
+            log(f"trial {trial.number}: {outcome.state}" + (f", {cfg.objective} {outcome.value:.2f}"
+                                                           if outcome.value is not None else ""))
+
+    threads = [threading.Thread(target=worker, name=f"aquaml-tune-{i}") for i in range(cfg.workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    write_outputs(study, cfg)
+    return study
+
+
+def finish(study, trial, outcome: TrialOutcome) -> None:
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("run_dirs", outcome.run_dirs)
+    trial.set_user_attr("seed_values", outcome.seed_values)
+    if outcome.state == "complete":
+        study.tell(trial, outcome.value)
+    elif outcome.state == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        trial.set_user_attr("error", outcome.error)
+        study.tell(trial, state=TrialState.FAIL)
+
+
+def write_outputs(study, cfg: TuneConfig) -> None:
+    """``trials.csv``, ``best.yaml`` and ``best_command.sh`` in the study folder."""
+    import csv
+
+    import yaml
+    from optuna.trial import TrialState
+
+    from aquaml.tune.trial import train_command
+
+    trials = study.get_trials(deepcopy=False)
+    names = list(cfg.space)
+    with open(cfg.path / "trials.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["number", "state", "value", "default", *names, "duration_s", "run_dirs", "error"])
+        for t in trials:
+            duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else ""
+            w.writerow([t.number, t.state.name.lower(), "" if t.value is None else t.value,
+                        bool(t.user_attrs.get("default")), *(t.user_attrs.get("assignments", {}).get(n, "")
+                                                             for n in names),
+                        duration, ";".join(t.user_attrs.get("run_dirs", [])),
+                        t.user_attrs.get("error", "")[-200:].replace("\n", " ")])
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and math.isfinite(t.value)]
+    if not complete:
+        return
+    best = max(complete, key=lambda t: t.value)
+    default = next((t for t in complete if t.user_attrs.get("default")), None)
+    assignments = {**cfg.sets, **best.user_attrs["assignments"]}
+    (cfg.path / "best.yaml").write_text(yaml.safe_dump({
+        "algo": cfg.algo, "env": cfg.env, "budget": cfg.budget, "trial": best.number, "value": best.value,
+        "default_value": default.value if default else None, "parameters": assignments}, sort_keys=False))
+    cmd = train_command(cfg.algo, cfg.env, cfg.budget, 0, assignments)
+    (cfg.path / "best_command.sh").write_text("#!/bin/sh\n# the best trial's configuration (trial "
+                                             f"{best.number}, {cfg.objective} {best.value:.2f})\n"
+                                             + " ".join(_quote(c) for c in cmd) + " \"$@\"\n")
+    (cfg.path / "best_command.sh").chmod(0o755)
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)

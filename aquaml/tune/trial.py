@@ -1,0 +1,132 @@
+"""One trial: ordinary ``aquaml train`` runs (one per seed), each in its own process.
+
+The tuner watches each run's ``progress.csv``: every evaluation is reported to Optuna, keyed by
+env steps (seed ``k`` of ``K`` reports at ``k * budget + steps``, so trials compare at equal
+steps), and when the pruner says stop, the tuner creates the run's ``STOP`` file: the run ends
+after its current epoch with a final evaluation and checkpoint, a complete run folder that
+``trial.json`` marks pruned. A run that exits with an error, or whose objective is NaN, fails
+the trial with the end of its output kept; it is never counted as pruned.
+"""
+from __future__ import annotations
+
+import csv
+import ctypes
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+ERROR_TAIL = 3000  #: characters of a failed run's output kept with the trial
+
+
+@dataclass
+class TrialOutcome:
+    state: str  #: ``'complete'``, ``'pruned'`` or ``'fail'``
+    value: float | None = None  #: the objective (complete trials)
+    seed_values: list = field(default_factory=list)  #: each finished seed's objective
+    run_dirs: list = field(default_factory=list)
+    error: str = ""
+
+
+def aggregate(values: Sequence[float], how: str) -> float:
+    """Mean, or the interquartile mean (the middle 50% of the sorted values, fractional ends weighted)."""
+    x = np.sort(np.asarray(values, np.float64))
+    if how == "mean" or len(x) < 4:
+        return float(np.mean(x))
+    n = len(x)
+    lo, hi = n * 0.25, n * 0.75
+    weights = np.clip(np.minimum(np.arange(1, n + 1), hi) - np.maximum(np.arange(n), lo), 0, None)
+    return float(np.sum(weights * x) / np.sum(weights))
+
+
+def eval_rows(run_dir: Path | None, metric: str) -> list[tuple[int, float]]:
+    """``(env steps, metric)`` of each evaluation row written so far."""
+    if run_dir is None or not (run_dir / "progress.csv").exists():
+        return []
+    with open(run_dir / "progress.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for row in rows:
+        if row.get(metric) not in (None, ""):
+            out.append((int(float(row["env_steps"])), float(row[metric])))
+    return out
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the tuner dies, so no trial outlives a killed tuner (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def train_command(algo: str, env: str, budget: int, seed: int, assignments: dict[str, str],
+                  run_root: Path | None = None, name: str | None = None) -> list[str]:
+    """The ``aquaml train`` command of one run of a configuration."""
+    cmd = ["aquaml", "train", algo, env, "--steps", str(budget), "--seed", str(seed)]
+    for key, value in assignments.items():
+        cmd += ["--set", f"{key}={value}"]
+    if run_root is not None:
+        cmd += ["--run-root", str(run_root), "--name", name]
+    return cmd
+
+
+def run_trial(algo: str, env: str, budget: int, seeds: Sequence[int], assignments: dict[str, str], folder: Path,
+              report: Callable[[float, int], bool], metric: str = "eval_return_mean", last: int = 3,
+              how: str = "mean", poll_s: float = 0.2, env_vars: dict | None = None) -> TrialOutcome:
+    """Train the configuration once per seed; ``report(value, step) -> prune?`` at each evaluation."""
+    folder.mkdir(parents=True, exist_ok=True)
+    outcome = TrialOutcome("complete")
+    for k, seed in enumerate(seeds):
+        name = f"seed{seed}"
+        cmd = train_command(algo, env, budget, seed, assignments, folder, name)
+        cmd = [sys.executable, "-m", "aquaml.cli", *cmd[1:]]
+        log_path = folder / f"{name}.log"
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                                    env={**os.environ, **(env_vars or {})})
+            run_dir, seen, pruned = None, 0, False
+            while True:
+                done = proc.poll() is not None
+                if run_dir is None:
+                    found = sorted((folder / name).glob("*/config.json"))
+                    run_dir = found[-1].parent if found else None
+                rows = eval_rows(run_dir, metric)
+                for steps, value in rows[seen:]:
+                    if not pruned and math.isfinite(value) and report(value, k * budget + steps):
+                        (run_dir / "STOP").touch()
+                        pruned = True
+                seen = len(rows)
+                if done:
+                    break
+                time.sleep(poll_s)
+        if run_dir is not None:
+            outcome.run_dirs.append(str(run_dir))
+        if proc.returncode != 0:
+            text = log_path.read_text(errors="replace")
+            return TrialOutcome("fail", None, outcome.seed_values, outcome.run_dirs, text[-ERROR_TAIL:])
+        if pruned:
+            (run_dir / "trial.json").write_text(json.dumps({"state": "pruned", "seed": seed}))
+            outcome.state = "pruned"
+            return outcome
+        values = [v for _, v in rows[-last:]]
+        value = float(np.mean(values)) if values else float("nan")
+        if not math.isfinite(value):
+            return TrialOutcome("fail", None, outcome.seed_values, outcome.run_dirs,
+                                f"{run_dir}: objective {metric} is {value} (no finite evaluation)")
+        outcome.seed_values.append(value)
+        (run_dir / "trial.json").write_text(json.dumps({"state": "complete", "seed": seed, "value": value}))
+    outcome.value = aggregate(outcome.seed_values, how)
+    return outcome
+
+
+def as_dict(outcome: TrialOutcome) -> dict:
+    return asdict(outcome)

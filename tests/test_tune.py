@@ -1,0 +1,130 @@
+"""Tuning (aquaml tune): search spaces, bad input before any trial, trials as ordinary runs,
+pruning through the run's STOP file, failures with their error text, the trial cap with two
+workers, and a best command that rebuilds the best configuration."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("optuna")
+
+from aquaml.algorithm import ALGORITHMS  # noqa: E402
+from aquaml.cli import main  # noqa: E402
+from aquaml.tune import DEFAULT_SPACES, SpaceError, TuneConfig, default_space, parse_space  # noqa: E402
+from aquaml.tune.study import check_config, default_assignment  # noqa: E402
+from aquaml.tune.trial import aggregate, run_trial  # noqa: E402
+
+SMALL = {"update_interval": "50", "mini_buffer_size": "100", "display_interval": "2", "calculate_episodes": "1",
+         "hidden_sizes": "16"}
+SPACE = {"learning_rate": {"type": "log_float", "low": 1e-4, "high": 3e-3},
+         "batch_size": {"type": "categorical", "choices": [32, 64]}}
+
+
+def test_every_default_space_parses_and_holds_its_algorithms_defaults():
+    for name in DEFAULT_SPACES:
+        algo = ALGORITHMS[name]
+        space = default_space(algo)
+        cfg = TuneConfig(name, "Pendulum-v1", 1, 10**6, space={k: d.to_dict() for k, d in space.items()})
+        inside, texts = default_assignment(cfg, space)
+        assert set(inside) == set(space) == set(texts), f"{name}: defaults outside the space: {set(space) - set(inside)}"
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({}, "the search space is empty"),
+    ({"learning_rat": {"type": "float", "low": 0, "high": 1}}, "unknown parameter 'learning_rat' for SACParameters"),
+    ({"tau": {"type": "uniform", "low": 0, "high": 1}}, "'tau' needs a type, one of float, log_float"),
+    ({"tau": {"type": "float", "low": 0.5, "high": 0.1}}, "'tau' needs low < high"),
+    ({"tau": {"type": "log_float", "low": 0.0, "high": 0.1}}, "so low must be positive"),
+    ({"batch_size": {"type": "categorical", "choices": []}}, "needs a non-empty list of choices"),
+    ({"hidden_sizes": {"type": "categorical", "choices": [[64, 64]]}}, "write \\[64, 64\\] as a string"),
+])
+def test_bad_spaces_name_the_culprit(spec, message):
+    with pytest.raises(SpaceError, match=message):
+        parse_space(spec, ALGORITHMS["sac"].Parameters)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sampler", "grid"], "unknown sampler 'grid'; use one of tpe, random, cmaes, qmc"),
+    (["--pruner", "early"], "unknown pruner 'early'"),
+    (["--budget", "20"], "--budget 20 is below one epoch of sac \\(50 steps\\)"),
+    (["--set", "learning_rate=0.1"], "learning_rate both searched and fixed by --set"),
+    (["--space", "missing.yaml"], "search space file missing.yaml does not exist"),
+    (["--set", "batch_sise=3"], "unknown parameter 'batch_sise'"),
+])
+def test_bad_tuning_input_fails_before_any_trial(argv, message, tmp_path, capsys):
+    base = ["tune", "sac", "Pendulum-v1", "--trials", "2", "--budget", "600", "--out", str(tmp_path / "study"),
+            "--set", "update_interval=50"]
+    if "--budget" in argv:
+        base = base[:5] + base[7:]
+    assert main(base + argv) == 2
+    assert message.replace("\\", "") in capsys.readouterr().err or pytest.fail(message)
+    assert not (tmp_path / "study" / "runs").exists()  # no trial started
+
+
+def test_iqm_matches_a_hand_computation():
+    values = [5.0, 1.0, 3.0, 100.0, 2.0, 4.0, -50.0, 6.0]
+    s = np.sort(values)
+    np.testing.assert_allclose(aggregate(values, "iqm"), np.mean(s[2:6]))
+    five = [1.0, 2.0, 3.0, 4.0, 10.0]  # 1.25 values trimmed at each end: 0.75 of 2 and 4 weigh in
+    np.testing.assert_allclose(aggregate(five, "iqm"), (0.75 * 2 + 3 + 0.75 * 4) / 2.5)
+    assert aggregate(values, "mean") == np.mean(values)
+
+
+def test_a_pruned_trial_stops_early_and_leaves_a_complete_run_folder(tmp_path):
+    reports = []
+
+    def report(value, step):
+        reports.append((value, step))
+        return True  # prune at the first evaluation
+
+    outcome = run_trial("sac", "Pendulum-v1", 4000, [0], SMALL, tmp_path / "trial", report)
+    assert outcome.state == "pruned" and reports[0][1] == 100
+    run_dir = Path(outcome.run_dirs[0])
+    # the run stopped well before its budget (the tuner polls, so a few more epochs may pass first),
+    # with the final evaluation of the epoch that saw STOP
+    progress = (run_dir / "progress.csv").read_text().splitlines()
+    last_steps = int(progress[-1].split(",")[progress[0].split(",").index("env_steps")])
+    assert len(progress) >= 3 and last_steps < 4000
+    assert json.loads((run_dir / "trial.json").read_text())["state"] == "pruned"
+    assert (run_dir / "STOP").exists() and sorted(run_dir.glob("checkpoints/epoch_*/state.npz"))
+
+
+def test_a_crashing_trial_fails_with_its_error_text(tmp_path):
+    outcome = run_trial("sac", "Pendulum-v1", 600, [0], {**SMALL, "tau": "2.0"}, tmp_path / "trial",
+                        lambda value, step: False)
+    assert outcome.state == "fail" and "tau must lie in (0, 1]" in outcome.error
+
+
+def test_a_study_with_two_workers_stops_at_the_trial_cap_and_its_best_command_rebuilds_the_run(tmp_path):
+    import optuna
+    import yaml
+
+    out = tmp_path / "study"
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    argv = ["tune", "sac", "Pendulum-v1", "--trials", "4", "--budget", "400", "--workers", "2", "--out", str(out),
+            "--space", str(space), *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
+    def load():
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "journal.log")))
+        return optuna.load_study(study_name="sac_Pendulum-v1", storage=storage)
+
+    assert main(argv) == 0
+    study = load()
+    assert len(study.trials) == 4
+    first = study.trials[0]
+    assert first.user_attrs["default"] and first.user_attrs["assignments"]["batch_size"] == "256"  # the default
+    assert main(argv) == 0 and len(load().trials) == 4  # a second tuner on the full study adds none
+    rows = (out / "trials.csv").read_text().splitlines()
+    assert len(rows) == 5
+    best = yaml.safe_load((out / "best.yaml").read_text())
+    best_run = Path(study.trials[best["trial"]].user_attrs["run_dirs"][0])
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # this environment's aquaml
+    result = subprocess.run(["/bin/sh", str(out / "best_command.sh"), "--run-root", str(tmp_path / "again")],
+                            capture_output=True, text=True, env={**os.environ, "PATH": path})
+    assert result.returncode == 0, result.stderr[-2000:]
+    again = next((tmp_path / "again").glob("*/*/config.json"))
+    assert json.loads(again.read_text())["parameters"] == json.loads((best_run / "config.json").read_text())["parameters"]

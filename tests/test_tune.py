@@ -15,7 +15,7 @@ pytest.importorskip("optuna")
 from aquaml.algorithm import ALGORITHMS  # noqa: E402
 from aquaml.cli import main  # noqa: E402
 from aquaml.tune import DEFAULT_SPACES, SpaceError, TuneConfig, default_space, parse_space  # noqa: E402
-from aquaml.tune.study import check_config, default_assignment  # noqa: E402
+from aquaml.tune.study import default_assignment  # noqa: E402
 from aquaml.tune.trial import aggregate, run_trial  # noqa: E402
 
 SMALL = {"update_interval": "50", "mini_buffer_size": "100", "display_interval": "2", "calculate_episodes": "1",
@@ -120,6 +120,9 @@ def test_a_study_with_two_workers_stops_at_the_trial_cap_and_its_best_command_re
     assert main(argv) == 0 and len(load().trials) == 4  # a second tuner on the full study adds none
     rows = (out / "trials.csv").read_text().splitlines()
     assert len(rows) == 5
+    report = (out / "report.md").read_text()
+    assert "| 1 |" in report and "(default)" in report and "optuna-dashboard" in report
+    assert {p.name for p in (out / "plots").glob("*.png")} >= {"optimization_history.png", "intermediate_values.png"}
     best = yaml.safe_load((out / "best.yaml").read_text())
     best_run = Path(study.trials[best["trial"]].user_attrs["run_dirs"][0])
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # this environment's aquaml
@@ -128,3 +131,55 @@ def test_a_study_with_two_workers_stops_at_the_trial_cap_and_its_best_command_re
     assert result.returncode == 0, result.stderr[-2000:]
     again = next((tmp_path / "again").glob("*/*/config.json"))
     assert json.loads(again.read_text())["parameters"] == json.loads((best_run / "config.json").read_text())["parameters"]
+    # the best configuration and the default again, on fresh seeds
+    assert main(["tune", "confirm", str(out), "--top", "1", "--seeds", "1"]) == 0
+    confirmation = (out / "confirm.md").read_text()
+    assert "Seeds 1000..1000" in confirmation and f"| {best['trial']}" in confirmation
+    assert sorted((out / "confirm").glob("trial_*/seed1000/*/trial.json"))
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if text in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(proc.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_resume_after_a_killed_tuner_requeues_its_trial_and_leaves_no_orphan(tmp_path):
+    import signal
+    import time
+
+    import optuna
+    import yaml
+
+    out = tmp_path / "study"
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    cmd = [sys.executable, "-m", "aquaml.cli", "tune", "sac", "Pendulum-v1", "--trials", "3", "--budget", "1500",
+           "--out", str(out), "--space", str(space), "--pruner", "none",
+           *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
+    tuner = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list((out / "runs").glob("trial_0000/seed0/*/progress.csv")) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(str(out / "runs" / "trial_0000")), "the first trial is not running"
+    tuner.send_signal(signal.SIGKILL)
+    tuner.wait()
+    time.sleep(2)
+    assert not _processes_mentioning(str(out / "runs")), "a trial outlived its tuner"
+    assert main(["tune", "resume", str(out)]) == 0
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "journal.log")))
+    trials = optuna.load_study(study_name="sac_Pendulum-v1", storage=storage).trials
+    states = [t.state.name for t in trials]
+    assert "RUNNING" not in states and "WAITING" not in states
+    requeued = [t for t in trials if t.user_attrs.get("requeued")]
+    assert len(requeued) == 1 and requeued[0].state.name == "FAIL" and "its tuner stopped" in requeued[0].user_attrs["error"]
+    counted = [t for t in trials if not t.user_attrs.get("requeued")]
+    assert len(counted) == 3 and all(t.state.name == "COMPLETE" for t in counted)
+    # the killed trial was the default configuration: it ran again, still marked as the default
+    assert sum(bool(t.user_attrs.get("default")) for t in counted) == 1

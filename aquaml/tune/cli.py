@@ -1,7 +1,8 @@
-"""``aquaml tune ALGO ENV ...`` and ``aquaml tune best STUDY_DIR``."""
+"""``aquaml tune ALGO ENV ...``, ``aquaml tune resume|best|confirm STUDY_DIR``."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from aquaml.cli import assignments, fail
@@ -33,6 +34,17 @@ def study_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _open(folder: Path):
+    """A study folder's settings and its study (read from the storage it names)."""
+    from aquaml.tune.study import open_study
+
+    settings = folder / "study.json"
+    if not settings.exists():
+        raise FileNotFoundError(f"{folder} is not a study folder (no study.json)")
+    cfg = TuneConfig(**json.loads(settings.read_text()))
+    return cfg, open_study(cfg)
+
+
 def _best(folder: Path) -> int:
     best = folder / "best.yaml"
     if not best.exists():
@@ -50,6 +62,40 @@ def main(argv: list[str]) -> int:
         if len(argv) != 2:
             return _fail("usage: aquaml tune best STUDY_DIR")
         return _best(Path(argv[1]))
+    if argv[:1] == ["confirm"]:
+        p = argparse.ArgumentParser(prog="aquaml tune confirm",
+                                    description="Rerun the best configurations and the default on fresh seeds.")
+        p.add_argument("study_dir")
+        p.add_argument("--top", type=int, default=3)
+        p.add_argument("--seeds", type=int, default=5)
+        args = p.parse_args(argv[1:])
+        if args.top <= 0 or args.seeds <= 0:
+            return _fail("--top and --seeds must be positive")
+        try:
+            cfg, study = _open(Path(args.study_dir))
+            from aquaml.tune.confirm import confirm
+
+            confirm(study, cfg, args.top, args.seeds)
+        except (ValueError, RuntimeError, FileNotFoundError) as e:
+            return _fail(str(e).splitlines()[0])
+        print((cfg.path / "confirm.md").read_text(), end="")
+        return 0
+    if argv[:1] == ["resume"]:
+        p = argparse.ArgumentParser(prog="aquaml tune resume",
+                                    description="Finish a study: requeue its dead tuners' trials, run the rest.")
+        p.add_argument("study_dir")
+        p.add_argument("--workers", type=int, default=None, help="trials at once (default: as the study was started)")
+        args = p.parse_args(argv[1:])
+        settings = Path(args.study_dir) / "study.json"
+        if not settings.exists():
+            return _fail(f"{args.study_dir} is not a study folder (no study.json)")
+        cfg = TuneConfig(**json.loads(settings.read_text()))  # tune() opens the study and requeues
+        if args.workers is not None:
+            cfg.workers = args.workers
+        try:
+            return _summary(tune(cfg), cfg)
+        except (SpaceError, ValueError, TypeError, FileNotFoundError) as e:
+            return _fail(str(e).splitlines()[0])
     args = study_parser().parse_args(argv)
     try:
         study = args.study or f"{args.algo}_{args.env}".replace("/", "_")
@@ -59,6 +105,10 @@ def main(argv: list[str]) -> int:
         result = tune(cfg, args.space)
     except (SpaceError, ValueError, TypeError, FileNotFoundError) as e:
         return _fail(str(e).splitlines()[0])
+    return _summary(result, cfg)
+
+
+def _summary(result, cfg: TuneConfig) -> int:
     from optuna.trial import TrialState
 
     states = [t.state for t in result.get_trials(deepcopy=False)]

@@ -12,17 +12,22 @@ from __future__ import annotations
 import fcntl
 import json
 import math
+import os
+import socket
 import threading
+import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aquaml.tune.report import write_plots, write_report
 from aquaml.tune.space import Dimension, as_text, default_space, load_space, parse_space
 from aquaml.tune.trial import TrialOutcome, run_trial
 
 SAMPLERS = ("tpe", "random", "cmaes", "qmc")
+STALE_AFTER_S = 120.0  #: a RUNNING trial of another host whose heartbeat is older is its dead tuner's
 PRUNERS = ("median", "halving", "hyperband", "none")
 OBJECTIVE_AGGREGATES = ("mean", "iqm")
 
@@ -106,6 +111,7 @@ def default_assignment(cfg: TuneConfig, space: dict[str, Dimension]) -> tuple[di
 def open_study(cfg: TuneConfig):
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg.path.mkdir(parents=True, exist_ok=True)
     storage = cfg.storage or str(cfg.path / "journal.log")
     if "://" not in storage:
@@ -117,7 +123,8 @@ def open_study(cfg: TuneConfig):
                 "random": lambda: optuna.samplers.RandomSampler(seed=cfg.sampler_seed),
                 "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=cfg.sampler_seed),
                 "qmc": lambda: optuna.samplers.QMCSampler(seed=cfg.sampler_seed)}
-    pruners = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+    # no pruning in the first quarter of a run: early evaluations of RL runs are mostly noise
+    pruners = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=cfg.budget // 4),
                "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
                "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cfg.budget * cfg.seeds),
                "none": lambda: optuna.pruners.NopPruner()}
@@ -138,27 +145,29 @@ def study_lock(cfg: TuneConfig):
 
 def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
     """Run (or continue) the study until it holds ``cfg.trials`` finished trials; returns it."""
-    import optuna
     from optuna.trial import TrialState
 
     space = check_config(cfg, space_file)
     study = open_study(cfg)
     with study_lock(cfg):
+        requeue_stale(study, cfg, log)
         if "config" not in study.user_attrs:
             study.set_user_attr("config", asdict(cfg))
             inside, texts = default_assignment(cfg, space)  # defaults outside a user's space run as they are
             study.enqueue_trial(inside, user_attrs={"default": True, "default_assignments": texts})
     (cfg.path / "study.json").write_text(json.dumps(asdict(cfg), indent=2))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
     def ask():
         with study_lock(cfg):
-            if len(study.get_trials(deepcopy=False, states=started)) >= cfg.trials:
+            counted = [t for t in study.get_trials(deepcopy=False, states=started) if not t.user_attrs.get("requeued")]
+            if len(counted) >= cfg.trials:
                 return None
-            return study.ask()
+            trial = study.ask()
+            trial.set_user_attr("tuner", {"host": socket.gethostname(), "pid": os.getpid()})
+            return trial
 
-    def run_one(trial) -> TrialOutcome:
+    def run_one(trial, cpus) -> TrialOutcome:
         fixed = trial.user_attrs.get("default_assignments")
         assignments = {name: as_text(dim.suggest(trial)) if fixed is None or name in trial.params else fixed[name]
                        for name, dim in space.items()}
@@ -171,25 +180,60 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
         env_vars = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"} if cfg.workers > 1 else None
         return run_trial(cfg.algo, cfg.env, cfg.budget, list(range(cfg.seeds)), {**cfg.sets, **assignments},
                          cfg.path / "runs" / f"trial_{trial.number:04d}", report, cfg.objective, cfg.last_evals,
-                         cfg.aggregate, env_vars=env_vars)
+                         cfg.aggregate, env_vars=env_vars, cpus=cpus)
 
-    def worker() -> None:
+    def worker(cpus) -> None:
         while (trial := ask()) is not None:
             try:
-                outcome = run_one(trial)
+                outcome = run_one(trial, cpus)
             except Exception:  # the tuner's own failure: the trial must not stay RUNNING
                 outcome = TrialOutcome("fail", error=traceback.format_exc()[-3000:])
             finish(study, trial, outcome)
             log(f"trial {trial.number}: {outcome.state}" + (f", {cfg.objective} {outcome.value:.2f}"
                                                            if outcome.value is not None else ""))
 
-    threads = [threading.Thread(target=worker, name=f"aquaml-tune-{i}") for i in range(cfg.workers)]
+    # each worker's trials get their share of the cores (none pinned when workers outnumber cores)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    shares = [cores[i::cfg.workers] if 1 < cfg.workers <= len(cores) else None for i in range(cfg.workers)]
+    threads = [threading.Thread(target=worker, args=(shares[i],), name=f"aquaml-tune-{i}") for i in range(cfg.workers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     write_outputs(study, cfg)
     return study
+
+
+def is_stale(trial, cfg: TuneConfig, timeout_s: float = STALE_AFTER_S) -> bool:
+    """A RUNNING trial whose tuner is gone: its process no longer exists on this host, or (another
+    host's) its heartbeat file has not been touched for ``timeout_s``."""
+    tuner = trial.user_attrs.get("tuner", {})
+    if tuner.get("host") == socket.gethostname() and tuner.get("pid") != os.getpid():
+        try:
+            os.kill(int(tuner["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, KeyError, ValueError):
+            pass
+    beat = cfg.path / "runs" / f"trial_{trial.number:04d}" / "heartbeat"
+    return beat.exists() and time.time() - beat.stat().st_mtime > timeout_s
+
+
+def requeue_stale(study, cfg: TuneConfig, log=print) -> None:
+    """Mark the RUNNING trials of dead tuners FAIL (kept out of the trial count) and queue their
+    configurations again, so the study still ends with ``trials`` counted trials."""
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_stale(t, cfg):
+            continue
+        study._storage.set_trial_user_attr(t._trial_id, "requeued", True)
+        study._storage.set_trial_user_attr(t._trial_id, "error", "its tuner stopped (killed or crashed); requeued")
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        fixed = t.user_attrs.get("default_assignments")
+        attrs = {"default": True, "default_assignments": fixed} if fixed else {}
+        study.enqueue_trial(dict(t.params), user_attrs=attrs)
+        log(f"trial {t.number}: its tuner is gone; marked failed and its configuration queued again")
 
 
 def finish(study, trial, outcome: TrialOutcome) -> None:
@@ -207,7 +251,7 @@ def finish(study, trial, outcome: TrialOutcome) -> None:
 
 
 def write_outputs(study, cfg: TuneConfig) -> None:
-    """``trials.csv``, ``best.yaml`` and ``best_command.sh`` in the study folder."""
+    """``trials.csv``, ``best.yaml``, ``best_command.sh``, ``report.md`` and ``plots/`` in the study folder."""
     import csv
 
     import yaml
@@ -229,6 +273,7 @@ def write_outputs(study, cfg: TuneConfig) -> None:
                         t.user_attrs.get("error", "")[-200:].replace("\n", " ")])
     complete = [t for t in trials if t.state == TrialState.COMPLETE and math.isfinite(t.value)]
     if not complete:
+        write_report(study, cfg, cfg.path, lambda t: [])
         return
     best = max(complete, key=lambda t: t.value)
     default = next((t for t in complete if t.user_attrs.get("default")), None)
@@ -237,6 +282,9 @@ def write_outputs(study, cfg: TuneConfig) -> None:
         "algo": cfg.algo, "env": cfg.env, "budget": cfg.budget, "trial": best.number, "value": best.value,
         "default_value": default.value if default else None, "parameters": assignments}, sort_keys=False))
     cmd = train_command(cfg.algo, cfg.env, cfg.budget, 0, assignments)
+    write_plots(study, cfg.path)
+    write_report(study, cfg, cfg.path, lambda t: train_command(cfg.algo, cfg.env, cfg.budget, 0,
+                                                               {**cfg.sets, **t.user_attrs["assignments"]}))
     (cfg.path / "best_command.sh").write_text("#!/bin/sh\n# the best trial's configuration (trial "
                                              f"{best.number}, {cfg.objective} {best.value:.2f})\n"
                                              + " ".join(_quote(c) for c in cmd) + " \"$@\"\n")

@@ -60,12 +60,17 @@ def eval_rows(run_dir: Path | None, metric: str) -> list[tuple[int, float]]:
     return out
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGKILL when the tuner dies, so no trial outlives a killed tuner (Linux)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+def _child_setup(cpus: Sequence[int] | None) -> Callable[[], None]:
+    """What the child runs before ``aquaml train``: SIGKILL when the tuner dies, so no trial
+    outlives a killed tuner (Linux), and its share of the cores."""
+    def setup() -> None:
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+    return setup
 
 
 def train_command(algo: str, env: str, budget: int, seed: int, assignments: dict[str, str],
@@ -81,8 +86,10 @@ def train_command(algo: str, env: str, budget: int, seed: int, assignments: dict
 
 def run_trial(algo: str, env: str, budget: int, seeds: Sequence[int], assignments: dict[str, str], folder: Path,
               report: Callable[[float, int], bool], metric: str = "eval_return_mean", last: int = 3,
-              how: str = "mean", poll_s: float = 0.2, env_vars: dict | None = None) -> TrialOutcome:
-    """Train the configuration once per seed; ``report(value, step) -> prune?`` at each evaluation."""
+              how: str = "mean", poll_s: float = 0.2, env_vars: dict | None = None,
+              cpus: Sequence[int] | None = None) -> TrialOutcome:
+    """Train the configuration once per seed; ``report(value, step) -> prune?`` at each evaluation.
+    ``cpus``: the cores the runs may use (None: all)."""
     folder.mkdir(parents=True, exist_ok=True)
     outcome = TrialOutcome("complete")
     for k, seed in enumerate(seeds):
@@ -91,10 +98,11 @@ def run_trial(algo: str, env: str, budget: int, seeds: Sequence[int], assignment
         cmd = [sys.executable, "-m", "aquaml.cli", *cmd[1:]]
         log_path = folder / f"{name}.log"
         with open(log_path, "w") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_child_setup(cpus),
                                     env={**os.environ, **(env_vars or {})})
             run_dir, seen, pruned = None, 0, False
             while True:
+                (folder / "heartbeat").touch()  # a resumed study tells a dead tuner's trials by this
                 done = proc.poll() is not None
                 if run_dir is None:
                     found = sorted((folder / name).glob("*/config.json"))

@@ -1,0 +1,65 @@
+"""A study's figures and report: Optuna's matplotlib plots (no browser) and ``report.md``."""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+PLOTS = ("optimization_history", "param_importances", "intermediate_values", "parallel_coordinate")
+
+
+def write_plots(study, folder: Path) -> list[str]:
+    """``plots/<name>.png`` for each of :data:`PLOTS` that the study's trials allow; returns their names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna.visualization.matplotlib as vis
+
+    (folder / "plots").mkdir(exist_ok=True)
+    written = []
+    for name in PLOTS:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+                ax = getattr(vis, f"plot_{name}")(study)
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            continue  # e.g. importances need two complete trials with different values
+        fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
+        fig.set_size_inches(8, 5)
+        fig.tight_layout()
+        fig.savefig(folder / "plots" / f"{name}.png", dpi=100)
+        plt.close(fig)
+        written.append(name)
+    return written
+
+
+def write_report(study, cfg, folder: Path, command_of, top: int = 5) -> None:
+    """``report.md``: what ran, the default against the best, the best trials with their commands."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    complete = sorted((t for t in trials if t.state == TrialState.COMPLETE and math.isfinite(t.value)),
+                      key=lambda t: -t.value)
+    default = next((t for t in complete if t.user_attrs.get("default")), None)
+    lines = [f"# Study {cfg.study}: {cfg.algo} on {cfg.env}", "",
+             f"{len(trials)} trials: {states.count(TrialState.COMPLETE)} complete, "
+             f"{states.count(TrialState.PRUNED)} pruned, {states.count(TrialState.FAIL)} failed. Budget "
+             f"{cfg.budget} steps per run, {cfg.seeds} seed(s) per trial; objective: mean of the last "
+             f"{cfg.last_evals} `{cfg.objective}` values ({cfg.aggregate} over seeds); sampler {cfg.sampler}, "
+             f"pruner {cfg.pruner}.", ""]
+    if complete:
+        best = complete[0]
+        gain = f" ({best.value - default.value:+.2f} over the default, trial {default.number})" if default else ""
+        lines += [f"Best: trial {best.number}, {best.value:.2f}{gain}.", "",
+                  "| rank | trial | objective | command |", "|---|---|---|---|"]
+        for rank, t in enumerate(complete[:top], 1):
+            cmd = " ".join(command_of(t))
+            lines.append(f"| {rank} | {t.number}{' (default)' if t.user_attrs.get('default') else ''} | "
+                         f"{t.value:.2f} | `{cmd}` |")
+        lines.append("")
+    lines += ["Figures: " + ", ".join(f"[{p}](plots/{p}.png)" for p in PLOTS
+                                     if (folder / "plots" / f"{p}.png").exists()), "",
+              "Browse the study: `optuna-dashboard " + (cfg.storage or str(folder / "journal.log")) + "`.", ""]
+    (folder / "report.md").write_text("\n".join(lines))

@@ -183,3 +183,72 @@ def test_resume_after_a_killed_tuner_requeues_its_trial_and_leaves_no_orphan(tmp
     assert len(counted) == 3 and all(t.state.name == "COMPLETE" for t in counted)
     # the killed trial was the default configuration: it ran again, still marked as the default
     assert sum(bool(t.user_attrs.get("default")) for t in counted) == 1
+
+
+def _pg_bin(name: str) -> str | None:
+    import glob
+    import shutil
+
+    return shutil.which(name) or (sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [None])[-1]
+
+
+@pytest.fixture
+def postgres_url():
+    """A throwaway PostgreSQL server on a Unix socket (skipped where PostgreSQL is not installed)."""
+    import shutil
+    import socket
+    import tempfile
+
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        message = "PostgreSQL is not installed; `apt-get install postgresql` enables this test (.ci/run does)"
+        if os.environ.get("AQUAML_REQUIRE_POSTGRES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    import psycopg2  # the test extra brings psycopg2-binary
+    root = Path(tempfile.mkdtemp(prefix="aquaml-pg-"))
+    root.chmod(0o755)
+    as_user = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: its own user runs it
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = root / "data"
+    try:
+        subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"], check=True,
+                       capture_output=True)
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(root / "server.log"), "-w", "-o",
+                        f"-k {root} -p {port} -c listen_addresses=''", "start"], check=True, capture_output=True)
+        conn = psycopg2.connect(host=str(root), port=port, user="postgres", dbname="postgres")
+        conn.autocommit = True
+        conn.cursor().execute("CREATE DATABASE optuna")
+        conn.close()
+        yield f"postgresql+psycopg2://postgres@/optuna?host={root}&port={port}"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_two_tuners_share_one_study_in_a_real_postgresql_server(postgres_url, tmp_path):
+    """Two tuner processes, as on two machines (no shared folder), against one PostgreSQL study:
+    together exactly --trials trials."""
+    import optuna
+    import yaml
+
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    tuners = []
+    for k in range(2):
+        cmd = [sys.executable, "-m", "aquaml.cli", "tune", "sac", "Pendulum-v1", "--trials", "4", "--budget", "400",
+               "--out", str(tmp_path / f"machine{k}"), "--space", str(space), "--storage", postgres_url,
+               "--study", "shared", *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
+        tuners.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [t.communicate(timeout=600)[0] for t in tuners]
+    assert all(t.returncode == 0 for t in tuners), outputs
+    trials = optuna.load_study(study_name="shared", storage=postgres_url).trials
+    assert len(trials) == 4 and all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    assert sum(bool(t.user_attrs.get("default")) for t in trials) == 1  # enqueued once
+    ran = [len(list((tmp_path / f"machine{k}" / "runs").glob("trial_*"))) for k in range(2)]
+    assert sum(ran) == 4 and min(ran) >= 1, ran  # both tuners took trials

@@ -4,8 +4,9 @@
 file in the study folder (no server); ``storage`` may name a shared journal file or a
 PostgreSQL/MySQL URL so that tuners on several machines share one study. The default
 configuration is enqueued as the first trial, so the study always reports what tuning gained.
-Trials are asked for under a lock, so however many tuner threads or processes share the study
-(on one machine or one shared file system), it never holds more than ``trials`` trials.
+Trials are asked for under a lock (in the database, or beside the journal file), so however
+many tuner threads, processes or machines share the study, it never holds more than ``trials``
+trials.
 """
 from __future__ import annotations
 
@@ -132,10 +133,33 @@ def open_study(cfg: TuneConfig):
                                sampler=samplers[cfg.sampler](), pruner=pruners[cfg.pruner](), load_if_exists=True)
 
 
+_ENGINES: dict = {}
+
+
 @contextmanager
 def study_lock(cfg: TuneConfig):
-    """Serialises counting and asking across the tuners that share the study folder."""
-    with open(cfg.path / ".ask.lock", "w") as f:
+    """Serialises counting and asking over every tuner of the study: a PostgreSQL advisory lock or
+    a MySQL named lock in the study's database, else a file lock beside its journal (or SQLite) file."""
+    url = cfg.storage
+    if url.startswith(("postgresql", "mysql")):
+        import sqlalchemy
+
+        engine = _ENGINES.setdefault(url, sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool))
+        name = f"aquaml-tune:{cfg.study}"
+        take, drop = (("SELECT pg_advisory_lock(hashtext(:n))", "SELECT pg_advisory_unlock(hashtext(:n))")
+                      if url.startswith("postgresql") else ("SELECT GET_LOCK(:n, -1)", "SELECT RELEASE_LOCK(:n)"))
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(take), {"n": name})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text(drop), {"n": name})
+        return
+    if not url:
+        path = cfg.path / ".ask.lock"
+    else:
+        path = Path(url.split("///", 1)[1] if url.startswith("sqlite") else url).with_suffix(".ask.lock")
+    with open(path, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -148,8 +172,9 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
     from optuna.trial import TrialState
 
     space = check_config(cfg, space_file)
-    study = open_study(cfg)
-    with study_lock(cfg):
+    cfg.path.mkdir(parents=True, exist_ok=True)
+    with study_lock(cfg):  # also around opening: tuners starting together would create the tables twice
+        study = open_study(cfg)
         requeue_stale(study, cfg, log)
         if "config" not in study.user_attrs:
             study.set_user_attr("config", asdict(cfg))

@@ -252,3 +252,27 @@ def test_two_tuners_share_one_study_in_a_real_postgresql_server(postgres_url, tm
     assert sum(bool(t.user_attrs.get("default")) for t in trials) == 1  # enqueued once
     ran = [len(list((tmp_path / f"machine{k}" / "runs").glob("trial_*"))) for k in range(2)]
     assert sum(ran) == 4 and min(ran) >= 1, ran  # both tuners took trials
+
+
+@pytest.mark.slow
+def test_tuning_sac_on_pendulum_beats_the_default_on_fresh_seeds(tmp_path):
+    """A short real study (2 workers, median pruning) and its confirmation on 2 fresh seeds."""
+    import yaml
+
+    out = tmp_path / "study"
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"learning_rate": {"type": "log_float", "low": 3e-4, "high": 3e-3},
+                                     "update_times": {"type": "categorical", "choices": [25, 50, 100, 200]},
+                                     "batch_size": {"type": "categorical", "choices": [64, 128, 256]}}))
+    argv = ["tune", "sac", "Pendulum-v1", "--trials", "8", "--budget", "6000", "--workers", "2", "--out", str(out),
+            "--space", str(space), "--sampler", "random", "--set", "display_interval=20", "--set",
+            "calculate_episodes=5", "--set", "hidden_sizes=64,64"]
+    assert main(argv) == 0
+    rows = (out / "trials.csv").read_text().splitlines()[1:]
+    states = [r.split(",")[1] for r in rows]
+    print("\n".join(rows))
+    assert len(rows) == 8 and "pruned" in states
+    assert main(["tune", "confirm", str(out), "--top", "1", "--seeds", "2"]) == 0
+    confirmation = (out / "confirm.md").read_text()
+    print(confirmation)
+    assert "is still the best on fresh seeds, and it beats the default there" in confirmation

@@ -148,3 +148,22 @@ def test_overlap_under_mpi_gives_the_same_run_on_both_paths(tmp_path):
         runs[transport] = summary_line(result.stdout)
     assert runs["auto"]["steps"] == 2000 and runs["auto"]["grad_steps"] > 0
     assert runs["auto"] == runs["messages"]
+
+
+def test_mpirun_spreads_tuning_trials_over_the_ranks(tmp_path):
+    """mpirun -n 2 aquaml tune: each rank is a tuner of the same study; together exactly --trials."""
+    import optuna
+
+    (tmp_path / "space.yaml").write_text("learning_rate: {type: log_float, low: 1.0e-4, high: 3.0e-3}\n")
+    args = ["-m", "aquaml.cli", "tune", "sac", "Pendulum-v1", "--trials", "3", "--budget", "200", "--pruner", "none",
+            "--out", tmp_path / "study", "--space", tmp_path / "space.yaml", "--set", "update_interval=50",
+            "--set", "mini_buffer_size=100", "--set", "display_interval=2", "--set", "calculate_episodes=1",
+            "--set", "hidden_sizes=16"]
+    result, _ = mpirun(args, n=2, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "study" / "journal.log")))
+    trials = optuna.load_study(study_name="sac_Pendulum-v1", storage=storage).trials
+    assert len(trials) == 3 and all(t.state.name == "COMPLETE" for t in trials)
+    assert len({t.user_attrs["tuner"]["pid"] for t in trials}) == 2  # both ranks ran trials
+    assert len((tmp_path / "study" / "trials.csv").read_text().splitlines()) == 4

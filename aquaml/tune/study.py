@@ -6,7 +6,9 @@ PostgreSQL/MySQL URL so that tuners on several machines share one study. The def
 configuration is enqueued as the first trial, so the study always reports what tuning gained.
 Trials are asked for under a lock (in the database, or beside the journal file), so however
 many tuner threads, processes or machines share the study, it never holds more than ``trials``
-trials.
+trials. That is also how ``mpirun -n N aquaml tune ...`` spreads trials over its ranks: each rank
+is one more tuner of the study (the ranks of other nodes need the storage on a shared file
+system or a database).
 """
 from __future__ import annotations
 
@@ -225,7 +227,8 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
         t.start()
     for t in threads:
         t.join()
-    write_outputs(study, cfg)
+    with study_lock(cfg):  # tuners finishing together (mpirun ranks) write one after another
+        write_outputs(study, cfg)
     return study
 
 

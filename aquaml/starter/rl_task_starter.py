@@ -267,7 +267,9 @@ class RLTaskStarter:
         with self.topology.fatal_on_every_rank(self._sampler_pool):
             if self.folder is None and self.writes_run:
                 self.folder = RunFolder.create(self._run_root, self.name, self._describe())
-            if self.folder is not None:  # RUN_DIR/STOP ends training cleanly after the current epoch
+            # RUN_DIR/STOP ends training cleanly after the current epoch (one learner: data-parallel
+            # learners would have to agree on the epoch, so they train to the end)
+            if self.folder is not None and self.topology.learner_comm is None:
                 self.loop.stop_file = self.folder.path / "STOP"
                 self.loop.stop_file.unlink(missing_ok=True)  # a resume continues past an earlier stop
             self.loop.hooks = self._hooks()

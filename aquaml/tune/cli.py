@@ -34,6 +34,11 @@ def study_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _storage(storage: str) -> str:
+    """A journal path made absolute (resume and confirm may run from elsewhere); URLs as given."""
+    return storage if not storage or "://" in storage else str(Path(storage).resolve())
+
+
 def _open(folder: Path):
     """A study folder's settings and its study (read from the storage it names)."""
     from aquaml.tune.study import open_study
@@ -41,7 +46,7 @@ def _open(folder: Path):
     settings = folder / "study.json"
     if not settings.exists():
         raise FileNotFoundError(f"{folder} is not a study folder (no study.json)")
-    cfg = TuneConfig(**json.loads(settings.read_text()))
+    cfg = TuneConfig(**{**json.loads(settings.read_text()), "folder": str(folder.resolve())})
     return cfg, open_study(cfg)
 
 
@@ -89,7 +94,8 @@ def main(argv: list[str]) -> int:
         settings = Path(args.study_dir) / "study.json"
         if not settings.exists():
             return _fail(f"{args.study_dir} is not a study folder (no study.json)")
-        cfg = TuneConfig(**json.loads(settings.read_text()))  # tune() opens the study and requeues
+        # the folder given, wherever the study was started from; tune() opens the study and requeues
+        cfg = TuneConfig(**{**json.loads(settings.read_text()), "folder": str(Path(args.study_dir).resolve())})
         if args.workers is not None:
             cfg.workers = args.workers
         try:
@@ -100,7 +106,8 @@ def main(argv: list[str]) -> int:
     try:
         study = args.study or f"{args.algo}_{args.env}".replace("/", "_")
         cfg = TuneConfig(args.algo, args.env, args.trials, args.budget, args.seeds, args.workers, args.sampler,
-                         args.pruner, study, args.out or str(Path("tune") / study), args.storage, args.objective,
+                         args.pruner, study, str(Path(args.out or Path("tune") / study).resolve()), _storage(args.storage),
+                         args.objective,
                          aggregate=args.aggregate, sampler_seed=args.sampler_seed, sets=assignments(args.set))
         result = tune(cfg, args.space)
     except (SpaceError, ValueError, TypeError, FileNotFoundError) as e:

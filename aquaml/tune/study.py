@@ -30,7 +30,7 @@ from aquaml.tune.space import Dimension, as_text, default_space, load_space, par
 from aquaml.tune.trial import TrialOutcome, run_trial
 
 SAMPLERS = ("tpe", "random", "cmaes", "qmc")
-STALE_AFTER_S = 120.0  #: a RUNNING trial of another host whose heartbeat is older is its dead tuner's
+STALE_AFTER_S = 120.0  #: a RUNNING trial whose heartbeat is older is its dead tuner's (clocks must agree)
 PRUNERS = ("median", "halving", "hyperband", "none")
 OBJECTIVE_AGGREGATES = ("mean", "iqm")
 
@@ -171,6 +171,7 @@ def study_lock(cfg: TuneConfig):
 
 def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
     """Run (or continue) the study until it holds ``cfg.trials`` finished trials; returns it."""
+    import optuna
     from optuna.trial import TrialState
 
     space = check_config(cfg, space_file)
@@ -181,7 +182,8 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
         if "config" not in study.user_attrs:
             study.set_user_attr("config", asdict(cfg))
             inside, texts = default_assignment(cfg, space)  # defaults outside a user's space run as they are
-            study.enqueue_trial(inside, user_attrs={"default": True, "default_assignments": texts})
+            study.enqueue_trial(inside, user_attrs={"default": True, "default_assignments": texts,
+                                                    "default_inside": sorted(inside)})
     (cfg.path / "study.json").write_text(json.dumps(asdict(cfg), indent=2))
     started = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -191,12 +193,14 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
             if len(counted) >= cfg.trials:
                 return None
             trial = study.ask()
-            trial.set_user_attr("tuner", {"host": socket.gethostname(), "pid": os.getpid()})
+            trial.set_user_attr("tuner", {"machine": machine_id(), "pid": os.getpid()})
+            trial.set_user_attr("heartbeat", time.time())
             return trial
 
     def run_one(trial, cpus) -> TrialOutcome:
-        fixed = trial.user_attrs.get("default_assignments")
-        assignments = {name: as_text(dim.suggest(trial)) if fixed is None or name in trial.params else fixed[name]
+        # the default trial suggests its in-space values (the sampler learns from them), the rest run as they are
+        fixed, inside = trial.user_attrs.get("default_assignments"), trial.user_attrs.get("default_inside", ())
+        assignments = {name: as_text(dim.suggest(trial)) if fixed is None or name in inside else fixed[name]
                        for name, dim in space.items()}
         trial.set_user_attr("assignments", assignments)
 
@@ -207,7 +211,8 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
         env_vars = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"} if cfg.workers > 1 else None
         return run_trial(cfg.algo, cfg.env, cfg.budget, list(range(cfg.seeds)), {**cfg.sets, **assignments},
                          cfg.path / "runs" / f"trial_{trial.number:04d}", report, cfg.objective, cfg.last_evals,
-                         cfg.aggregate, env_vars=env_vars, cpus=cpus)
+                         cfg.aggregate, env_vars=env_vars, cpus=cpus,
+                         beat=lambda: trial.set_user_attr("heartbeat", time.time()))
 
     def worker(cpus) -> None:
         while (trial := ask()) is not None:
@@ -215,7 +220,11 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
                 outcome = run_one(trial, cpus)
             except Exception:  # the tuner's own failure: the trial must not stay RUNNING
                 outcome = TrialOutcome("fail", error=traceback.format_exc()[-3000:])
-            finish(study, trial, outcome)
+            try:
+                finish(study, trial, outcome)
+            except optuna.exceptions.UpdateFinishedTrialError:  # another tuner judged it stale meanwhile
+                log(f"trial {trial.number}: already marked failed by another tuner; its result is dropped")
+                continue
             log(f"trial {trial.number}: {outcome.state}" + (f", {cfg.objective} {outcome.value:.2f}"
                                                            if outcome.value is not None else ""))
 
@@ -233,18 +242,30 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
 
 
 def is_stale(trial, cfg: TuneConfig, timeout_s: float = STALE_AFTER_S) -> bool:
-    """A RUNNING trial whose tuner is gone: its process no longer exists on this host, or (another
-    host's) its heartbeat file has not been touched for ``timeout_s``."""
+    """A RUNNING trial whose tuner is gone: its heartbeat (a user attribute its tuner refreshes
+    every few seconds, in the storage every tuner shares) is older than ``timeout_s``, or its
+    tuner's process no longer exists on this machine (same host name and boot)."""
     tuner = trial.user_attrs.get("tuner", {})
-    if tuner.get("host") == socket.gethostname() and tuner.get("pid") != os.getpid():
+    if tuner.get("machine") == machine_id() and tuner.get("pid") != os.getpid():
         try:
             os.kill(int(tuner["pid"]), 0)
         except ProcessLookupError:
             return True
         except (PermissionError, KeyError, ValueError):
             pass
-    beat = cfg.path / "runs" / f"trial_{trial.number:04d}" / "heartbeat"
-    return beat.exists() and time.time() - beat.stat().st_mtime > timeout_s
+    beat = trial.user_attrs.get("heartbeat")
+    return beat is not None and time.time() - float(beat) > timeout_s
+
+
+def machine_id() -> str:
+    """This host and boot (a container sharing the host name has its own PIDs, so the boot id and
+    the PID namespace are part of it)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        pid_ns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        boot = pid_ns = ""
+    return f"{socket.gethostname()}/{boot}/{pid_ns}"
 
 
 def requeue_stale(study, cfg: TuneConfig, log=print) -> None:

@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 ERROR_TAIL = 3000  #: characters of a failed run's output kept with the trial
+HEARTBEAT_S = 10.0  #: how often a watched trial says it is alive
 
 
 @dataclass
@@ -48,26 +49,28 @@ def aggregate(values: Sequence[float], how: str) -> float:
 
 
 def eval_rows(run_dir: Path | None, metric: str) -> list[tuple[int, float]]:
-    """``(env steps, metric)`` of each evaluation row written so far."""
+    """``(steps, metric)`` of each evaluation row written so far: env steps, or gradient steps
+    for offline learners (whose env steps stay 0); a last line still being written is skipped."""
     if run_dir is None or not (run_dir / "progress.csv").exists():
         return []
-    with open(run_dir / "progress.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    text = (run_dir / "progress.csv").read_text()
+    lines = text.splitlines()[: text.count("\n")]  # complete lines only
     out = []
-    for row in rows:
+    for row in csv.DictReader(lines):
         if row.get(metric) not in (None, ""):
-            out.append((int(float(row["env_steps"])), float(row[metric])))
+            steps = int(float(row["env_steps"])) or int(float(row["grad_steps"]))
+            out.append((steps, float(row[metric])))
     return out
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the child must not load libraries after fork
 
 
 def _child_setup(cpus: Sequence[int] | None) -> Callable[[], None]:
     """What the child runs before ``aquaml train``: SIGKILL when the tuner dies, so no trial
     outlives a killed tuner (Linux), and its share of the cores."""
     def setup() -> None:
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
+        _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if cpus:
             os.sched_setaffinity(0, cpus)
     return setup
@@ -87,9 +90,9 @@ def train_command(algo: str, env: str, budget: int, seed: int, assignments: dict
 def run_trial(algo: str, env: str, budget: int, seeds: Sequence[int], assignments: dict[str, str], folder: Path,
               report: Callable[[float, int], bool], metric: str = "eval_return_mean", last: int = 3,
               how: str = "mean", poll_s: float = 0.2, env_vars: dict | None = None,
-              cpus: Sequence[int] | None = None) -> TrialOutcome:
+              cpus: Sequence[int] | None = None, beat: Callable[[], None] = lambda: None) -> TrialOutcome:
     """Train the configuration once per seed; ``report(value, step) -> prune?`` at each evaluation.
-    ``cpus``: the cores the runs may use (None: all)."""
+    ``cpus``: the cores the runs may use (None: all); ``beat()`` every ``HEARTBEAT_S`` while a run trains."""
     folder.mkdir(parents=True, exist_ok=True)
     outcome = TrialOutcome("complete")
     for k, seed in enumerate(seeds):
@@ -97,25 +100,33 @@ def run_trial(algo: str, env: str, budget: int, seeds: Sequence[int], assignment
         cmd = train_command(algo, env, budget, seed, assignments, folder, name)
         cmd = [sys.executable, "-m", "aquaml.cli", *cmd[1:]]
         log_path = folder / f"{name}.log"
+        before = set((folder / name).glob("*/config.json"))  # a confirmation may run the same seed again
         with open(log_path, "w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_child_setup(cpus),
                                     env={**os.environ, **(env_vars or {})})
-            run_dir, seen, pruned = None, 0, False
-            while True:
-                (folder / "heartbeat").touch()  # a resumed study tells a dead tuner's trials by this
-                done = proc.poll() is not None
-                if run_dir is None:
-                    found = sorted((folder / name).glob("*/config.json"))
-                    run_dir = found[-1].parent if found else None
-                rows = eval_rows(run_dir, metric)
-                for steps, value in rows[seen:]:
-                    if not pruned and math.isfinite(value) and report(value, k * budget + steps):
-                        (run_dir / "STOP").touch()
-                        pruned = True
-                seen = len(rows)
-                if done:
-                    break
-                time.sleep(poll_s)
+            run_dir, seen, pruned, last_beat = None, 0, False, 0.0
+            try:
+                while True:
+                    if time.time() - last_beat > HEARTBEAT_S:
+                        beat()
+                        last_beat = time.time()
+                    done = proc.poll() is not None
+                    if run_dir is None:
+                        found = sorted(set((folder / name).glob("*/config.json")) - before)
+                        run_dir = found[-1].parent if found else None
+                    rows = eval_rows(run_dir, metric)
+                    for steps, value in rows[seen:]:
+                        if not pruned and math.isfinite(value) and report(value, k * budget + steps):
+                            (run_dir / "STOP").touch()
+                            pruned = True
+                    seen = len(rows)
+                    if done:
+                        break
+                    time.sleep(poll_s)
+            finally:
+                if proc.poll() is None:  # the watching failed: the run must not go on beside the next trial
+                    proc.kill()
+                    proc.wait()
         if run_dir is not None:
             outcome.run_dirs.append(str(run_dir))
         if proc.returncode != 0:

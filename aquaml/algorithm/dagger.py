@@ -25,7 +25,7 @@ import numpy as np
 
 from aquaml.algorithm.bc import BC, BCParameters
 from aquaml.algorithm.parameters import check_positive
-from aquaml.data.windows import ends_of, episode_windows, last_steps
+from aquaml.data.windows import draw_batches, ends_of, last_steps
 from aquaml.tools.checkpoint import load_npz
 
 
@@ -150,13 +150,8 @@ class DAggerLearner:
         n, p = len(self.data["action"]), self.params
         zeros = {"reward": np.zeros(n, np.float32)}  # the cloning update reads obs and action; reward sizes the batch
         data = {**{k: v for k, v in self.data.items() if k != "ends"}, **zeros}
-        if p.sequence_length:
-            starts = rng.integers(0, n, size=(p.update_times, p.batch_size // p.sequence_length))
-            sampled = episode_windows(data, last_steps(self.data["ends"]), starts, p.sequence_length)
-        else:
-            idx = rng.integers(0, n, size=(p.update_times, p.batch_size))
-            sampled = {k: v[idx] for k, v in data.items()}
-        return self.algo.prepare_batches(sampled)
+        last = last_steps(self.data["ends"]) if p.sequence_length else None
+        return self.algo.prepare_batches(draw_batches(data, rng, p.update_times, p.batch_size, p.sequence_length, last))
 
     def update(self, state, batches):
         state, metrics = self.algo.update(state, batches)

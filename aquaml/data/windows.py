@@ -28,3 +28,14 @@ def episode_windows(data: dict, last_step: np.ndarray, starts: np.ndarray, lengt
     out = {k: v[np.minimum(steps, last)] for k, v in data.items()}
     out["mask"] = steps <= last
     return out
+
+
+def draw_batches(data: dict, rng: np.random.Generator, n_batches: int, batch_size: int,
+                 length: int | None = None, last_step: np.ndarray | None = None) -> dict:
+    """``n_batches`` stacked batches of flat ``data``: ``batch_size`` uniform steps each, or with
+    ``length``, ``batch_size // length`` :func:`episode_windows` from uniform starts."""
+    n = len(data["reward"])
+    if length:
+        return episode_windows(data, last_step, rng.integers(0, n, size=(n_batches, batch_size // length)), length)
+    idx = rng.integers(0, n, size=(n_batches, batch_size))
+    return {k: v[idx] for k, v in data.items()}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from aquaml.data import ReplayBuffer
-from aquaml.data.windows import ends_of, episode_windows, last_steps
+from aquaml.data.windows import draw_batches, ends_of, last_steps
 from aquaml.tools.checkpoint import load_npz
 
 
@@ -113,15 +113,8 @@ class OfflineLearner:
 
     def prepare(self, batch, rng: np.random.Generator):
         p = self.params
-        n = len(self.data["reward"])
-        L = getattr(p, "sequence_length", None)
-        if L:
-            starts = rng.integers(0, n, size=(p.update_times, p.batch_size // L))
-            flat = episode_windows(self.data, self.last_step, starts, L)
-        else:
-            idx = rng.integers(0, n, size=(p.update_times, p.batch_size))
-            flat = {k: v[idx] for k, v in self.data.items()}
-        return self.algo.prepare_batches(flat)
+        return self.algo.prepare_batches(draw_batches(self.data, rng, p.update_times, p.batch_size,
+                                                      getattr(p, "sequence_length", None), self.last_step))
 
     def update(self, state, batches):
         state, metrics = self.algo.update(state, batches)
@@ -134,16 +127,10 @@ class OfflineLearner:
         pass
 
 
-def expert_batches(algo, expert: dict, rng: np.random.Generator, n_batches: int, batch_size: int):
-    """``n_batches`` uniform batches of ``batch_size`` expert transitions, stacked."""
-    idx = rng.integers(0, len(expert["reward"]), size=(n_batches, batch_size))
-    return algo.prepare_batches({k: v[idx] for k, v in expert.items()})
-
-
 class AdversarialLearner(OffPolicyLearner):
     """A replay buffer of the agent's transitions beside the expert's: every gradient step gets
     a batch of each (drawn with the run's generator, agent first), as ``(agent, expert)``; with
-    ``sequence_length`` both are windows of consecutive steps (the expert's end with their episode)."""
+    ``sequence_length`` both are windows of consecutive steps."""
 
     def __init__(self, algo, fields, params, dataset=None, agent=None) -> None:
         super().__init__(algo, fields, params)
@@ -159,11 +146,9 @@ class AdversarialLearner(OffPolicyLearner):
         agent = super().prepare(batch, rng)
         if agent is None:
             return None
-        p, L = self.params, self.params.sequence_length
-        if not L:
-            return agent, expert_batches(self.algo, self.expert, rng, p.update_times, p.batch_size)
-        starts = rng.integers(0, len(self.expert["reward"]), size=(p.update_times, p.batch_size // L))
-        return agent, self.algo.prepare_batches(episode_windows(self.expert, self.last_step, starts, L))
+        p = self.params
+        return agent, self.algo.prepare_batches(draw_batches(self.expert, rng, p.update_times, p.batch_size,
+                                                             p.sequence_length, self.last_step))
 
 
 class AdversarialRolloutLearner(OnPolicyLearner):
@@ -179,7 +164,7 @@ class AdversarialRolloutLearner(OnPolicyLearner):
         n = p.rollout_length * p.n_envs
         index = np.stack([rng.permutation(n) for _ in range(p.discriminator_epochs)]).reshape(-1, p.batch_size)
         return (super().prepare(batch, rng), index,
-                expert_batches(self.algo, self.expert, rng, len(index), p.batch_size))
+                self.algo.prepare_batches(draw_batches(self.expert, rng, len(index), p.batch_size)))
 
 
 def _dagger_learner(*args, **kwargs):

@@ -16,6 +16,7 @@ import fcntl
 import json
 import math
 import os
+import shlex
 import socket
 import threading
 import time
@@ -241,7 +242,7 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
     return study
 
 
-def is_stale(trial, cfg: TuneConfig, timeout_s: float = STALE_AFTER_S) -> bool:
+def is_stale(trial, timeout_s: float = STALE_AFTER_S) -> bool:
     """A RUNNING trial whose tuner is gone: its heartbeat (a user attribute its tuner refreshes
     every few seconds, in the storage every tuner shares) is older than ``timeout_s``, or its
     tuner's process no longer exists on this machine (same host name and boot)."""
@@ -274,7 +275,7 @@ def requeue_stale(study, cfg: TuneConfig, log=print) -> None:
     from optuna.trial import TrialState
 
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_stale(t, cfg):
+        if not is_stale(t):
             continue
         study._storage.set_trial_user_attr(t._trial_id, "requeued", True)
         study._storage.set_trial_user_attr(t._trial_id, "error", "its tuner stopped (killed or crashed); requeued")
@@ -336,11 +337,5 @@ def write_outputs(study, cfg: TuneConfig) -> None:
                                                                {**cfg.sets, **t.user_attrs["assignments"]}))
     (cfg.path / "best_command.sh").write_text("#!/bin/sh\n# the best trial's configuration (trial "
                                              f"{best.number}, {cfg.objective} {best.value:.2f})\n"
-                                             + " ".join(_quote(c) for c in cmd) + " \"$@\"\n")
+                                             + " ".join(shlex.quote(c) for c in cmd) + " \"$@\"\n")
     (cfg.path / "best_command.sh").chmod(0o755)
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)

@@ -99,6 +99,60 @@ def test_a_crashing_trial_fails_with_its_error_text(tmp_path):
     assert outcome.state == "fail" and "tau must lie in (0, 1]" in outcome.error
 
 
+def _evaluations(run_dir) -> list[str]:
+    import csv
+
+    with open(Path(run_dir) / "progress.csv", newline="") as f:
+        return [row["eval_return_mean"] for row in csv.DictReader(f)]
+
+
+def test_a_run_in_a_warm_trial_process_trains_exactly_as_a_fresh_run(tmp_path):
+    """Trials share one process per worker; what an earlier trial leaves behind (Keras names,
+    seed generators, compiled functions) must not change a later one."""
+    from aquaml.tune.process import TrialProcess
+
+    other = {**SMALL, "learning_rate": "0.002", "hidden_sizes": "32"}
+    with TrialProcess() as process:
+        first = run_trial("sac", "Pendulum-v1", 600, [3], other, tmp_path / "a", lambda v, s: False, process=process)
+        second = run_trial("sac", "Pendulum-v1", 600, [0], SMALL, tmp_path / "b", lambda v, s: False, process=process)
+        pid = process._proc.pid
+        third = run_trial("sac", "Pendulum-v1", 600, [1], SMALL, tmp_path / "c", lambda v, s: False, process=process)
+        assert process._proc.pid == pid  # the same process ran them
+    assert first.state == second.state == third.state == "complete"
+    subprocess.run([sys.executable, "-m", "aquaml.cli", "train", "sac", "Pendulum-v1", "--steps", "600", "--seed", "0",
+                    *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), []), "--run-root", str(tmp_path / "fresh"),
+                    "--name", "fresh"], check=True, capture_output=True)
+    fresh = next((tmp_path / "fresh" / "fresh").iterdir())
+    assert _evaluations(second.run_dirs[0]) == _evaluations(fresh) and len(_evaluations(fresh)) == 6
+    a = np.load(sorted(Path(second.run_dirs[0]).glob("checkpoints/epoch_*"))[-1] / "state.npz")
+    b = np.load(sorted(fresh.glob("checkpoints/epoch_*"))[-1] / "state.npz")
+    assert sorted(a.files) == sorted(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_a_trial_process_that_dies_fails_its_run_and_is_restarted(tmp_path):
+    import signal
+    import time
+
+    from aquaml.tune.process import TrialProcess
+
+    argv = ["train", "sac", "Pendulum-v1", "--steps", "100000", "--run-root", str(tmp_path), "--name", "long",
+            *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
+    with TrialProcess() as process:
+        process.start(argv, tmp_path / "long.log")
+        deadline = time.time() + 120
+        while not list(tmp_path.glob("long/*/progress.csv")) and time.time() < deadline:
+            time.sleep(0.2)
+        os.kill(process._proc.pid, signal.SIGKILL)
+        while (code := process.poll()) is None:
+            time.sleep(0.05)
+        assert code == -signal.SIGKILL
+        assert "trial process died with exit status -9 (SIGKILL)" in (tmp_path / "long.log").read_text()
+        process.start(["train", "sac", "Nope-v0"], tmp_path / "bad.log")  # a fresh process takes the next run
+        while (code := process.poll()) is None:
+            time.sleep(0.05)
+        assert code == 2 and "Nope-v0" in (tmp_path / "bad.log").read_text()
+
+
 def test_a_study_with_two_workers_stops_at_the_trial_cap_and_its_best_command_rebuilds_the_run(tmp_path, monkeypatch):
     import optuna
     import yaml
@@ -140,16 +194,31 @@ def test_a_study_with_two_workers_stops_at_the_trial_cap_and_its_best_command_re
     assert sorted((out / "confirm").glob("trial_*/seed1000/*/trial.json"))
 
 
-def _processes_mentioning(text: str) -> list[int]:
-    pids = []
+def _descendants(pid: int) -> list[int]:
+    """Every living process below ``pid`` (children, their children, ...)."""
+    parents = {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if text in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                    pids.append(int(proc.name))
-            except OSError:
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
                 pass
-    return pids
+    found, frontier = [], [pid]
+    while frontier:
+        frontier = [p for p, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            if (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                alive.append(pid)
+        except OSError:
+            pass
+    return alive
 
 
 def test_resume_after_a_killed_tuner_requeues_its_trial_and_leaves_no_orphan(tmp_path):
@@ -169,11 +238,12 @@ def test_resume_after_a_killed_tuner_requeues_its_trial_and_leaves_no_orphan(tmp
     deadline = time.time() + 120
     while not list((out / "runs").glob("trial_0000/seed0/*/progress.csv")) and time.time() < deadline:
         time.sleep(0.2)
-    assert _processes_mentioning(str(out / "runs" / "trial_0000")), "the first trial is not running"
+    trial_processes = _descendants(tuner.pid)
+    assert trial_processes, "the first trial is not running"
     tuner.send_signal(signal.SIGKILL)
     tuner.wait()
     time.sleep(2)
-    assert not _processes_mentioning(str(out / "runs")), "a trial outlived its tuner"
+    assert not _alive(trial_processes), "a trial process outlived its tuner"
     assert main(["tune", "resume", str(out)]) == 0
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "journal.log")))
     trials = optuna.load_study(study_name="sac_Pendulum-v1", storage=storage).trials

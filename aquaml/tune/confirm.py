@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aquaml.tune.process import TrialProcess
 from aquaml.tune.trial import run_trial
 
 FRESH_SEED = 1000  #: the first seed of a confirmation (a study uses seeds 0..K-1)
@@ -30,16 +31,18 @@ def confirm(study, cfg, top: int, seeds: int, log=print) -> list[dict]:
     if default is not None and default not in chosen:
         chosen.append(default)
     rows = []
-    for t in chosen:
-        outcome = run_trial(cfg.algo, cfg.env, cfg.budget, list(range(FRESH_SEED, FRESH_SEED + seeds)),
-                            {**cfg.sets, **t.user_attrs["assignments"]}, cfg.path / "confirm" / f"trial_{t.number:04d}",
-                            lambda value, step: False, cfg.objective, cfg.last_evals, cfg.aggregate)
-        if outcome.state != "complete":
-            raise RuntimeError(f"confirming trial {t.number} failed:\n{outcome.error}")
-        rows.append({"trial": t.number, "default": bool(t.user_attrs.get("default")), "tuned": t.value,
-                     "confirmed": outcome.value, "std": float(np.std(outcome.seed_values)),
-                     "values": outcome.seed_values, "rank_in_study": complete.index(t) + 1})
-        log(f"trial {t.number}: study {t.value:.2f}, fresh seeds {outcome.value:.2f}")
+    with TrialProcess() as process:  # one warm process runs every confirmation
+        for t in chosen:
+            outcome = run_trial(cfg.algo, cfg.env, cfg.budget, list(range(FRESH_SEED, FRESH_SEED + seeds)),
+                                {**cfg.sets, **t.user_attrs["assignments"]},
+                                cfg.path / "confirm" / f"trial_{t.number:04d}", lambda value, step: False,
+                                cfg.objective, cfg.last_evals, cfg.aggregate, process=process)
+            if outcome.state != "complete":
+                raise RuntimeError(f"confirming trial {t.number} failed:\n{outcome.error}")
+            rows.append({"trial": t.number, "default": bool(t.user_attrs.get("default")), "tuned": t.value,
+                         "confirmed": outcome.value, "std": float(np.std(outcome.seed_values)),
+                         "values": outcome.seed_values, "rank_in_study": complete.index(t) + 1})
+            log(f"trial {t.number}: study {t.value:.2f}, fresh seeds {outcome.value:.2f}")
     rows.sort(key=lambda r: -r["confirmed"])
     write_confirmation(rows, cfg, seeds)
     return rows

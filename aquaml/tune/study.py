@@ -28,6 +28,7 @@ from typing import Any
 
 from aquaml.tune.report import write_plots, write_report
 from aquaml.tune.space import Dimension, as_text, default_space, load_space, parse_space
+from aquaml.tune.process import TrialProcess
 from aquaml.tune.trial import TrialOutcome, run_trial
 
 SAMPLERS = ("tpe", "random", "cmaes", "qmc")
@@ -198,7 +199,7 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
             trial.set_user_attr("heartbeat", time.time())
             return trial
 
-    def run_one(trial, cpus) -> TrialOutcome:
+    def run_one(trial, process: TrialProcess) -> TrialOutcome:
         # the default trial suggests its in-space values (the sampler learns from them), the rest run as they are
         fixed, inside = trial.user_attrs.get("default_assignments"), trial.user_attrs.get("default_inside", ())
         assignments = {name: as_text(dim.suggest(trial)) if fixed is None or name in inside else fixed[name]
@@ -209,25 +210,25 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
             trial.report(value, step)
             return trial.should_prune()
 
-        env_vars = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"} if cfg.workers > 1 else None
         return run_trial(cfg.algo, cfg.env, cfg.budget, list(range(cfg.seeds)), {**cfg.sets, **assignments},
                          cfg.path / "runs" / f"trial_{trial.number:04d}", report, cfg.objective, cfg.last_evals,
-                         cfg.aggregate, env_vars=env_vars, cpus=cpus,
-                         beat=lambda: trial.set_user_attr("heartbeat", time.time()))
+                         cfg.aggregate, process=process, beat=lambda: trial.set_user_attr("heartbeat", time.time()))
 
     def worker(cpus) -> None:
-        while (trial := ask()) is not None:
-            try:
-                outcome = run_one(trial, cpus)
-            except Exception:  # the tuner's own failure: the trial must not stay RUNNING
-                outcome = TrialOutcome("fail", error=traceback.format_exc()[-3000:])
-            try:
-                finish(study, trial, outcome)
-            except optuna.exceptions.UpdateFinishedTrialError:  # another tuner judged it stale meanwhile
-                log(f"trial {trial.number}: already marked failed by another tuner; its result is dropped")
-                continue
-            log(f"trial {trial.number}: {outcome.state}" + (f", {cfg.objective} {outcome.value:.2f}"
-                                                           if outcome.value is not None else ""))
+        env_vars = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"} if cfg.workers > 1 else None
+        with TrialProcess(env_vars, cpus) as process:  # one warm process runs this worker's trials
+            while (trial := ask()) is not None:
+                try:
+                    outcome = run_one(trial, process)
+                except Exception:  # the tuner's own failure: the trial must not stay RUNNING
+                    outcome = TrialOutcome("fail", error=traceback.format_exc()[-3000:])
+                try:
+                    finish(study, trial, outcome)
+                except optuna.exceptions.UpdateFinishedTrialError:  # another tuner judged it stale meanwhile
+                    log(f"trial {trial.number}: already marked failed by another tuner; its result is dropped")
+                    continue
+                log(f"trial {trial.number}: {outcome.state}" + (f", {cfg.objective} {outcome.value:.2f}"
+                                                               if outcome.value is not None else ""))
 
     # each worker's trials get their share of the cores (none pinned when workers outnumber cores)
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []

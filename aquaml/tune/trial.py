@@ -1,4 +1,4 @@
-"""One trial: ordinary ``aquaml train`` runs (one per seed), each in its own process.
+"""One trial: ordinary ``aquaml train`` runs (one per seed) in the tuner worker's warm process.
 
 The tuner watches each run's ``progress.csv``: every evaluation is reported to Optuna, keyed by
 env steps (seed ``k`` of ``K`` reports at ``k * budget + steps``, so trials compare at equal
@@ -10,19 +10,16 @@ the trial with the end of its output kept; it is never counted as pruned.
 from __future__ import annotations
 
 import csv
-import ctypes
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from aquaml.tune.process import TrialProcess
 
 ERROR_TAIL = 3000  #: characters of a failed run's output kept with the trial
 HEARTBEAT_S = 10.0  #: how often a watched trial says it is alive
@@ -63,19 +60,6 @@ def eval_rows(run_dir: Path | None, metric: str) -> list[tuple[int, float]]:
     return out
 
 
-_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the child must not load libraries after fork
-
-
-def _child_setup(cpus: Sequence[int] | None) -> Callable[[], None]:
-    """What the child runs before ``aquaml train``: SIGKILL when the tuner dies, so no trial
-    outlives a killed tuner (Linux), and its share of the cores."""
-    def setup() -> None:
-        _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if cpus:
-            os.sched_setaffinity(0, cpus)
-    return setup
-
-
 def train_command(algo: str, env: str, budget: int, seed: int, assignments: dict[str, str],
                   run_root: Path | None = None, name: str | None = None) -> list[str]:
     """The ``aquaml train`` command of one run of a configuration."""
@@ -89,47 +73,47 @@ def train_command(algo: str, env: str, budget: int, seed: int, assignments: dict
 
 def run_trial(algo: str, env: str, budget: int, seeds: Sequence[int], assignments: dict[str, str], folder: Path,
               report: Callable[[float, int], bool], metric: str = "eval_return_mean", last: int = 3,
-              how: str = "mean", poll_s: float = 0.2, env_vars: dict | None = None,
-              cpus: Sequence[int] | None = None, beat: Callable[[], None] = lambda: None) -> TrialOutcome:
+              how: str = "mean", poll_s: float = 0.2, process: TrialProcess | None = None,
+              beat: Callable[[], None] = lambda: None) -> TrialOutcome:
     """Train the configuration once per seed; ``report(value, step) -> prune?`` at each evaluation.
-    ``cpus``: the cores the runs may use (None: all); ``beat()`` every ``HEARTBEAT_S`` while a run trains."""
+    ``process``: the warm process that runs the trial (None: one made for this trial); ``beat()``
+    every ``HEARTBEAT_S`` while a run trains."""
+    if process is None:
+        with TrialProcess() as process:
+            return run_trial(algo, env, budget, seeds, assignments, folder, report, metric, last, how, poll_s,
+                             process, beat)
     folder.mkdir(parents=True, exist_ok=True)
     outcome = TrialOutcome("complete")
     for k, seed in enumerate(seeds):
         name = f"seed{seed}"
-        cmd = train_command(algo, env, budget, seed, assignments, folder, name)
-        cmd = [sys.executable, "-m", "aquaml.cli", *cmd[1:]]
         log_path = folder / f"{name}.log"
         before = set((folder / name).glob("*/config.json"))  # a confirmation may run the same seed again
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_child_setup(cpus),
-                                    env={**os.environ, **(env_vars or {})})
-            run_dir, seen, pruned, last_beat = None, 0, False, 0.0
-            try:
-                while True:
-                    if time.time() - last_beat > HEARTBEAT_S:
-                        beat()
-                        last_beat = time.time()
-                    done = proc.poll() is not None
-                    if run_dir is None:
-                        found = sorted(set((folder / name).glob("*/config.json")) - before)
-                        run_dir = found[-1].parent if found else None
-                    rows = eval_rows(run_dir, metric)
-                    for steps, value in rows[seen:]:
-                        if not pruned and math.isfinite(value) and report(value, k * budget + steps):
-                            (run_dir / "STOP").touch()
-                            pruned = True
-                    seen = len(rows)
-                    if done:
-                        break
-                    time.sleep(poll_s)
-            finally:
-                if proc.poll() is None:  # the watching failed: the run must not go on beside the next trial
-                    proc.kill()
-                    proc.wait()
+        process.start(train_command(algo, env, budget, seed, assignments, folder, name)[1:], log_path)
+        run_dir, seen, pruned, last_beat, code = None, 0, False, 0.0, None
+        try:
+            while True:
+                if time.time() - last_beat > HEARTBEAT_S:
+                    beat()
+                    last_beat = time.time()
+                code = process.poll()
+                if run_dir is None:
+                    found = sorted(set((folder / name).glob("*/config.json")) - before)
+                    run_dir = found[-1].parent if found else None
+                rows = eval_rows(run_dir, metric)
+                for steps, value in rows[seen:]:
+                    if not pruned and math.isfinite(value) and report(value, k * budget + steps):
+                        (run_dir / "STOP").touch()
+                        pruned = True
+                seen = len(rows)
+                if code is not None:
+                    break
+                time.sleep(poll_s)
+        finally:
+            if code is None:  # the watching failed: the run must not go on beside the next trial
+                process.kill()
         if run_dir is not None:
             outcome.run_dirs.append(str(run_dir))
-        if proc.returncode != 0:
+        if code != 0:
             text = log_path.read_text(errors="replace")
             return TrialOutcome("fail", None, outcome.seed_values, outcome.run_dirs, text[-ERROR_TAIL:])
         if pruned:

@@ -1,10 +1,9 @@
-"""``aquaml train ALGO ENV ...``, ``aquaml eval RUN_DIR`` and ``aquaml collect RUN_DIR``."""
+"""``aquaml train ALGO ENV ...``, ``aquaml eval RUN_DIR``, ``aquaml collect RUN_DIR``; ``aquaml tune`` and
+``aquaml plot`` have their own parsers."""
 from __future__ import annotations
 
 import argparse
 import sys
-
-from aquaml.algorithm.parameters import epochs_for
 
 
 def fail(message: str, prog: str = "aquaml") -> int:
@@ -25,6 +24,7 @@ def assignments(pairs: list[str]) -> dict[str, str]:
 
 
 def _train(args) -> int:
+    from aquaml.algorithm.parameters import epochs_for
     from aquaml.algorithm.registry import resolve_algorithm, with_generator
     from aquaml.env import make_env
     from aquaml.starter import RLTaskStarter
@@ -74,6 +74,7 @@ def _train(args) -> int:
 
 def _train_generative(algo, args) -> int:
     """``aquaml train vae ENV --set dataset=PATH``: ENV names where the data came from."""
+    from aquaml.algorithm.parameters import epochs_for
     from aquaml.starter.generative import GenerativeTaskStarter
     from aquaml.starter.run_folder import RunFolder
 
@@ -103,12 +104,20 @@ def _eval(args) -> int:
 
     from aquaml.starter.evaluation import load_policy
 
-    if args.episodes <= 0:
-        return fail(f"--episodes must be positive, got {args.episodes}")
+    episodes = args.episodes if args.episodes is not None else 1 if args.video else 10
+    if episodes <= 0:
+        return fail(f"--episodes must be positive, got {episodes}")
+    if args.video:
+        from aquaml.tools.video import check_video_path, record_video
+
+        check_video_path(args.video)
+        frames, returns = record_video(args.run_dir, args.video, episodes)
+        print(f"video of {len(returns)} episode(s), return {np.mean(returns):.2f}: {frames} frames in {args.video}")
+        return 0
     # read-only: weights from the newest complete checkpoint; the run folder is not touched
     evaluator, actor_params, _ = load_policy(args.run_dir)
     try:
-        returns, lengths = evaluator(actor_params, args.episodes, first_episode=10**6)
+        returns, lengths = evaluator(actor_params, episodes, first_episode=10**6)
     finally:
         evaluator.close()
     print(f"evaluation over {len(returns)} episodes: return {np.mean(returns):.2f} +- {np.std(returns):.2f}, "
@@ -156,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "report the env's own return")
     ev = sub.add_parser("eval", help="evaluate the latest checkpoint of a run deterministically")
     ev.add_argument("run_dir")
-    ev.add_argument("--episodes", type=int, default=10)
+    ev.add_argument("--episodes", type=int, help="episodes to run (default 10; 1 with --video)")
+    ev.add_argument("--video", metavar="FILE", help="render the episodes off-screen into FILE.mp4 or FILE.gif")
     co = sub.add_parser("collect", help="record a trained agent's episodes as a dataset (or write its replay buffer)")
     co.add_argument("run_dir")
     co.add_argument("--episodes", type=int, help="episodes to record (seeded, as evaluations are)")
@@ -166,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--from-buffer", action="store_true",
                     help="write the replay buffer of the run's latest checkpoint instead (a 'replay' dataset)")
     sub.add_parser("tune", add_help=False, help="tune parameters with Optuna (aquaml tune -h)")
+    sub.add_parser("plot", add_help=False, help="learning curves, aggregate scores, tuning and rosbag figures "
+                   "(aquaml plot -h)")
     return parser
 
 
@@ -175,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         from aquaml.tune.cli import main as tune_main
 
         return tune_main(argv[1:])
+    if argv[:1] == ["plot"]:  # its own parser: aquaml plot curves|aggregate|table|tune|rosbag ...
+        from aquaml.plot.cli import main as plot_main
+
+        return plot_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return {"train": _train, "eval": _eval, "collect": _collect}[args.command](args)

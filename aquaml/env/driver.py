@@ -31,10 +31,11 @@ class StepResult:
     info: dict
 
 
-def make_env(env: str | RLBaseEnv | gym.Env | Callable[[], Any]) -> RLBaseEnv:
+def make_env(env: str | RLBaseEnv | gym.Env | Callable[[], Any], **make_kwargs) -> RLBaseEnv:
     """Turn a Gymnasium id, a Gymnasium env, an ``RLBaseEnv`` or a factory into an ``RLBaseEnv``.
 
-    An id may name the module that registers it, as in Gymnasium: ``'my_pkg.envs:Reach-v0'``.
+    An id may name the module that registers it, as in Gymnasium: ``'my_pkg.envs:Reach-v0'``;
+    ``make_kwargs`` (e.g. ``render_mode``) go to ``gymnasium.make`` with an id.
     """
     if isinstance(env, RLBaseEnv):
         return env
@@ -56,12 +57,17 @@ def make_env(env: str | RLBaseEnv | gym.Env | Callable[[], Any]) -> RLBaseEnv:
             raise ValueError(
                 f"unknown environment id {env!r}.{hint} Valid ids: {', '.join(sorted(gym.registry))}"
             )
-        return GymnasiumEnv(env)
+        return GymnasiumEnv(env, **make_kwargs)
     if isinstance(env, gym.Env):
         return GymnasiumEnv(env)
     if callable(env):
         return make_env(env())
     raise TypeError(f"env must be a Gymnasium id, an RLBaseEnv, a gymnasium.Env or a factory, got {type(env).__name__}")
+
+
+def is_class_path(env: str) -> bool:
+    """``package.module:ClassName`` (an env class to import), not ``module:Env-v0`` (a registered id)."""
+    return ":" in env and env.partition(":")[2].replace(".", "_").isidentifier()
 
 
 def env_factory(env) -> Callable[[], RLBaseEnv]:

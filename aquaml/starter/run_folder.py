@@ -115,13 +115,14 @@ def rebuild_inputs(config: Mapping[str, Any], where: str | Path,
 
     from aquaml.algorithm.registry import resolve_algorithm
     from aquaml.env import RLBaseEnv
+    from aquaml.env.driver import is_class_path
 
     algo = resolve_algorithm(config.get("algo_class") or config["algo"])
     if config["env"] is None:
         raise ValueError(f"{where} used an environment that cannot be re-imported (defined in a script); "
                          "rebuild the RLTaskStarter in Python with resume=run_dir")
     env = config["env"]
-    if ":" in env and env.partition(":")[2].replace(".", "_").isidentifier():  # a class, not "module:Env-v0"
+    if is_class_path(env):
         env = import_class(env, f"{where}: the environment", (RLBaseEnv, gym.Env))()
     models = {}
     for role, path in config["models"].items():

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from aquaml.cli import assignments, fail
@@ -39,14 +38,11 @@ def _storage(storage: str) -> str:
     return storage if not storage or "://" in storage else str(Path(storage).resolve())
 
 
-def _open(folder: Path):
+def open_folder(folder: Path):
     """A study folder's settings and its study (read from the storage it names)."""
-    from aquaml.tune.study import open_study
+    from aquaml.tune.study import load_config, open_study
 
-    settings = folder / "study.json"
-    if not settings.exists():
-        raise FileNotFoundError(f"{folder} is not a study folder (no study.json)")
-    cfg = TuneConfig(**{**json.loads(settings.read_text()), "folder": str(folder.resolve())})
+    cfg = load_config(folder)
     return cfg, open_study(cfg)
 
 
@@ -60,7 +56,7 @@ def _best(folder: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    from aquaml.tune.study import tune
+    from aquaml.tune.study import load_config, tune
     from aquaml.tune.space import SpaceError
 
     if argv[:1] == ["best"]:
@@ -77,7 +73,7 @@ def main(argv: list[str]) -> int:
         if args.top <= 0 or args.seeds <= 0:
             return _fail("--top and --seeds must be positive")
         try:
-            cfg, study = _open(Path(args.study_dir))
+            cfg, study = open_folder(Path(args.study_dir))
             from aquaml.tune.confirm import confirm
 
             confirm(study, cfg, args.top, args.seeds)
@@ -91,14 +87,10 @@ def main(argv: list[str]) -> int:
         p.add_argument("study_dir")
         p.add_argument("--workers", type=int, default=None, help="trials at once (default: as the study was started)")
         args = p.parse_args(argv[1:])
-        settings = Path(args.study_dir) / "study.json"
-        if not settings.exists():
-            return _fail(f"{args.study_dir} is not a study folder (no study.json)")
-        # the folder given, wherever the study was started from; tune() opens the study and requeues
-        cfg = TuneConfig(**{**json.loads(settings.read_text()), "folder": str(Path(args.study_dir).resolve())})
-        if args.workers is not None:
-            cfg.workers = args.workers
         try:
+            cfg = load_config(args.study_dir)  # tune() opens the study and requeues
+            if args.workers is not None:
+                cfg.workers = args.workers
             return _summary(tune(cfg), cfg)
         except (SpaceError, ValueError, TypeError, FileNotFoundError) as e:
             return _fail(str(e).splitlines()[0])

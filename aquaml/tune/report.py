@@ -8,19 +8,20 @@ from pathlib import Path
 PLOTS = ("optimization_history", "param_importances", "intermediate_values", "parallel_coordinate")
 
 
-def write_plots(study, folder: Path) -> list[str]:
-    """``plots/<name>.png`` for each of :data:`PLOTS` that the study's trials allow; returns their names."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def write_plots(study, out_dir: Path, suffix: str = ".png") -> list[str]:
+    """``out_dir/<name><suffix>`` for each of :data:`PLOTS` that the study's trials allow;
+    returns their names."""
     import optuna.visualization.matplotlib as vis
 
-    (folder / "plots").mkdir(exist_ok=True)
+    from aquaml.plot.style import paper_style, pyplot
+
+    plt = pyplot()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name in PLOTS:
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), paper_style():
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
                 ax = getattr(vis, f"plot_{name}")(study)
         except (ValueError, RuntimeError, ZeroDivisionError):
@@ -28,7 +29,7 @@ def write_plots(study, folder: Path) -> list[str]:
         fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
         fig.set_size_inches(8, 5)
         fig.tight_layout()
-        fig.savefig(folder / "plots" / f"{name}.png", dpi=100)
+        fig.savefig(out_dir / f"{name}{suffix}", dpi=100)
         plt.close(fig)
         written.append(name)
     return written

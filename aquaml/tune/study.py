@@ -64,6 +64,15 @@ class TuneConfig:
         return Path(self.folder or Path("tune") / self.study)
 
 
+def load_config(folder: str | Path) -> TuneConfig:
+    """The settings a study folder was started with (``study.json``), bound to that folder
+    wherever the study was started from."""
+    settings = Path(folder) / "study.json"
+    if not settings.exists():
+        raise FileNotFoundError(f"{folder} is not a study folder (no study.json)")
+    return TuneConfig(**{**json.loads(settings.read_text()), "folder": str(Path(folder).resolve())})
+
+
 def check_config(cfg: TuneConfig, space_file: str | None = None) -> dict[str, Dimension]:
     """Validate everything before the first trial; returns the parsed space (and fills ``cfg.space``)."""
     from aquaml.algorithm.registry import resolve_algorithm
@@ -333,7 +342,7 @@ def write_outputs(study, cfg: TuneConfig) -> None:
         "algo": cfg.algo, "env": cfg.env, "budget": cfg.budget, "trial": best.number, "value": best.value,
         "default_value": default.value if default else None, "parameters": assignments}, sort_keys=False))
     cmd = train_command(cfg.algo, cfg.env, cfg.budget, 0, assignments)
-    write_plots(study, cfg.path)
+    write_plots(study, cfg.path / "plots")
     write_report(study, cfg, cfg.path, lambda t: train_command(cfg.algo, cfg.env, cfg.budget, 0,
                                                                {**cfg.sets, **t.user_attrs["assignments"]}))
     (cfg.path / "best_command.sh").write_text("#!/bin/sh\n# the best trial's configuration (trial "

@@ -1,0 +1,249 @@
+"""aquaml plot curves|aggregate|table|tune and aquaml eval --video: figures from real short runs
+(two configurations, three seeds), from SB3 / RL Zoo / CleanRL-style logs and TensorBoard files
+written here; checks on the numbers behind each figure, not only that a file exists."""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from aquaml.cli import main  # noqa: E402
+from aquaml.plot.curves import band, common_grid, learning_curves, smooth  # noqa: E402
+from aquaml.plot.logs import LogError, load_runs  # noqa: E402
+from aquaml.plot.scores import final_scores, score_matrices  # noqa: E402
+
+SMALL = {"update_interval": "50", "mini_buffer_size": "100", "display_interval": "2", "calculate_episodes": "1",
+         "hidden_sizes": "16"}
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory):
+    """Six real SAC runs on Pendulum: learning rates 1e-3 and 3e-3, seeds 0-2, 600 steps each
+    (six evaluations)."""
+    root = tmp_path_factory.mktemp("runs")
+    for lr in ("0.001", "0.003"):
+        for seed in range(3):
+            argv = ["train", "sac", "Pendulum-v1", "--steps", "600", "--seed", str(seed), "--run-root", str(root),
+                    "--name", f"lr{lr}_s{seed}", "--set", f"learning_rate={lr}"]
+            assert main(argv + sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])) == 0
+    return root
+
+
+def _progress(run_dir: Path) -> dict[str, np.ndarray]:
+    with open(run_dir / "progress.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: np.array([float(r[k]) for r in rows]) for k in ("env_steps", "eval_return_mean")}
+
+
+def test_curves_of_real_runs_group_by_a_parameter_and_average_the_seeds(runs_root, tmp_path, capsys):
+    runs = load_runs([runs_root])
+    assert len(runs) == 6 and {r.config["learning_rate"] for r in runs} == {0.001, 0.003}
+    curves = learning_curves(runs, group_by="learning_rate", ci="se")
+    assert list(curves) == ["Pendulum-v1"] and sorted(curves["Pendulum-v1"]) == ["0.001", "0.003"]
+    for lr, curve in curves["Pendulum-v1"].items():
+        logged = [_progress(p) for p in sorted(runs_root.glob(f"lr{lr}_s*/*"))]
+        assert curve.n_runs == 3
+        np.testing.assert_array_equal(curve.x, logged[0]["env_steps"])  # same evaluation steps: no interpolation
+        y = np.stack([p["eval_return_mean"] for p in logged])
+        np.testing.assert_allclose(curve.mean, y.mean(axis=0), rtol=1e-12)
+        half = 1.96 * y.std(axis=0, ddof=1) / np.sqrt(3)
+        np.testing.assert_allclose(curve.high - curve.mean, half, rtol=1e-9)
+    out = tmp_path / "curves.svg"
+    assert main(["plot", "curves", str(runs_root), "--group-by", "learning_rate", "--out", str(out)]) == 0
+    assert out.read_text().count("<svg") == 1 and "learning_rate" in out.read_text()  # text stays text
+    printed = capsys.readouterr().out
+    assert "Pendulum-v1 0.001: 3 run(s)" in printed and f"wrote {out}" in printed
+    # a glob of run folders reads the same runs
+    assert len(load_runs([str(runs_root / "lr0.003_*")])) == 3
+
+
+def test_the_bootstrap_band_is_seeded_and_matches_stored_numbers():
+    y = np.array([[0.0, 1.0, 2.0], [1.0, 3.0, 2.5], [4.0, 2.0, 2.0], [2.0, 2.0, 6.0]])
+    mean, low, high = band(y, "bootstrap", reps=1000, seed=3, key="g")
+    np.testing.assert_array_equal(mean, y.mean(axis=0))
+    again = band(y, "bootstrap", reps=1000, seed=3, key="g")
+    np.testing.assert_array_equal(low, again[1])
+    # by hand: the documented draw (each grid point's runs resampled, rng = default_rng([seed, crc32(key)]))
+    import zlib
+
+    idx = np.random.default_rng([3, zlib.crc32(b"g")]).integers(0, 4, size=(1000, 4, 3))
+    means = y[idx, np.arange(3)].mean(axis=1)
+    np.testing.assert_allclose(low, np.percentile(means, 2.5, axis=0), atol=1e-12)
+    np.testing.assert_allclose(high, np.percentile(means, 97.5, axis=0), atol=1e-12)
+    # and the stored numbers, to catch a change of the scheme
+    np.testing.assert_allclose(low, [0.5, 1.25, 2.0], atol=1e-12)
+    np.testing.assert_allclose(high, [3.5, 2.75, 5.0], atol=1e-12)
+    assert np.all(low <= mean) and np.all(mean <= high)
+    m, lo, hi = band(y, "sd")
+    np.testing.assert_allclose(hi - m, y.std(axis=0, ddof=1))
+    assert band(y[:1], "bootstrap")[1][0] == y[0, 0]  # one run: no band
+
+
+def test_seeds_logged_at_different_steps_are_interpolated_onto_the_common_range(tmp_path):
+    # RL Zoo layout, SB3 EvalCallback files: seed 1 evaluates every 1000 steps, seed 2 every 1500 from 500
+    steps = {1: np.arange(1000, 10001, 1000), 2: np.arange(500, 9001, 1500)}
+    for n, s in steps.items():
+        folder = tmp_path / "logs" / "sac" / f"Pendulum-v1_{n}"
+        folder.mkdir(parents=True)
+        results = np.stack([-1000 + 0.1 * n * s, -1000 + 0.1 * n * s + 2], axis=1)  # two episodes each
+        np.savez(folder / "evaluations.npz", timesteps=s, results=results, ep_lengths=np.full_like(results, 200))
+    runs = load_runs([tmp_path / "logs"])
+    assert [r.source for r in runs] == ["sb3-evaluations"] * 2
+    assert {r.config["algo"] for r in runs} == {"sac (sb3)"} and {r.config["env"] for r in runs} == {"Pendulum-v1"}
+    curve = learning_curves(runs, ci="none")["Pendulum-v1"]["sac (sb3)"]
+    # the range both cover: 1000 (seed 1's first) .. 8000 (seed 2's last); the grid: both seeds' steps inside it
+    expected_x = np.unique(np.concatenate([s[(s >= 1000) & (s <= 8000)] for s in steps.values()]))
+    np.testing.assert_array_equal(curve.x, expected_x)
+    y1 = np.interp(expected_x, steps[1], -999 + 0.1 * steps[1])
+    y2 = np.interp(expected_x, steps[2], -999 + 0.2 * steps[2])
+    np.testing.assert_allclose(curve.mean, (y1 + y2) / 2)
+    np.testing.assert_array_equal(common_grid([np.arange(5.0), np.arange(5.0)], max_points=3), [0.0, 2.0, 4.0])
+    np.testing.assert_allclose(smooth(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1.0, 2.0, 4.0, 6.0])
+
+
+def test_sb3_monitor_progress_and_tensorboard_logs_plot_beside_aquaml_runs(runs_root, tmp_path):
+    from tensorboardX import SummaryWriter
+
+    zoo = tmp_path / "logs" / "td3" / "Pendulum-v1_1"
+    zoo.mkdir(parents=True)
+    (zoo / "0.monitor.csv").write_text('#{"t_start": 0, "env_id": "Pendulum-v1"}\nr,l,t\n'
+                                       "-1500.5,200,1.5\n-900.25,200,3.0\n-300.0,200,4.5\n")
+    with open(zoo / "progress.csv", "w") as f:  # SB3's logger leaves keys of other moments empty
+        f.write("time/total_timesteps,rollout/ep_rew_mean,eval/mean_reward,time/time_elapsed\n"
+                "200,-1500.5,,1\n400,-1200.4,-800.0,2\n600,-900.0,,3\n")
+    clean = tmp_path / "runs" / "Pendulum-v1__ppo_continuous_action__1__1700000000"
+    writer = SummaryWriter(str(clean))
+    for step, value in [(100, -1400.0), (300, -700.5), (600, -250.25)]:
+        writer.add_scalar("charts/episodic_return", value, step)
+    writer.close()
+
+    monitor, = load_runs([zoo / "0.monitor.csv"])
+    np.testing.assert_array_equal(monitor.columns["env_steps"], [200, 400, 600])
+    np.testing.assert_array_equal(monitor.columns["train_return_mean"], [-1500.5, -900.25, -300.0])
+    progress, = load_runs([zoo / "progress.csv"])
+    np.testing.assert_array_equal(progress.columns["eval_return_mean"], [np.nan, -800.0, np.nan])
+    assert progress.config["algo"] == "td3 (sb3)"
+    tb, = load_runs([tmp_path / "runs"])
+    assert tb.source == "tensorboard" and tb.config["algo"] == "ppo_continuous_action (tensorboard)"
+    assert tb.config["env"] == "Pendulum-v1" and tb.config["seed"] == 1
+    np.testing.assert_array_equal(tb.columns["env_steps"], [100, 300, 600])
+    np.testing.assert_array_equal(tb.columns["charts/episodic_return"], [-1400.0, -700.5, -250.25])
+    # the folder of the SB3 run: its evaluations come from progress.csv (no evaluations.npz there)
+    assert load_runs([zoo])[0].source == "sb3-progress"
+
+    # AquaML's runs beside SB3's training return: one figure, one group each
+    curves = learning_curves(load_runs([runs_root, zoo / "0.monitor.csv"]), metric="train_return_mean", ci="none")
+    assert sorted(curves["Pendulum-v1"]) == ["sac", "td3 (sb3)"]
+    out = tmp_path / "mixed.pdf"
+    assert main(["plot", "curves", str(runs_root), str(tmp_path / "runs"), "--metric", "charts/episodic_return",
+                 "--out", str(out)]) == 2  # AquaML runs have no such column: refused, naming it
+    assert main(["plot", "curves", str(tmp_path / "runs"), "--metric", "charts/episodic_return", "--out",
+                 str(out)]) == 0
+    assert out.read_bytes()[:4] == b"%PDF"
+
+
+def test_aggregate_and_table_of_real_runs(runs_root, tmp_path, capsys):
+    from aquaml.plot.stats import aggregate_intervals, normalize
+
+    raw = final_scores(load_runs([runs_root]), group_by="learning_rate", last=2)
+    for lr in ("0.001", "0.003"):
+        expected = [_progress(p)["eval_return_mean"][-2:].mean() for p in sorted(runs_root.glob(f"lr{lr}_s*/*"))]
+        np.testing.assert_allclose(raw[lr]["Pendulum-v1"], expected)
+    ref = tmp_path / "ref.yaml"
+    ref.write_text("Pendulum-v1: {random: -1200.0, expert: -150.0}\n")
+    out = tmp_path / "agg.png"
+    assert main(["plot", "aggregate", str(runs_root), "--group-by", "learning_rate", "--last", "2", "--normalize",
+                 str(ref), "--reps", "500", "--out", str(out)]) == 0
+    assert out.exists() and (tmp_path / "agg_profile.png").exists() and (tmp_path / "agg_improvement.png").exists()
+    scores = score_matrices(raw, {"Pendulum-v1": {"random": -1200.0, "expert": -150.0}})
+    np.testing.assert_allclose(scores["0.001"][:, 0], normalize(raw["0.001"], {"Pendulum-v1": {"random": -1200.0,
+                                                                                                 "expert": -150.0}})["Pendulum-v1"])
+    iqm = aggregate_intervals(scores, reps=500)["0.003"]["IQM"]
+    assert f"0.003: Median" in capsys.readouterr().out
+    assert main(["plot", "table", str(runs_root), "--group-by", "learning_rate", "--last", "2", "--normalize",
+                 str(ref), "--reps", "500", "--format", "latex"]) == 0
+    table = capsys.readouterr().out
+    assert "\\toprule" in table and f"{iqm.point:.3f} [{iqm.low:.3f}, {iqm.high:.3f}]" in table
+
+
+def test_bad_plot_input_names_the_culprit(runs_root, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.json").write_text(json.dumps({"algo": "sac", "env": "Pendulum-v1", "parameters": {}}))
+    (unfinished / "progress.csv").write_text("env_steps,eval_return_mean\n")
+    other_env = tmp_path / "other"
+    other_env.mkdir()
+    (other_env / "config.json").write_text(json.dumps({"algo": "sac", "env": "Hopper-v4", "parameters": {}}))
+    (other_env / "progress.csv").write_text("env_steps,eval_return_mean\n100,5.0\n")
+    cases = [
+        (["curves", str(tmp_path / "empty")], "empty: not a run"),
+        (["curves", str(tmp_path / "nothing*")], "no such file or folder"),
+        (["curves", str(unfinished)], "no eval_return_mean row logged yet"),
+        (["curves", str(runs_root), "--metric", "eval_retrun_mean"], "no metric column 'eval_retrun_mean'; it has"),
+        (["curves", str(runs_root), "--group-by", "lr"], "no key 'lr' to group by; it has"),
+        (["curves", str(runs_root), "--out", "x.jpg"], "choose one of those suffixes"),
+        (["aggregate", str(runs_root), str(other_env)], "only comparable normalised: pass --normalize"),
+        (["table", str(runs_root), "--normalize", str(tmp_path / "missing.yaml")], "missing.yaml"),
+        (["tune", str(tmp_path / "empty")], "not a study folder"),
+    ]
+    for argv, message in cases:
+        assert main(["plot", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (argv, err)
+    with pytest.raises(LogError, match="not a run"):
+        load_runs([tmp_path / "empty"])
+
+
+def test_plot_tune_draws_a_study_from_its_folder(tmp_path):
+    import optuna
+
+    from aquaml.tune import TuneConfig
+    from aquaml.tune.study import open_study
+
+    cfg = TuneConfig("sac", "Pendulum-v1", 6, 1000, study="s", folder=str(tmp_path / "study"), sampler="random",
+                     pruner="none")
+    cfg.path.mkdir(parents=True)
+    (cfg.path / "study.json").write_text(json.dumps(cfg.__dict__))
+    study = open_study(cfg)
+    for i, lr in enumerate([1e-3, 2e-3, 5e-4, 3e-3, 7e-4, 1.5e-3]):
+        trial = study.ask({"learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True),
+                           "batch_size": optuna.distributions.CategoricalDistribution([64, 256])})
+        for step in (500, 1000):
+            trial.report(-1000 + i * 100 + step / 10, step)
+        study.tell(trial, -1000 + i * 100 + 100)
+    out = tmp_path / "figs"
+    assert main(["plot", "tune", str(cfg.path), "--out", str(out), "--format", "svg"]) == 0
+    assert {p.name for p in out.iterdir()} >= {"optimization_history.svg", "intermediate_values.svg",
+                                              "param_importances.svg", "parallel_coordinate.svg"}
+
+
+def test_eval_video_renders_the_evaluation_episode_headless(runs_root, tmp_path, capsys):
+    import imageio.v3 as iio
+    from PIL import Image
+
+    run_dir = next((runs_root / "lr0.001_s0").iterdir())
+    mp4 = tmp_path / "episode.mp4"
+    assert main(["eval", str(run_dir), "--video", str(mp4)]) == 0
+    frames = list(iio.imiter(mp4))
+    assert len(frames) == 201 and frames[0].shape == (500, 500, 3)  # reset + 200 steps of Pendulum
+    assert "201 frames" in capsys.readouterr().out
+    gif = tmp_path / "episode.gif"
+    assert main(["eval", str(run_dir), "--video", str(gif), "--episodes", "2"]) == 0
+    with Image.open(gif) as im:  # Pillow merges identical frames, adding up their durations
+        durations = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            durations.append(im.info["duration"])
+    assert sum(durations) == 402 * 30  # 30 fps: 3 centiseconds per frame
+    # the video's episode is the first that `aquaml eval` runs: the same return
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--video", str(mp4)]) == 0
+    video_return = capsys.readouterr().out.split("return ")[1].split(":")[0]
+    assert main(["eval", str(run_dir), "--episodes", "1"]) == 0
+    assert f"return {video_return} +- 0.00" in capsys.readouterr().out
+    assert main(["eval", str(run_dir), "--video", str(tmp_path / "v.avi")]) == 2
+    assert not list(tmp_path.glob(".*tmp*"))  # no half-written video left

@@ -12,6 +12,12 @@ def fail(message: str, prog: str = "aquaml") -> int:
     return 2
 
 
+def first_line(error: BaseException) -> str:
+    """An exception as one line (its type when it says nothing)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def assignments(pairs: list[str]) -> dict[str, str]:
     """``--set key=value`` pairs as a dict of strings."""
     out = {}
@@ -60,7 +66,7 @@ def _train(args) -> int:
         try:
             make_env(args.env).close()
         except ValueError as e:
-            return fail(str(e).splitlines()[0])
+            return fail(first_line(e))
         starter = RLTaskStarter(args.env, None, algo, params, name=args.name, run_root=args.run_root,
                                 n_workers=args.workers, reward_model=args.reward_model)
     try:
@@ -194,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": _train, "eval": _eval, "collect": _collect}[args.command](args)
-    except (FileNotFoundError, ValueError, TypeError, KeyError, ImportError) as e:
-        return fail(str(e).splitlines()[0])
+    except (OSError, ValueError, TypeError, KeyError, ImportError) as e:
+        return fail(first_line(e))
 
 
 if __name__ == "__main__":

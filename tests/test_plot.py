@@ -49,7 +49,7 @@ def test_curves_of_real_runs_group_by_a_parameter_and_average_the_seeds(runs_roo
         np.testing.assert_array_equal(curve.x, logged[0]["env_steps"])  # same evaluation steps: no interpolation
         y = np.stack([p["eval_return_mean"] for p in logged])
         np.testing.assert_allclose(curve.mean, y.mean(axis=0), rtol=1e-12)
-        half = 1.96 * y.std(axis=0, ddof=1) / np.sqrt(3)
+        half = 4.303 * y.std(axis=0, ddof=1) / np.sqrt(3)  # t(0.975, 2 degrees of freedom)
         np.testing.assert_allclose(curve.high - curve.mean, half, rtol=1e-9)
     out = tmp_path / "curves.svg"
     assert main(["plot", "curves", str(runs_root), "--group-by", "learning_rate", "--out", str(out)]) == 0
@@ -60,25 +60,32 @@ def test_curves_of_real_runs_group_by_a_parameter_and_average_the_seeds(runs_roo
     assert len(load_runs([str(runs_root / "lr0.003_*")])) == 3
 
 
+STORED_LOW, STORED_HIGH = [0.5, 1.25, 2.0], [3.25625, 2.75, 5.0]  # band(y, seed=3, key="g") when written
+
+
 def test_the_bootstrap_band_is_seeded_and_matches_stored_numbers():
     y = np.array([[0.0, 1.0, 2.0], [1.0, 3.0, 2.5], [4.0, 2.0, 2.0], [2.0, 2.0, 6.0]])
     mean, low, high = band(y, "bootstrap", reps=1000, seed=3, key="g")
     np.testing.assert_array_equal(mean, y.mean(axis=0))
     again = band(y, "bootstrap", reps=1000, seed=3, key="g")
     np.testing.assert_array_equal(low, again[1])
-    # by hand: the documented draw (each grid point's runs resampled, rng = default_rng([seed, crc32(key)]))
+    # by hand: the documented draw (whole runs resampled, rng = default_rng([seed, crc32(key)])), one loop per resample
     import zlib
 
-    idx = np.random.default_rng([3, zlib.crc32(b"g")]).integers(0, 4, size=(1000, 4, 3))
-    means = y[idx, np.arange(3)].mean(axis=1)
+    from scipy import stats
+
+    rng = np.random.default_rng([3, zlib.crc32(b"g")])
+    means = np.array([y[rng.integers(0, 4, size=4)].mean(axis=0) for _ in range(1000)])
     np.testing.assert_allclose(low, np.percentile(means, 2.5, axis=0), atol=1e-12)
     np.testing.assert_allclose(high, np.percentile(means, 97.5, axis=0), atol=1e-12)
-    # and the stored numbers, to catch a change of the scheme
-    np.testing.assert_allclose(low, [0.5, 1.25, 2.0], atol=1e-12)
-    np.testing.assert_allclose(high, [3.5, 2.75, 5.0], atol=1e-12)
+    # and stored numbers, to catch a change of the scheme
+    np.testing.assert_allclose(low, STORED_LOW, atol=1e-12)
+    np.testing.assert_allclose(high, STORED_HIGH, atol=1e-12)
     assert np.all(low <= mean) and np.all(mean <= high)
     m, lo, hi = band(y, "sd")
     np.testing.assert_allclose(hi - m, y.std(axis=0, ddof=1))
+    m, lo, hi = band(y, "se")  # Student's t with n - 1 = 3 degrees of freedom
+    np.testing.assert_allclose(hi - m, stats.t.ppf(0.975, 3) * stats.sem(y, axis=0), rtol=3e-4)  # table to 3 decimals
     assert band(y[:1], "bootstrap")[1][0] == y[0, 0]  # one run: no band
 
 
@@ -111,6 +118,9 @@ def test_sb3_monitor_progress_and_tensorboard_logs_plot_beside_aquaml_runs(runs_
     zoo.mkdir(parents=True)
     (zoo / "0.monitor.csv").write_text('#{"t_start": 0, "env_id": "Pendulum-v1"}\nr,l,t\n'
                                        "-1500.5,200,1.5\n-900.25,200,3.0\n-300.0,200,4.5\n")
+    # a second env of the same vector env, and a line still being written (no newline yet)
+    (zoo / "1.monitor.csv").write_text('#{"t_start": 0, "env_id": "Pendulum-v1"}\nr,l,t\n'
+                                       "-1400.0,200,1.6\n-200.0,100,3.2\n-100.0,2")
     with open(zoo / "progress.csv", "w") as f:  # SB3's logger leaves keys of other moments empty
         f.write("time/total_timesteps,rollout/ep_rew_mean,eval/mean_reward,time/time_elapsed\n"
                 "200,-1500.5,,1\n400,-1200.4,-800.0,2\n600,-900.0,,3\n")
@@ -123,6 +133,13 @@ def test_sb3_monitor_progress_and_tensorboard_logs_plot_beside_aquaml_runs(runs_
     monitor, = load_runs([zoo / "0.monitor.csv"])
     np.testing.assert_array_equal(monitor.columns["env_steps"], [200, 400, 600])
     np.testing.assert_array_equal(monitor.columns["train_return_mean"], [-1500.5, -900.25, -300.0])
+    (zoo / "progress.csv").rename(zoo / "progress.tmp")  # the folder's logs are then its two monitors
+    both, = load_runs([zoo])
+    (zoo / "progress.tmp").rename(zoo / "progress.csv")
+    assert both.source == "sb3-monitor" and len(both.files) == 2
+    np.testing.assert_array_equal(both.columns["wall_time_s"], [1.5, 1.6, 3.0, 3.2, 4.5])  # in the order they ended
+    np.testing.assert_array_equal(both.columns["env_steps"], [200, 400, 600, 700, 900])
+    np.testing.assert_array_equal(both.columns["train_return_mean"], [-1500.5, -1400.0, -900.25, -200.0, -300.0])
     progress, = load_runs([zoo / "progress.csv"])
     np.testing.assert_array_equal(progress.columns["eval_return_mean"], [np.nan, -800.0, np.nan])
     assert progress.config["algo"] == "td3 (sb3)"
@@ -137,12 +154,15 @@ def test_sb3_monitor_progress_and_tensorboard_logs_plot_beside_aquaml_runs(runs_
     # AquaML's runs beside SB3's training return: one figure, one group each
     curves = learning_curves(load_runs([runs_root, zoo / "0.monitor.csv"]), metric="train_return_mean", ci="none")
     assert sorted(curves["Pendulum-v1"]) == ["sac", "td3 (sb3)"]
+    np.testing.assert_array_equal(curves["Pendulum-v1"]["td3 (sb3)"].mean, [-1500.5, -900.25, -300.0])
     out = tmp_path / "mixed.pdf"
+    assert main(["plot", "curves", str(runs_root), str(zoo / "0.monitor.csv"), "--metric", "train_return_mean",
+                 "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"%PDF"
     assert main(["plot", "curves", str(runs_root), str(tmp_path / "runs"), "--metric", "charts/episodic_return",
                  "--out", str(out)]) == 2  # AquaML runs have no such column: refused, naming it
     assert main(["plot", "curves", str(tmp_path / "runs"), "--metric", "charts/episodic_return", "--out",
                  str(out)]) == 0
-    assert out.read_bytes()[:4] == b"%PDF"
 
 
 def test_aggregate_and_table_of_real_runs(runs_root, tmp_path, capsys):
@@ -179,11 +199,21 @@ def test_bad_plot_input_names_the_culprit(runs_root, tmp_path, capsys):
     other_env.mkdir()
     (other_env / "config.json").write_text(json.dumps({"algo": "sac", "env": "Hopper-v4", "parameters": {}}))
     (other_env / "progress.csv").write_text("env_steps,eval_return_mean\n100,5.0\n")
+    diverged = tmp_path / "diverged"
+    diverged.mkdir()
+    (diverged / "config.json").write_text(json.dumps({"algo": "sac", "env": "Pendulum-v1", "parameters": {}}))
+    (diverged / "progress.csv").write_text("env_steps,eval_return_mean,q_loss\n50,nan,\n100,-900.5,\n200,nan,1.0\n")
+    offline = tmp_path / "offline"
+    offline.mkdir()
+    (offline / "config.json").write_text(json.dumps({"algo": "bc", "env": "Pendulum-v1", "parameters": {}}))
+    (offline / "progress.csv").write_text("env_steps,grad_steps,eval_return_mean\n0,100,-900\n0,200,-800\n")
     cases = [
+        (["curves", str(diverged)], "eval_return_mean logged nan at row 3 after finite values (the run diverged)"),
+        (["curves", str(offline)], "env_steps stays at 0 in every row (offline learners count gradient steps"),
         (["curves", str(tmp_path / "empty")], "empty: not a run"),
         (["curves", str(tmp_path / "nothing*")], "no such file or folder"),
         (["curves", str(unfinished)], "no eval_return_mean row logged yet"),
-        (["curves", str(runs_root), "--metric", "eval_retrun_mean"], "no metric column 'eval_retrun_mean'; it has"),
+        (["curves", str(runs_root), "--metric", "eval_retrun_mean"], "no column 'eval_retrun_mean'; it has"),
         (["curves", str(runs_root), "--group-by", "lr"], "no key 'lr' to group by; it has"),
         (["curves", str(runs_root), "--out", "x.jpg"], "choose one of those suffixes"),
         (["aggregate", str(runs_root), str(other_env)], "only comparable normalised: pass --normalize"),

@@ -65,6 +65,31 @@ def test_bad_tuning_input_fails_before_any_trial(argv, message, tmp_path, capsys
     assert not (tmp_path / "study" / "runs").exists()  # no trial started
 
 
+def test_an_objective_that_no_run_logs_stops_the_study_and_a_tuner_with_other_settings_cannot_join(tmp_path, capsys):
+    import optuna
+
+    import yaml
+
+    out = tmp_path / "study"
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    argv = ["tune", "sac", "Pendulum-v1", "--trials", "4", "--budget", "600", "--out", str(out), "--pruner", "none",
+            "--space", str(space), "--objective", "eval_retrun_mean",
+            *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no objective column 'eval_retrun_mean'" in err and "eval_return_mean" in err
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "journal.log")))
+    trials = optuna.load_study(study_name="sac_Pendulum-v1", storage=storage).trials
+    assert len(trials) == 1 and trials[0].state.name == "FAIL"
+    # a tuner joining the study with other settings is refused before it runs anything
+    argv[argv.index("--budget") + 1] = "1200"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "was started with other settings (budget: 600 in the study, 1200 given)" in err
+    assert len(optuna.load_study(study_name="sac_Pendulum-v1", storage=storage).trials) == 1
+
+
 def test_iqm_matches_a_hand_computation():
     values = [5.0, 1.0, 3.0, 100.0, 2.0, 4.0, -50.0, 6.0]
     s = np.sort(values)

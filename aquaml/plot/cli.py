@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aquaml.cli import fail
+from aquaml.cli import fail, first_line
 
 PROG = "aquaml plot"
 
@@ -46,6 +46,8 @@ def _scores(args):
     from aquaml.plot.scores import final_scores, score_matrices
     from aquaml.plot.stats import load_reference
 
+    if args.reps < 1 or args.last < 1:
+        raise ValueError(f"--reps and --last must be positive, got {args.reps} and {args.last}")
     reference = load_reference(args.normalize) if args.normalize else None  # a bad file fails before reading runs
     raw = final_scores(load_runs(args.runs), args.metric, args.group_by, args.last)
     return raw, score_matrices(raw, reference)
@@ -145,5 +147,5 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        return fail(str(e).splitlines()[0], PROG)
+    except (OSError, ValueError, TypeError, KeyError, ImportError) as e:  # ImportError: an optional package
+        return fail(first_line(e), PROG)

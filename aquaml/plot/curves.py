@@ -7,6 +7,7 @@ range would jump where a seed ends), thinned to at most ``max_points`` points.
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -14,8 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from aquaml.plot.logs import Run
-from aquaml.plot.scores import final_score, logged_columns
-from aquaml.plot.stats import bootstrap_ci
+from aquaml.plot.scores import final_score
 from aquaml.plot.style import check_output, colors_for, paper_style, pyplot, save
 
 CI_METHODS = ("bootstrap", "se", "sd", "none")
@@ -39,13 +39,18 @@ class Curve:
 
 
 def check_columns(runs: Sequence[Run], metric: str, x: str, group_by: str) -> None:
-    """Refuse, naming the culprit and what exists, a metric, x or group key that a run lacks, and
-    runs that logged no value of the metric."""
+    """Refuse, naming the culprit and what exists, a metric, x or group key that a run lacks, a
+    logged non-finite value, runs with no row holding both, and an x that never moves."""
     for run in runs:
-        final_score(run, metric)  # the metric exists and has a value
-        if x not in run.columns:
-            raise ValueError(f"{run.path}: no x column {x!r}; it has {', '.join(logged_columns(run))}")
+        final_score(run, metric)  # the metric exists, has a value, and none logged is nan/inf
+        xv = run.values(x)
         run.key(group_by)
+        ok = np.isfinite(xv) & np.isfinite(run.columns[metric])
+        if not ok.any():
+            raise ValueError(f"{run.path}: no row holds both {x} and {metric}")
+        if ok.sum() > 1 and np.ptp(xv[ok]) == 0:
+            hint = " (offline learners count gradient steps: --x grad_steps)" if x == "env_steps" else ""
+            raise ValueError(f"{run.path}: {x} stays at {xv[ok][0]:g} in every row{hint}")
 
 
 def smooth(y: np.ndarray, n: int) -> np.ndarray:
@@ -68,23 +73,45 @@ def common_grid(xs: Sequence[np.ndarray], max_points: int = 500) -> np.ndarray:
     return grid
 
 
+#: Student's t 97.5% quantiles for 1..30 degrees of freedom (beyond: the normal 1.96 is within 4%)
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
 def band(y: np.ndarray, ci: str, reps: int = 1000, seed: int = 0,
          key: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over runs (axis 0 of ``(n_runs, n_points)``) and its 95% band: percentile bootstrap of
-    the mean (seeded by ``seed`` and ``key``), mean +- 1.96 standard errors, mean +- one standard
-    deviation, or none."""
+    """Mean over runs (axis 0 of ``(n_runs, n_points)``) and its 95% band.
+
+    ``bootstrap``: percentile interval of the mean over ``reps`` resamples of whole runs (a
+    resampled run keeps its whole curve, so the band is as smooth as the curves), seeded by
+    ``seed`` and ``key``; with few runs it is narrow (it cannot leave the runs' range). ``se``:
+    mean +- t(0.975, n-1) standard errors. ``sd``: mean +- one standard deviation. ``none``."""
     if ci not in CI_METHODS:
         raise ValueError(f"unknown --ci {ci!r}; choose one of {', '.join(CI_METHODS)}")
     mean = y.mean(axis=0)
     n = len(y)
     if ci == "none" or n == 1:
         return mean, mean, mean
-    if ci == "bootstrap":  # the grid points as the bootstrap's tasks: runs resampled at each point
-        interval = bootstrap_ci([y], lambda a: a.mean(axis=-2), reps, seed=seed, key=key)
-        return mean, np.asarray(interval.low), np.asarray(interval.high)
+    if ci == "bootstrap":
+        idx = np.random.default_rng([seed, zlib.crc32(key.encode())]).integers(0, n, size=(reps, n))
+        chunk = max(1, int(1e7 // y.size))  # resamples at a time: memory stays under 100 MB
+        means = np.concatenate([y[idx[i:i + chunk]].mean(axis=1) for i in range(0, reps, chunk)])
+        low, high = np.percentile(means, [2.5, 97.5], axis=0)
+        return mean, low, high
     sd = y.std(axis=0, ddof=1)
-    half = 1.96 * sd / np.sqrt(n) if ci == "se" else sd
+    half = (T975[n - 2] if n - 1 <= len(T975) else 1.96) * sd / np.sqrt(n) if ci == "se" else sd
     return mean, mean - half, mean + half
+
+
+def _series(x: np.ndarray, y: np.ndarray, smoothing: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows holding both, in x order; of rows sharing an x (a resumed run's repeated
+    evaluation), the last logged one."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], smooth(y[ok], smoothing)
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    last = np.append(x[1:] != x[:-1], True)
+    return x[last], y[last]
 
 
 def learning_curves(runs: Sequence[Run], metric: str = "eval_return_mean", x: str = "env_steps",
@@ -102,12 +129,7 @@ def learning_curves(runs: Sequence[Run], metric: str = "eval_return_mean", x: st
     out: dict[str, dict[str, Curve]] = {}
     for panel, groups in sorted(members.items()):
         for group, group_runs in sorted(groups.items()):
-            series = []
-            for run in group_runs:
-                xv, yv = run.columns[x], run.columns[metric]
-                ok = np.isfinite(xv) & np.isfinite(yv)
-                order = np.argsort(xv[ok], kind="stable")
-                series.append((xv[ok][order], smooth(yv[ok][order], smoothing)))
+            series = [_series(run.columns[x], run.columns[metric], smoothing) for run in group_runs]
             try:
                 grid = common_grid([s[0] for s in series], max_points)
             except ValueError as e:
@@ -124,6 +146,8 @@ def curves_figure(curves: dict[str, dict[str, Curve]], out: str | Path, metric: 
     kept per group name across figures."""
     out = check_output(out)
     plt = pyplot()
+    from matplotlib.ticker import EngFormatter
+
     colors = colors_for({g for groups in curves.values() for g in groups})
     panels = sorted(curves)
     cols = min(3, len(panels))
@@ -138,7 +162,8 @@ def curves_figure(curves: dict[str, dict[str, Curve]], out: str | Path, metric: 
             ax.set_title(panel)
             ax.set_xlabel(X_LABELS.get(x, x))
             ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+            if x != "wall_time_s":  # steps as 20k, 1M
+                ax.xaxis.set_major_formatter(EngFormatter(sep=""))
             ax.legend(title=group_by, frameon=False)
         for ax in list(axes.flat)[len(panels):]:
             ax.set_visible(False)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import io
 import json
 import re
 import struct
@@ -51,7 +52,32 @@ class Run:
     path: Path
     source: str  #: ``aquaml``, ``sb3-evaluations``, ``sb3-monitor``, ``sb3-progress``, ``tensorboard``
     config: dict = field(default_factory=dict)  #: flat: algo, env, name, seed, parameters by name
-    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    columns: dict[str, np.ndarray] = field(default_factory=dict)  #: NaN where nothing was logged
+    files: tuple = ()  #: the files read
+    #: rows where a column logged a non-finite value (``nan``, ``inf``), which the columns also
+    #: hold as NaN/inf; kept apart from cells left empty
+    nonfinite: dict[str, np.ndarray] = field(default_factory=dict)
+    text_columns: tuple = ()  #: columns left out because they hold text
+
+    def values(self, name: str) -> np.ndarray:
+        """Column ``name``; a ``ValueError`` naming the run and what it has if absent or if a
+        value logged there is not finite (a plot would draw over a divergence)."""
+        if name not in self.columns:
+            text = f" ({name} holds text)" if name in self.text_columns else ""
+            raise ValueError(f"{self.path}: no column {name!r}{text}; it has {', '.join(self.logged_columns())}")
+        column, rows = self.columns[name], self.nonfinite.get(name, np.zeros(0, int))
+        finite = np.flatnonzero(np.isfinite(column))
+        # nan before a column's first value means "not yet" (AquaML's training return before the
+        # first episode ends); nan after it, or inf anywhere, means the run diverged
+        bad = [r for r in rows if np.isinf(column[r]) or (len(finite) and r > finite[0])]
+        if bad:
+            raise ValueError(f"{self.path}: {name} logged {column[bad[0]]} at row {bad[0] + 1} after finite values "
+                             "(the run diverged); leave the run out or plot another column")
+        return column
+
+    def logged_columns(self) -> list[str]:
+        """The columns holding at least one value (a CSV may carry other algorithms' columns empty)."""
+        return sorted(k for k, v in self.columns.items() if np.isfinite(v).any())
 
     def key(self, name: str) -> str:
         """The value of ``name`` in :attr:`config` as text (for grouping); a ``ValueError`` naming
@@ -80,8 +106,8 @@ def load_runs(paths: Iterable[str | Path]) -> list[Run]:
             runs += found
     seen, unique = set(), []
     for run in runs:  # a folder and a glob inside it may name the same run twice
-        if (run.path, run.source) not in seen:
-            seen.add((run.path, run.source))
+        if run.files not in seen:
+            seen.add(run.files)
             unique.append(run)
     return unique
 
@@ -110,6 +136,8 @@ def _read_folder(path: Path, files: list[Path]) -> Run:
     best = [f for f in files if rank(f) == min(map(rank, files))]
     if best[0].name.startswith("events.out.tfevents."):
         return read_tensorboard(path, best)
+    if best[0].name.endswith("monitor.csv"):  # one per env of a vector env: all of them
+        return read_sb3_monitor(best)
     return _read_file(best[0])
 
 
@@ -117,7 +145,7 @@ def _read_file(f: Path) -> Run:
     if f.name == "evaluations.npz":
         return read_sb3_evaluations(f)
     if f.name.endswith("monitor.csv"):
-        return read_sb3_monitor(f)
+        return read_sb3_monitor([f])
     if f.name == "progress.csv":
         if (f.parent / "config.json").exists():
             return read_aquaml(f.parent)
@@ -140,19 +168,54 @@ def _other_framework_config(folder: Path, framework: str) -> dict:
     return config
 
 
-def _columns_of_csv(lines: Sequence[str], path: Path) -> dict[str, np.ndarray]:
-    rows = list(csv.reader(lines))
-    if not rows:
+def complete_lines(text: str) -> list[str]:
+    """The lines of a log that end in a newline: a last line still being written is left out."""
+    return text.splitlines()[: text.count("\n")]
+
+
+def _fill_empty(text: str) -> str:
+    """Empty CSV cells as ``nan`` (twice over ``,,``: neighbouring empty cells share a comma)."""
+    text = text.replace(",,", ",nan,").replace(",,", ",nan,").replace(",\n", ",nan\n").replace("\n,", "\nnan,")
+    return ("nan" if text.startswith(",") else "") + text + ("nan" if text.endswith(",") else "")
+
+
+@dataclass
+class _Table:
+    columns: dict[str, np.ndarray]
+    nonfinite: dict[str, np.ndarray]
+    text_columns: tuple
+
+
+def _read_csv(lines: Sequence[str], path: Path) -> _Table:
+    """Numeric columns of a CSV, empty cells NaN; logged ``nan``/``inf`` noted apart; text columns named."""
+    if not lines:
         raise LogError(f"{path}: empty file")
-    header, body = rows[0], [r for r in rows[1:] if r]
-    out = {}
-    for i, name in enumerate(header):
-        values = [r[i] if i < len(r) else "" for r in body]
+    header = next(csv.reader(lines[:1]))
+    body = [line for line in lines[1:] if line]
+    if not body:
+        return _Table({name: np.zeros(0) for name in header}, {}, ())
+    joined = "\n".join(body)
+    if not any(word in joined.lower() for word in ("nan", "inf")):  # the common case: numpy's C parser
         try:
-            out[name] = np.array([float(v) if v != "" else np.nan for v in values], np.float64)
+            values = np.loadtxt(io.StringIO(_fill_empty(joined)), delimiter=",", ndmin=2, dtype=np.float64)
+            if values.shape[1] == len(header):
+                return _Table({name: values[:, i] for i, name in enumerate(header)}, {}, ())
         except ValueError:
-            continue  # a text column (SB3's time/fps is numeric; e.g. a name column is not)
-    return out
+            pass  # a text cell: the loop below finds its column
+    rows = list(csv.reader(body))
+    columns, nonfinite, text = {}, {}, []
+    for i, name in enumerate(header):
+        cells = [r[i] if i < len(r) else "" for r in rows]
+        try:
+            col = np.array([float(v) if v != "" else np.nan for v in cells], np.float64)
+        except ValueError:
+            text.append(name)
+            continue
+        columns[name] = col
+        logged = np.array([v != "" for v in cells]) & ~np.isfinite(col)
+        if logged.any():
+            nonfinite[name] = np.flatnonzero(logged)
+    return _Table(columns, nonfinite, tuple(text))
 
 
 def read_aquaml(folder: Path) -> Run:
@@ -166,9 +229,9 @@ def read_aquaml(folder: Path) -> Run:
     flat.update(config.get("parameters", {}))
     flat.setdefault("seed", config.get("parameters", {}).get("seed"))
     flat["framework"] = "aquaml"
-    text = (folder / "progress.csv").read_text()
-    lines = text.splitlines()[: text.count("\n")]  # a last line still being written is left out
-    return Run(folder, "aquaml", flat, _columns_of_csv(lines, folder / "progress.csv"))
+    table = _read_csv(complete_lines((folder / "progress.csv").read_text()), folder / "progress.csv")
+    return Run(folder, "aquaml", flat, table.columns, (str(folder / "progress.csv"),), table.nonfinite,
+               table.text_columns)
 
 
 def read_sb3_evaluations(f: Path) -> Run:
@@ -178,35 +241,49 @@ def read_sb3_evaluations(f: Path) -> Run:
             steps, results = np.asarray(data["timesteps"], np.float64), np.asarray(data["results"], np.float64)
             lengths = np.asarray(data["ep_lengths"], np.float64) if "ep_lengths" in data.files else None
     except (OSError, ValueError, KeyError) as e:
-        raise LogError(f"{f}: not an SB3 evaluations.npz ({str(e).splitlines()[0]})") from None
+        from aquaml.cli import first_line
+
+        raise LogError(f"{f}: not an SB3 evaluations.npz ({first_line(e)})") from None
     results = results.reshape(len(steps), -1)
     columns = {"env_steps": steps, "eval_return_mean": results.mean(axis=1), "eval_return_std": results.std(axis=1)}
     if lengths is not None:
         columns["eval_episode_length"] = lengths.reshape(len(steps), -1).mean(axis=1)
-    return Run(f.parent, "sb3-evaluations", _other_framework_config(f.parent, "sb3"), columns)
+    return Run(f.parent, "sb3-evaluations", _other_framework_config(f.parent, "sb3"), columns, (str(f),))
 
 
-def read_sb3_monitor(f: Path) -> Run:
-    """SB3's ``Monitor`` file: a ``#{json}`` line, then ``r,l,t`` per finished episode."""
-    lines = f.read_text().splitlines()
-    if not lines or not lines[0].startswith("#"):
-        raise LogError(f"{f}: not an SB3 monitor file (its first line should be '#{{...}}')")
-    cols = _columns_of_csv(lines[1:], f)
-    if not {"r", "l", "t"} <= set(cols):
-        raise LogError(f"{f}: not an SB3 monitor file (columns {sorted(cols)}, expected r, l, t)")
-    columns = {"env_steps": np.cumsum(cols["l"]), "wall_time_s": cols["t"], "train_return_mean": cols["r"],
-               "episode_return": cols["r"], "episode_length": cols["l"]}
-    return Run(f.parent, "sb3-monitor", _other_framework_config(f.parent, "sb3"), columns)
+def read_sb3_monitor(files: Sequence[Path]) -> Run:
+    """SB3's ``Monitor`` files of one run (one per env of a vector env): a ``#{json}`` line, then
+    ``r,l,t`` per finished episode. Episodes of all files in the order they ended (``t``), env
+    steps as the running sum of their lengths, as SB3's own ``load_results`` counts them."""
+    parts = []
+    for f in files:
+        lines = complete_lines(f.read_text())
+        if not lines or not lines[0].startswith("#"):
+            raise LogError(f"{f}: not an SB3 monitor file (its first line should be '#{{...}}')")
+        cols = _read_csv(lines[1:], f).columns
+        if not {"r", "l", "t"} <= set(cols):
+            raise LogError(f"{f}: not an SB3 monitor file (columns {sorted(cols)}, expected r, l, t)")
+        parts.append(cols)
+    merged = {k: np.concatenate([p[k] for p in parts]) for k in ("r", "l", "t")}
+    order = np.argsort(merged["t"], kind="stable")
+    r, length, t = (merged[k][order] for k in ("r", "l", "t"))
+    columns = {"env_steps": np.cumsum(length), "wall_time_s": t, "train_return_mean": r, "episode_return": r,
+               "episode_length": length}
+    folder = files[0].parent
+    return Run(folder, "sb3-monitor", _other_framework_config(folder, "sb3"), columns, tuple(map(str, files)))
 
 
 def read_sb3_progress(f: Path) -> Run:
     """SB3's CSV logger: rows written at different moments hold different keys (empty cells)."""
-    cols = _columns_of_csv(f.read_text().splitlines(), f)
-    columns = dict(cols)
+    table = _read_csv(complete_lines(f.read_text()), f)
+    columns, nonfinite = dict(table.columns), dict(table.nonfinite)
     for key, common in SB3_KEYS.items():
-        if key in cols:
-            columns[common] = cols[key]
-    return Run(f.parent, "sb3-progress", _other_framework_config(f.parent, "sb3"), columns)
+        if key in columns:
+            columns[common] = columns[key]
+            if key in nonfinite:
+                nonfinite[common] = nonfinite[key]
+    return Run(f.parent, "sb3-progress", _other_framework_config(f.parent, "sb3"), columns, (str(f),), nonfinite,
+               table.text_columns)
 
 
 def read_tensorboard(folder: Path, files: list[Path]) -> Run:
@@ -214,10 +291,13 @@ def read_tensorboard(folder: Path, files: list[Path]) -> Run:
     a tag has no value at a step), ``env_steps`` = the step, ``wall_time_s`` from the first event."""
     points: dict[str, dict[int, float]] = {}
     walls: dict[int, float] = {}
+    diverged: dict[str, set[int]] = {}
     for f in files:
         for step, wall, tag, value in _scalars(f):
             points.setdefault(tag, {})[step] = value
             walls.setdefault(step, wall)
+            if not np.isfinite(value):
+                diverged.setdefault(tag, set()).add(step)
     if not points:
         raise LogError(f"{folder}: its event files hold no scalar")
     steps = np.array(sorted({s for tag in points.values() for s in tag}), np.int64)
@@ -226,7 +306,9 @@ def read_tensorboard(folder: Path, files: list[Path]) -> Run:
     columns["wall_time_s"] = np.array([walls[s] - first for s in steps])
     for tag, values in points.items():
         columns[tag] = np.array([values.get(int(s), np.nan) for s in steps])
-    return Run(folder, "tensorboard", _other_framework_config(folder, "tensorboard"), columns)
+    nonfinite = {tag: np.flatnonzero(np.isin(steps, sorted(bad))) for tag, bad in diverged.items()}
+    return Run(folder, "tensorboard", _other_framework_config(folder, "tensorboard"), columns,
+               tuple(map(str, files)), nonfinite)
 
 
 def _scalars(f: Path):

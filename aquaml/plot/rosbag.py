@@ -120,6 +120,13 @@ def plot_bags(bags: str | os.PathLike | Sequence[str | os.PathLike], topics: Seq
                              for topic, (t, _) in data.items()}
         trajectories[str(path)] = {topic: np.stack([data[topic][1][f] for f in triple], 1).astype(np.float64)
                                    for topic, triple in poses.items()}
+    panels = {str(p): {(topic, name) for topic, per in series[str(p)].items() for name in per} for p in paths}
+    every = set().union(*panels.values())
+    for path, have in panels.items():  # bags recorded with other message definitions: no panel drops a bag
+        if have != every:
+            topic, name = sorted(every - have)[0]
+            raise BagError(f"{path}: topic {topic} has no field {name}, which another bag has; choose --fields "
+                           "that every bag holds")
     labels = _bag_labels(paths)
     colors = colors_for(labels.values())
     with paper_style():

@@ -15,20 +15,17 @@ import numpy as np
 from aquaml.plot.logs import Run
 from aquaml.plot.stats import normalize
 
+NO_ENV = "(no env)"  #: the task of runs whose logs name no env (one task for all of them)
+
 
 def final_score(run: Run, metric: str, last: int = 1) -> float:
-    """Mean of the last ``last`` finite values of ``metric`` (``ValueError`` naming the run if none)."""
-    if metric not in run.columns:
-        raise ValueError(f"{run.path}: no metric column {metric!r}; it has {', '.join(logged_columns(run))}")
-    values = run.columns[metric][np.isfinite(run.columns[metric])]
+    """Mean of the last ``last`` logged values of ``metric`` (``ValueError`` naming the run if
+    there is none, or if a logged value is not finite)."""
+    column = run.values(metric)
+    values = column[~np.isnan(column)]
     if not len(values):
         raise ValueError(f"{run.path}: no {metric} row logged yet (no evaluation finished)")
     return float(np.mean(values[-last:]))
-
-
-def logged_columns(run: Run) -> list[str]:
-    """The run's columns holding at least one value (a CSV may carry other algorithms' columns empty)."""
-    return sorted(k for k, v in run.columns.items() if np.isfinite(v).any())
 
 
 def final_scores(runs: Sequence[Run], metric: str = "eval_return_mean", group_by: str = "algo",
@@ -40,7 +37,7 @@ def final_scores(runs: Sequence[Run], metric: str = "eval_return_mean", group_by
         raise ValueError("no runs to score")
     out: dict[str, dict[str, list[float]]] = {}
     for run in runs:
-        task = run.key("env") if run.config.get("env") else run.path.name
+        task = run.key("env") if run.config.get("env") else NO_ENV
         out.setdefault(run.key(group_by), {}).setdefault(task, []).append(final_score(run, metric, last))
     return {g: {t: np.asarray(v) for t, v in sorted(tasks.items())} for g, tasks in sorted(out.items())}
 

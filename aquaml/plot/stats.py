@@ -311,7 +311,10 @@ def load_reference(path: str | Path) -> Reference:
     import yaml
 
     path = Path(path)
-    data = yaml.safe_load(path.read_text())
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({' '.join(str(e).split())[:150]})") from None
     if not isinstance(data, Mapping) or not data:
         raise ValueError(f"{path}: expected a mapping {{task: {{random: r, expert: e}}}}, got {type(data).__name__}")
     return Reference(data, source=str(path))

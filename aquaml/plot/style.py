@@ -7,6 +7,7 @@ profile of one paper.
 from __future__ import annotations
 
 import contextlib
+import os
 import zlib
 from pathlib import Path
 from typing import Iterator
@@ -47,8 +48,9 @@ def paper_style() -> Iterator[None]:
 
 
 def colors_for(groups) -> dict[str, str]:
-    """``group -> colour``: stable across figures and runs; distinct within one figure where the
-    palette allows (a clash moves the later group to the next free colour)."""
+    """``group -> colour``, chosen from the group's name: the same in every figure unless two
+    groups of a figure hash to one colour (then the later one, in name order, moves to the next
+    free colour)."""
     out: dict[str, str] = {}
     used: set[str] = set()
     for g in sorted(map(str, groups)):
@@ -60,18 +62,25 @@ def colors_for(groups) -> dict[str, str]:
     return out
 
 
-def check_output(path: str | Path) -> Path:
-    """The figure's path, refused before any work if its suffix is not a supported format."""
+def check_output(path: str | Path, formats: tuple[str, ...] = FORMATS, what: str = "figures") -> Path:
+    """The output's path, refused before any work if its suffix is not one of ``formats``."""
     path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"{path}: figures are written as {', '.join(FORMATS)}; choose one of those suffixes")
+    if path.suffix.lower() not in formats:
+        raise ValueError(f"{path}: {what} are written as {', '.join(formats)}; choose one of those suffixes")
     return path
 
 
 def save(fig, path: str | Path) -> Path:
-    """Write ``fig`` (parents created) and close it."""
+    """Write ``fig`` (parents created) beside ``path`` and rename it into place, so a crash
+    leaves no half-written figure; the figure is closed either way."""
     path = check_output(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    pyplot().close(fig)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with pyplot().rc_context(RC):  # the vector font settings apply when the file is written
+            fig.savefig(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        pyplot().close(fig)
     return path

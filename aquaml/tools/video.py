@@ -8,6 +8,7 @@ both and the renderers of Gymnasium's classic-control envs). MuJoCo envs render 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -17,28 +18,77 @@ FORMATS = (".mp4", ".gif")
 
 
 class FrameRecorder(gym.Wrapper):
-    """Keeps the frame after each reset and step: an episode of T steps gives T + 1 frames."""
+    """Hands the frame after each reset and step to ``sink``: an episode of T steps gives T + 1 frames."""
 
-    def __init__(self, env: gym.Env) -> None:
+    def __init__(self, env: gym.Env, sink) -> None:
         super().__init__(env)
-        self.frames: list[np.ndarray] = []
+        self.sink = sink
 
     def reset(self, **kwargs):
         out = self.env.reset(**kwargs)
-        self.frames.append(np.asarray(self.env.render()))
+        self.sink(np.asarray(self.env.render()))
         return out
 
     def step(self, action):
         out = self.env.step(action)
-        self.frames.append(np.asarray(self.env.render()))
+        self.sink(np.asarray(self.env.render()))
         return out
 
 
+class VideoFile:
+    """Frames into an MP4 (H.264 through imageio's ffmpeg, streamed: memory stays flat however
+    long the episode) or a GIF (Pillow; it keeps the frames until the end and merges identical
+    consecutive ones into one of their summed delay). Written beside ``out`` and renamed into
+    place by :meth:`finish`, so a crash leaves no half-written video."""
+
+    def __init__(self, out: Path, fps: int = 30) -> None:
+        self.out, self.fps, self.frames = out, fps, 0
+        self.tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
+        self._writer = None
+        self._images: list = []
+
+    def append(self, frame: np.ndarray) -> None:
+        if frame.ndim != 3:
+            raise ValueError(f"the env rendered an array of shape {frame.shape}, not an rgb_array frame")
+        self.frames += 1
+        if self.out.suffix.lower() == ".gif":
+            from PIL import Image
+
+            self._images.append(Image.fromarray(frame))
+            return
+        if self._writer is None:
+            import imageio.v2 as imageio
+
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            # macro_block_size=2: H.264's 4:2:0 needs even sizes; odd ones are padded by a pixel
+            self._writer = imageio.get_writer(self.tmp, fps=self.fps, codec="libx264", macro_block_size=2,
+                                              format="FFMPEG")
+        with warnings.catch_warnings():  # ffmpeg is a separate program: JAX's threads are not forked into it
+            warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
+            self._writer.append_data(frame)
+
+    def finish(self, keep: bool = True) -> None:
+        """Close the file and move it into place (``keep``) or remove it."""
+        try:
+            if self._writer is not None:
+                self._writer.close()
+            elif self._images and keep:
+                self.out.parent.mkdir(parents=True, exist_ok=True)
+                delay = 10 * max(1, round(100 / self.fps))  # GIF delays are whole centiseconds
+                self._images[0].save(self.tmp, save_all=True, append_images=self._images[1:], duration=delay, loop=0)
+            if keep:
+                if not self.frames:
+                    raise ValueError("the env rendered no frame")
+                os.replace(self.tmp, self.out)
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
 def check_video_path(path: str | Path) -> Path:
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"{path}: videos are written as {' or '.join(FORMATS)}; choose one of those suffixes")
-    return path
+    """The video's path, refused before any work unless it ends in .mp4 or .gif."""
+    from aquaml.plot.style import check_output
+
+    return check_output(path, FORMATS, "videos")
 
 
 def record_video(run_dir: str | Path, out: str | Path, episodes: int = 1) -> tuple[int, np.ndarray]:
@@ -58,52 +108,22 @@ def record_video(run_dir: str | Path, out: str | Path, episodes: int = 1) -> tup
     if not isinstance(env_id, str) or is_class_path(env_id):
         raise ValueError(f"{run_dir}: --video needs a Gymnasium env id with rgb_array rendering; this run's env "
                          f"is {env_id!r}")
-    recorder: list[FrameRecorder] = []
+    video = VideoFile(out)
 
     def factory():
         env = make_env(env_id, render_mode="rgb_array")
-        env.env = FrameRecorder(env.env)  # the wrapped Gymnasium env records what it renders
-        recorder.append(env.env)
+        video.fps = int(env.env.metadata.get("render_fps") or 30)
+        env.env = FrameRecorder(env.env, video.append)  # the wrapped Gymnasium env hands over what it renders
         return env
 
     agent, state, _ = load_state(run_dir)
     agent.env.close()
     evaluator = Evaluator.for_agent(agent, config["seed"], env_factory=factory)
+    done = False
     try:
         returns, _ = evaluator(agent.algo.actor_params(state), episodes, first_episode=10**6)
-        frames = recorder[0].frames
-        fps = int(recorder[0].metadata.get("render_fps") or 30)
+        done = True
     finally:
         evaluator.close()
-    if not frames or frames[0].ndim != 3:
-        raise ValueError(f"{env_id} rendered no rgb_array frames")
-    write_frames(frames, out, fps)
-    return len(frames), returns
-
-
-def write_frames(frames: list[np.ndarray], out: Path, fps: int) -> None:
-    """Frames as MP4 (H.264 via imageio-ffmpeg) or GIF (Pillow, which merges identical consecutive
-    frames into one of their summed duration); written beside and renamed into place, so a crash
-    leaves no half-written video."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-    try:
-        if out.suffix.lower() == ".gif":
-            from PIL import Image
-
-            images = [Image.fromarray(f) for f in frames]
-            delay = 10 * max(1, round(100 / fps))  # GIF delays are whole centiseconds
-            images[0].save(tmp, save_all=True, append_images=images[1:], duration=delay, loop=0)
-        else:
-            import warnings
-
-            import imageio.v2 as imageio
-
-            with warnings.catch_warnings():  # ffmpeg is a separate program: JAX's threads are not forked into it
-                warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
-                with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1, format="FFMPEG") as w:
-                    for f in frames:
-                        w.append_data(f)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+        video.finish(keep=done)
+    return video.frames, returns

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aquaml.cli import assignments, fail
+from aquaml.cli import assignments, fail, first_line
 from aquaml.tune.study import PRUNERS, SAMPLERS, TuneConfig
 
 
@@ -78,7 +78,7 @@ def main(argv: list[str]) -> int:
 
             confirm(study, cfg, args.top, args.seeds)
         except (ValueError, RuntimeError, FileNotFoundError) as e:
-            return _fail(str(e).splitlines()[0])
+            return _fail(first_line(e))
         print((cfg.path / "confirm.md").read_text(), end="")
         return 0
     if argv[:1] == ["resume"]:
@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
                 cfg.workers = args.workers
             return _summary(tune(cfg), cfg)
         except (SpaceError, ValueError, TypeError, FileNotFoundError) as e:
-            return _fail(str(e).splitlines()[0])
+            return _fail(first_line(e))
     args = study_parser().parse_args(argv)
     try:
         study = args.study or f"{args.algo}_{args.env}".replace("/", "_")
@@ -103,7 +103,7 @@ def main(argv: list[str]) -> int:
                          aggregate=args.aggregate, sampler_seed=args.sampler_seed, sets=assignments(args.set))
         result = tune(cfg, args.space)
     except (SpaceError, ValueError, TypeError, FileNotFoundError) as e:
-        return _fail(str(e).splitlines()[0])
+        return _fail(first_line(e))
     return _summary(result, cfg)
 
 

@@ -6,7 +6,7 @@ The tuner writes one JSON line per run to the process's stdin: ``{"argv": [...],
 "done": PATH}``. The process points its stdout and stderr (the file descriptors, so XLA's own
 messages too) at ``log``, runs ``aquaml.cli.main(argv)`` and writes ``{"returncode": N}`` to
 ``done`` when the run has ended. Between runs it clears Keras's session (layer names, global
-RNG) and JAX's caches, so a run in a warm process trains exactly as in a fresh one.
+RNG), so a run in a warm process trains exactly as in a fresh one (tested bit for bit).
 
 Run as ``python -m aquaml.tune.process``; :class:`TrialProcess` is the tuner's side.
 """
@@ -70,7 +70,7 @@ class TrialProcess:
             f.write(f"\ntrial process died with exit status {code}"
                     + (f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else "")
                     + "\n")
-        self._proc = None
+        self._drop()
         return code if code != 0 else 1
 
     def kill(self) -> None:
@@ -78,7 +78,7 @@ class TrialProcess:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
-        self._proc = None
+        self._drop()
 
     def close(self) -> None:
         """Let an idle process exit (end of input), or kill a busy one."""
@@ -88,6 +88,14 @@ class TrialProcess:
                 self._proc.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):
                 self.kill()
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._proc is not None:
+            try:
+                self._proc.stdin.close()  # a dead process's pipe must not stay open in the tuner
+            except OSError:
+                pass
         self._proc = None
 
     def __enter__(self) -> "TrialProcess":
@@ -98,18 +106,20 @@ class TrialProcess:
 
 
 def _run(argv: list[str], log: str) -> int:
-    """One ``aquaml`` command with fds 1 and 2 on ``log``; its exit status."""
+    """One ``aquaml`` command, from a fresh Keras session, with fds 1 and 2 on ``log``; its exit
+    status (a failure to import shows in the log like any other error of the run)."""
     import traceback
-
-    from aquaml.cli import main
 
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    with open(log, "a") as f:
-        os.dup2(f.fileno(), 1)
-        os.dup2(f.fileno(), 2)
     try:
+        with open(log, "a") as f:
+            os.dup2(f.fileno(), 1)
+            os.dup2(f.fileno(), 2)
+        _fresh_state()
+        from aquaml.cli import main
+
         code = main(argv)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -128,28 +138,27 @@ def _run(argv: list[str], log: str) -> int:
 
 def _fresh_state() -> None:
     """What one run leaves in the process that could change the next: Keras's name counters and
-    seed generator, JAX's compiled functions, garbage holding env and model memory."""
+    seed generator, garbage holding env and model memory. JAX's compiled programs stay: they
+    depend only on shapes and code, and recompiling the small eager ops of building models
+    cost 1.5 s per trial."""
     import gc
 
-    import jax
     import keras
 
     keras.backend.clear_session()
-    jax.clear_caches()
     gc.collect()
 
 
 def serve() -> None:
     """The process's loop: one run per line of stdin until stdin closes."""
-    # the imports that every later run skips
-    import aquaml.cli  # noqa: F401
-    import aquaml.env  # noqa: F401
-    import aquaml.starter  # noqa: F401
-    from aquaml.algorithm import registry  # noqa: F401
-
+    try:  # the imports that every later run skips; a broken install shows in each run's log instead
+        import aquaml.env  # noqa: F401
+        import aquaml.starter  # noqa: F401
+        from aquaml.algorithm import registry  # noqa: F401
+    except Exception:
+        pass
     for line in sys.stdin:
         job = json.loads(line)
-        _fresh_state()
         code = _run(job["argv"], job["log"])
         done = Path(job["done"])
         tmp = done.with_name(done.name + ".tmp")

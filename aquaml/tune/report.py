@@ -13,9 +13,8 @@ def write_plots(study, out_dir: Path, suffix: str = ".png") -> list[str]:
     returns their names."""
     import optuna.visualization.matplotlib as vis
 
-    from aquaml.plot.style import paper_style, pyplot
+    from aquaml.plot.style import paper_style, save
 
-    plt = pyplot()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -29,8 +28,7 @@ def write_plots(study, out_dir: Path, suffix: str = ".png") -> list[str]:
         fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
         fig.set_size_inches(8, 5)
         fig.tight_layout()
-        fig.savefig(out_dir / f"{name}{suffix}", dpi=100)
-        plt.close(fig)
+        save(fig, out_dir / f"{name}{suffix}")
         written.append(name)
     return written
 

@@ -29,7 +29,7 @@ from typing import Any
 from aquaml.tune.report import write_plots, write_report
 from aquaml.tune.space import Dimension, as_text, default_space, load_space, parse_space
 from aquaml.tune.process import TrialProcess
-from aquaml.tune.trial import TrialOutcome, run_trial
+from aquaml.tune.trial import UNKNOWN_OBJECTIVE, TrialOutcome, run_trial
 
 SAMPLERS = ("tpe", "random", "cmaes", "qmc")
 STALE_AFTER_S = 120.0  #: a RUNNING trial whose heartbeat is older is its dead tuner's (clocks must agree)
@@ -189,6 +189,7 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
     cfg.path.mkdir(parents=True, exist_ok=True)
     with study_lock(cfg):  # also around opening: tuners starting together would create the tables twice
         study = open_study(cfg)
+        check_joining(study.user_attrs.get("config"), cfg)
         requeue_stale(study, cfg, log)
         if "config" not in study.user_attrs:
             study.set_user_attr("config", asdict(cfg))
@@ -198,7 +199,11 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
     (cfg.path / "study.json").write_text(json.dumps(asdict(cfg), indent=2))
     started = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
+    wrong_objective: list[str] = []  # the first run that lacks the objective stops the study: every run would
+
     def ask():
+        if wrong_objective:
+            return None
         with study_lock(cfg):
             counted = [t for t in study.get_trials(deepcopy=False, states=started) if not t.user_attrs.get("requeued")]
             if len(counted) >= cfg.trials:
@@ -238,6 +243,8 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
                     continue
                 log(f"trial {trial.number}: {outcome.state}" + (f", {cfg.objective} {outcome.value:.2f}"
                                                                if outcome.value is not None else ""))
+                if outcome.error.startswith(UNKNOWN_OBJECTIVE):
+                    wrong_objective.append(outcome.error)
 
     # each worker's trials get their share of the cores (none pinned when workers outnumber cores)
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -249,7 +256,26 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
         t.join()
     with study_lock(cfg):  # tuners finishing together (mpirun ranks) write one after another
         write_outputs(study, cfg)
+    if wrong_objective:
+        raise ValueError(f"--objective: {wrong_objective[0]}")
     return study
+
+
+#: settings in which the tuners of one study may differ (each its own cores, paths and output)
+JOIN_FREE = ("workers", "folder", "storage")
+
+
+def check_joining(stored: dict | None, cfg: TuneConfig) -> None:
+    """A tuner joining (or resuming) a study must tune what the study tunes: refused, naming
+    each setting that differs, before any trial runs."""
+    if stored is None:
+        return
+    given = json.loads(json.dumps(asdict(cfg)))  # the storage's JSON form: tuples as lists
+    differ = [f"{k}: {stored.get(k)!r} in the study, {given.get(k)!r} given" for k in sorted(set(stored) | set(given))
+              if k not in JOIN_FREE and stored.get(k) != given.get(k)]
+    if differ:
+        raise ValueError(f"study {cfg.study} was started with other settings ({'; '.join(differ)}); use the same "
+                         "command, `aquaml tune resume STUDY_DIR`, or another --study name")
 
 
 def is_stale(trial, timeout_s: float = STALE_AFTER_S) -> bool:

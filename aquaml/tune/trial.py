@@ -19,10 +19,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from aquaml.plot.logs import complete_lines
 from aquaml.tune.process import TrialProcess
 
 ERROR_TAIL = 3000  #: characters of a failed run's output kept with the trial
 HEARTBEAT_S = 10.0  #: how often a watched trial says it is alive
+UNKNOWN_OBJECTIVE = "no objective column"  #: starts the error of a run that does not log the objective
 
 
 @dataclass
@@ -50,8 +52,7 @@ def eval_rows(run_dir: Path | None, metric: str) -> list[tuple[int, float]]:
     for offline learners (whose env steps stay 0); a last line still being written is skipped."""
     if run_dir is None or not (run_dir / "progress.csv").exists():
         return []
-    text = (run_dir / "progress.csv").read_text()
-    lines = text.splitlines()[: text.count("\n")]  # complete lines only
+    lines = complete_lines((run_dir / "progress.csv").read_text())
     out = []
     for row in csv.DictReader(lines):
         if row.get(metric) not in (None, ""):
@@ -120,6 +121,10 @@ def run_trial(algo: str, env: str, budget: int, seeds: Sequence[int], assignment
             (run_dir / "trial.json").write_text(json.dumps({"state": "pruned", "seed": seed}))
             outcome.state = "pruned"
             return outcome
+        columns = _header(run_dir)
+        if columns and metric not in columns:  # the run finished: every column it writes is in the header now
+            return TrialOutcome("fail", None, outcome.seed_values, outcome.run_dirs,
+                                f"{UNKNOWN_OBJECTIVE} {metric!r}: {run_dir}/progress.csv has {', '.join(columns)}")
         values = [v for _, v in rows[-last:]]
         value = float(np.mean(values)) if values else float("nan")
         if not math.isfinite(value):
@@ -129,6 +134,13 @@ def run_trial(algo: str, env: str, budget: int, seeds: Sequence[int], assignment
         (run_dir / "trial.json").write_text(json.dumps({"state": "complete", "seed": seed, "value": value}))
     outcome.value = aggregate(outcome.seed_values, how)
     return outcome
+
+
+def _header(run_dir: Path | None) -> list[str]:
+    if run_dir is None or not (run_dir / "progress.csv").exists():
+        return []
+    with open(run_dir / "progress.csv", newline="") as f:
+        return next(csv.reader(f), [])
 
 
 def as_dict(outcome: TrialOutcome) -> dict:

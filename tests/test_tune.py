@@ -282,6 +282,39 @@ def test_resume_after_a_killed_tuner_requeues_its_trial_and_leaves_no_orphan(tmp
     assert sum(bool(t.user_attrs.get("default")) for t in counted) == 1
 
 
+def test_ctrl_c_stops_the_tuner_and_its_trials_and_resume_reruns_the_interrupted_trial(tmp_path):
+    import signal
+    import time
+
+    import optuna
+    import yaml
+
+    out = tmp_path / "study"
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    cmd = [sys.executable, "-m", "aquaml.cli", "tune", "sac", "Pendulum-v1", "--trials", "2", "--budget", "1500",
+           "--out", str(out), "--space", str(space), "--pruner", "none",
+           *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
+    tuner = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list((out / "runs").glob("trial_0000/seed0/*/progress.csv")) and time.time() < deadline:
+        time.sleep(0.2)
+    trial_processes = _descendants(tuner.pid)
+    assert trial_processes, "the first trial is not running"
+    tuner.send_signal(signal.SIGINT)
+    _, err = tuner.communicate(timeout=60)
+    assert tuner.returncode == 130 and "interrupted" in err and "aquaml tune resume" in err
+    time.sleep(1)
+    assert not _alive(trial_processes), "a trial process outlived Ctrl-C"
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "journal.log")))
+    trials = optuna.load_study(study_name="sac_Pendulum-v1", storage=storage).trials
+    assert [t.state.name for t in trials] == ["RUNNING"]  # not FAIL: its configuration did nothing wrong
+    assert main(["tune", "resume", str(out)]) == 0
+    trials = optuna.load_study(study_name="sac_Pendulum-v1", storage=storage).trials
+    counted = [t for t in trials if not t.user_attrs.get("requeued")]
+    assert len(counted) == 2 and all(t.state.name == "COMPLETE" for t in counted)
+
+
 def _pg_bin(name: str) -> str | None:
     import glob
     import shutil

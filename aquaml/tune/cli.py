@@ -94,6 +94,8 @@ def main(argv: list[str]) -> int:
             return _summary(tune(cfg), cfg)
         except (SpaceError, ValueError, TypeError, FileNotFoundError) as e:
             return _fail(first_line(e))
+        except KeyboardInterrupt:
+            return _interrupted(cfg)
     args = study_parser().parse_args(argv)
     try:
         study = args.study or f"{args.algo}_{args.env}".replace("/", "_")
@@ -104,7 +106,17 @@ def main(argv: list[str]) -> int:
         result = tune(cfg, args.space)
     except (SpaceError, ValueError, TypeError, FileNotFoundError) as e:
         return _fail(first_line(e))
+    except KeyboardInterrupt:
+        return _interrupted(cfg)
     return _summary(result, cfg)
+
+
+def _interrupted(cfg: TuneConfig) -> int:
+    import sys
+
+    print(f"aquaml tune: interrupted; the trials that were running stay RUNNING until `aquaml tune resume "
+          f"{cfg.path}` runs them again", file=sys.stderr)
+    return 130
 
 
 def _summary(result, cfg: TuneConfig) -> int:

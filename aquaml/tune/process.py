@@ -61,7 +61,10 @@ class TrialProcess:
         mid-run (a crash of XLA, the OOM killer) ends the run with its signal noted in the log."""
         if self._done is not None and self._done.exists():
             return int(json.loads(self._done.read_text())["returncode"])
-        code = self._proc.poll() if self._proc is not None else None
+        proc = self._proc  # kill() may run in another thread (the tuner's Ctrl-C)
+        if proc is None:
+            return None if self._done is None else -signal.SIGKILL  # killed while its run went on
+        code = proc.poll()
         if code is None:
             return None
         if self._done is not None and self._done.exists():  # it wrote the result, then exited

@@ -228,14 +228,20 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
                          cfg.path / "runs" / f"trial_{trial.number:04d}", report, cfg.objective, cfg.last_evals,
                          cfg.aggregate, process=process, beat=lambda: trial.set_user_attr("heartbeat", time.time()))
 
+    interrupted = threading.Event()  # Ctrl-C: no new trial; running ones stay RUNNING for `tune resume`
+    processes: list[TrialProcess] = []
+
     def worker(cpus) -> None:
         env_vars = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"} if cfg.workers > 1 else None
         with TrialProcess(env_vars, cpus) as process:  # one warm process runs this worker's trials
-            while (trial := ask()) is not None:
+            processes.append(process)
+            while not interrupted.is_set() and (trial := ask()) is not None:
                 try:
                     outcome = run_one(trial, process)
                 except Exception:  # the tuner's own failure: the trial must not stay RUNNING
                     outcome = TrialOutcome("fail", error=traceback.format_exc()[-3000:])
+                if interrupted.is_set():
+                    return  # killed by the interrupt, not by its configuration: resume runs it again
                 try:
                     finish(study, trial, outcome)
                 except optuna.exceptions.UpdateFinishedTrialError:  # another tuner judged it stale meanwhile
@@ -252,8 +258,17 @@ def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
     threads = [threading.Thread(target=worker, args=(shares[i],), name=f"aquaml-tune-{i}") for i in range(cfg.workers)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)  # short waits: Ctrl-C reaches this thread
+    except KeyboardInterrupt:
+        interrupted.set()
+        for process in processes:
+            process.kill()
+        for t in threads:
+            t.join()
+        raise
     with study_lock(cfg):  # tuners finishing together (mpirun ranks) write one after another
         write_outputs(study, cfg)
     if wrong_objective:

@@ -246,25 +246,35 @@ def _alive(pids: list[int]) -> list[int]:
     return alive
 
 
-def test_resume_after_a_killed_tuner_requeues_its_trial_and_leaves_no_orphan(tmp_path):
-    import signal
+def _tuner_with_a_running_trial(tmp_path, trials: int, stderr=subprocess.DEVNULL):
+    """``aquaml tune`` in its own process, once its first trial trains: ``(tuner, study folder,
+    the tuner's descendant processes)``."""
     import time
 
-    import optuna
     import yaml
 
     out = tmp_path / "study"
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(SPACE))
-    cmd = [sys.executable, "-m", "aquaml.cli", "tune", "sac", "Pendulum-v1", "--trials", "3", "--budget", "1500",
-           "--out", str(out), "--space", str(space), "--pruner", "none",
+    cmd = [sys.executable, "-m", "aquaml.cli", "tune", "sac", "Pendulum-v1", "--trials", str(trials), "--budget",
+           "1500", "--out", str(out), "--space", str(space), "--pruner", "none",
            *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
-    tuner = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tuner = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     deadline = time.time() + 120
     while not list((out / "runs").glob("trial_0000/seed0/*/progress.csv")) and time.time() < deadline:
         time.sleep(0.2)
-    trial_processes = _descendants(tuner.pid)
-    assert trial_processes, "the first trial is not running"
+    processes = _descendants(tuner.pid)
+    assert processes, "the first trial is not running"
+    return tuner, out, processes
+
+
+def test_resume_after_a_killed_tuner_requeues_its_trial_and_leaves_no_orphan(tmp_path):
+    import signal
+    import time
+
+    import optuna
+
+    tuner, out, trial_processes = _tuner_with_a_running_trial(tmp_path, 3)
     tuner.send_signal(signal.SIGKILL)
     tuner.wait()
     time.sleep(2)
@@ -287,20 +297,8 @@ def test_ctrl_c_stops_the_tuner_and_its_trials_and_resume_reruns_the_interrupted
     import time
 
     import optuna
-    import yaml
 
-    out = tmp_path / "study"
-    space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump(SPACE))
-    cmd = [sys.executable, "-m", "aquaml.cli", "tune", "sac", "Pendulum-v1", "--trials", "2", "--budget", "1500",
-           "--out", str(out), "--space", str(space), "--pruner", "none",
-           *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
-    tuner = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not list((out / "runs").glob("trial_0000/seed0/*/progress.csv")) and time.time() < deadline:
-        time.sleep(0.2)
-    trial_processes = _descendants(tuner.pid)
-    assert trial_processes, "the first trial is not running"
+    tuner, out, trial_processes = _tuner_with_a_running_trial(tmp_path, 2, stderr=subprocess.PIPE)
     tuner.send_signal(signal.SIGINT)
     _, err = tuner.communicate(timeout=60)
     assert tuner.returncode == 130 and "interrupted" in err and "aquaml tune resume" in err

@@ -189,6 +189,12 @@ def test_workers_do_not_load_jax():
     assert "jaxlib" not in maps and "xla_extension" not in maps
 
 
+def default_sigint() -> None:
+    """Ctrl-C's default action in the child: a shell starts background jobs (a CI script run with
+    ``&``) with SIGINT ignored, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 LEARNER = textwrap.dedent("""
     import sys, time
     import gymnasium as gym, numpy as np
@@ -205,7 +211,7 @@ LEARNER = textwrap.dedent("""
 def test_learner_death_or_ctrl_c_leaves_nothing(how):
     """A killed learner (SIGKILL) or Ctrl-C (SIGINT to the process group) leaves no worker and no segment."""
     learner = subprocess.Popen([sys.executable, "-c", LEARNER], stdout=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=default_sigint)
     try:
         name, *pids = learner.stdout.readline().split()
         assert (SHM / name).exists()

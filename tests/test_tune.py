@@ -246,6 +246,13 @@ def _alive(pids: list[int]) -> list[int]:
     return alive
 
 
+def default_sigint() -> None:
+    """Ctrl-C's default action in the child (a shell's background job starts with SIGINT ignored)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _tuner_with_a_running_trial(tmp_path, trials: int, stderr=subprocess.DEVNULL):
     """``aquaml tune`` in its own process, once its first trial trains: ``(tuner, study folder,
     the tuner's descendant processes)``."""
@@ -259,7 +266,7 @@ def _tuner_with_a_running_trial(tmp_path, trials: int, stderr=subprocess.DEVNULL
     cmd = [sys.executable, "-m", "aquaml.cli", "tune", "sac", "Pendulum-v1", "--trials", str(trials), "--budget",
            "1500", "--out", str(out), "--space", str(space), "--pruner", "none",
            *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
-    tuner = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    tuner = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, text=True, preexec_fn=default_sigint)
     deadline = time.time() + 120
     while not list((out / "runs").glob("trial_0000/seed0/*/progress.csv")) and time.time() < deadline:
         time.sleep(0.2)

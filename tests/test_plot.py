@@ -182,31 +182,29 @@ def test_aggregate_and_table_of_real_runs(runs_root, tmp_path, capsys):
     np.testing.assert_allclose(scores["0.001"][:, 0], normalize(raw["0.001"], {"Pendulum-v1": {"random": -1200.0,
                                                                                                  "expert": -150.0}})["Pendulum-v1"])
     iqm = aggregate_intervals(scores, reps=500)["0.003"]["IQM"]
-    assert f"0.003: Median" in capsys.readouterr().out
+    assert "0.003: Median" in capsys.readouterr().out
     assert main(["plot", "table", str(runs_root), "--group-by", "learning_rate", "--last", "2", "--normalize",
                  str(ref), "--reps", "500", "--format", "latex"]) == 0
     table = capsys.readouterr().out
     assert "\\toprule" in table and f"{iqm.point:.3f} [{iqm.low:.3f}, {iqm.high:.3f}]" in table
 
 
+def _run_folder(folder: Path, algo: str, env: str, progress: str) -> Path:
+    """A hand-written AquaML run folder: ``config.json`` and the given ``progress.csv`` text."""
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"algo": algo, "env": env, "parameters": {}}))
+    (folder / "progress.csv").write_text(progress)
+    return folder
+
+
 def test_bad_plot_input_names_the_culprit(runs_root, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    unfinished = tmp_path / "unfinished"
-    unfinished.mkdir()
-    (unfinished / "config.json").write_text(json.dumps({"algo": "sac", "env": "Pendulum-v1", "parameters": {}}))
-    (unfinished / "progress.csv").write_text("env_steps,eval_return_mean\n")
-    other_env = tmp_path / "other"
-    other_env.mkdir()
-    (other_env / "config.json").write_text(json.dumps({"algo": "sac", "env": "Hopper-v4", "parameters": {}}))
-    (other_env / "progress.csv").write_text("env_steps,eval_return_mean\n100,5.0\n")
-    diverged = tmp_path / "diverged"
-    diverged.mkdir()
-    (diverged / "config.json").write_text(json.dumps({"algo": "sac", "env": "Pendulum-v1", "parameters": {}}))
-    (diverged / "progress.csv").write_text("env_steps,eval_return_mean,q_loss\n50,nan,\n100,-900.5,\n200,nan,1.0\n")
-    offline = tmp_path / "offline"
-    offline.mkdir()
-    (offline / "config.json").write_text(json.dumps({"algo": "bc", "env": "Pendulum-v1", "parameters": {}}))
-    (offline / "progress.csv").write_text("env_steps,grad_steps,eval_return_mean\n0,100,-900\n0,200,-800\n")
+    unfinished = _run_folder(tmp_path / "unfinished", "sac", "Pendulum-v1", "env_steps,eval_return_mean\n")
+    other_env = _run_folder(tmp_path / "other", "sac", "Hopper-v4", "env_steps,eval_return_mean\n100,5.0\n")
+    diverged = _run_folder(tmp_path / "diverged", "sac", "Pendulum-v1",
+                           "env_steps,eval_return_mean,q_loss\n50,nan,\n100,-900.5,\n200,nan,1.0\n")
+    offline = _run_folder(tmp_path / "offline", "bc", "Pendulum-v1",
+                          "env_steps,grad_steps,eval_return_mean\n0,100,-900\n0,200,-800\n")
     cases = [
         (["curves", str(diverged)], "eval_return_mean logged nan at row 3 after finite values (the run diverged)"),
         (["curves", str(offline)], "env_steps stays at 0 in every row (offline learners count gradient steps"),

@@ -1,207 +1,28 @@
-"""``aquaml train ALGO ENV ...``, ``aquaml eval RUN_DIR``, ``aquaml collect RUN_DIR``; ``aquaml tune`` and
-``aquaml plot`` have their own parsers."""
+"""The ``aquaml`` command: ``train``, ``eval`` and ``collect`` (:mod:`aquaml.apps.commands`), ``tune``
+(:mod:`aquaml.tune.cli`) and ``plot`` (:mod:`aquaml.plot.cli`), each with its own parser.
+
+Each command's module is imported only when it runs, so ``aquaml plot`` never loads JAX and
+``aquaml train`` never loads Optuna or matplotlib.
+"""
 from __future__ import annotations
 
-import argparse
 import sys
-
-
-def fail(message: str, prog: str = "aquaml") -> int:
-    """Print a one-line error the way argparse does; the exit status 2."""
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    return 2
-
-
-def first_line(error: BaseException) -> str:
-    """An exception as one line (its type when it says nothing)."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def assignments(pairs: list[str]) -> dict[str, str]:
-    """``--set key=value`` pairs as a dict of strings."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects key=value, got {pair!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _train(args) -> int:
-    from aquaml.algorithm.parameters import epochs_for
-    from aquaml.algorithm.registry import resolve_algorithm, with_generator
-    from aquaml.env import make_env
-    from aquaml.starter import RLTaskStarter
-
-    if args.steps is not None and args.steps <= 0:
-        return fail(f"--steps must be positive, got {args.steps}")
-    algo = resolve_algorithm(args.algo)
-    if algo.kind == "generative":
-        return _train_generative(algo, args)
-    if args.resume:
-        if args.set or args.seed is not None or args.reward_model:
-            return fail("--resume continues a run with its own parameters; drop --set/--seed/--reward-model (only "
-                         "--steps may change)")
-        starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps, n_workers=args.workers)
-        variants = {algo, *(resolve_algorithm(n) for n in getattr(algo, "generators", {}).values())}
-        if starter.algo_cls not in variants or args.env != starter.config_env:  # gail also resumes gail_ppo
-            return fail(f"{args.resume} is a {starter.algo_cls.name} run on {starter.config_env}, "
-                         f"not {args.algo} on {args.env}")
-    else:
-        try:
-            sets = assignments(args.set)
-            if "generator" in sets:  # gail/airl: the variant with that generator (gail_ppo, ...)
-                algo = with_generator(algo, sets.pop("generator"))
-            params = algo.Parameters().with_strings(sets)
-            changes = {}
-            if args.seed is not None:
-                changes["seed"] = args.seed
-            if args.steps is not None:
-                changes["n_epochs"] = epochs_for(params, args.steps)
-            params = params.replace(**changes)
-        except (TypeError, ValueError) as e:
-            return fail(str(e))
-        try:
-            make_env(args.env).close()
-        except ValueError as e:
-            return fail(first_line(e))
-        starter = RLTaskStarter(args.env, None, algo, params, name=args.name, run_root=args.run_root,
-                                n_workers=args.workers, reward_model=args.reward_model)
-    try:
-        summary = starter.run()
-    finally:
-        starter.close()
-    print(f"final evaluation return: {summary.final_eval_return:.2f}")
-    print(f"run directory: {summary.run_dir}")
-    return 0
-
-
-def _train_generative(algo, args) -> int:
-    """``aquaml train vae ENV --set dataset=PATH``: ENV names where the data came from."""
-    from aquaml.algorithm.parameters import epochs_for
-    from aquaml.starter.generative import GenerativeTaskStarter
-    from aquaml.starter.run_folder import RunFolder
-
-    if args.resume:
-        folder = RunFolder.open(args.resume)
-        params = algo.Parameters.from_kwargs(**folder.config["parameters"])
-        if args.steps is not None:
-            params = params.replace(n_epochs=epochs_for(params, args.steps))
-        starter = GenerativeTaskStarter(algo, params, env=folder.config.get("env"), name=folder.config["name"],
-                                        run_root=folder.path.parent.parent, resume=folder.path)
-    else:
-        params = algo.Parameters().with_strings(assignments(args.set))
-        changes = {"seed": args.seed} if args.seed is not None else {}
-        if args.steps is not None:
-            changes["n_epochs"] = epochs_for(params, args.steps)
-        starter = GenerativeTaskStarter(algo, params.replace(**changes), env=args.env, name=args.name,
-                                        run_root=args.run_root)
-    summary = starter.run()
-    print(f"final held-out ELBO: {summary.final_heldout_elbo:.3f} nats, reconstruction error "
-          f"{summary.final_heldout_recon_error:.3f} of the data variance")
-    print(f"run directory: {summary.run_dir}")
-    return 0
-
-
-def _eval(args) -> int:
-    import numpy as np
-
-    from aquaml.starter.evaluation import load_policy
-
-    episodes = args.episodes if args.episodes is not None else 1 if args.video else 10
-    if episodes <= 0:
-        return fail(f"--episodes must be positive, got {episodes}")
-    if args.video:
-        from aquaml.tools.video import check_video_path, record_video
-
-        check_video_path(args.video)
-        frames, returns = record_video(args.run_dir, args.video, episodes)
-        print(f"video of {len(returns)} episode(s), return {np.mean(returns):.2f}: {frames} frames in {args.video}")
-        return 0
-    # read-only: weights from the newest complete checkpoint; the run folder is not touched
-    evaluator, actor_params, _ = load_policy(args.run_dir)
-    try:
-        returns, lengths = evaluator(actor_params, episodes, first_episode=10**6)
-    finally:
-        evaluator.close()
-    print(f"evaluation over {len(returns)} episodes: return {np.mean(returns):.2f} +- {np.std(returns):.2f}, "
-          f"length {np.mean(lengths):.1f}")
-    return 0
-
-
-def _collect(args) -> int:
-    from aquaml.data import collect, replay_dataset, save_data
-
-    if args.from_buffer:
-        if args.episodes is not None or args.stochastic:
-            return fail("--from-buffer writes the run's replay buffer; drop --episodes/--stochastic")
-        dataset = replay_dataset(args.run_dir)
-        save_data(args.out, dataset)
-    else:
-        if args.episodes is None or args.episodes <= 0:
-            return fail("--episodes must be a positive number of episodes to record")
-        dataset = collect(args.run_dir, args.episodes, args.out, deterministic=not args.stochastic)
-    returns = dataset.returns()
-    print(f"collected {dataset.n_episodes} episodes ({dataset.n_steps} steps), return {returns.mean():.2f} "
-          f"+- {returns.std():.2f}: {args.out}")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aquaml", description="Train and evaluate AquaML agents.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train an agent on a Gymnasium environment")
-    train.add_argument("algo", help="algorithm: sac, td3, ppo, bc, dagger, td3bc, iql, gail, airl, amp, vae "
-                       "(gail_ppo, airl_ppo: or --set generator=ppo), an "
-                       "installed aquaml.algorithms entry point, or package.module:Class")
-    train.add_argument("env", help="Gymnasium id, e.g. Pendulum-v1")
-    train.add_argument("--steps", type=int, help="total environment steps, or gradient steps for offline algorithms "
-                       "(bc, td3bc, iql; default: n_epochs epochs)")
-    train.add_argument("--seed", type=int)
-    train.add_argument("--name", help="run name (folder under --run-root)")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="algorithm parameter")
-    train.add_argument("--workers", type=int, default=0, metavar="K",
-                       help="sampler processes over shared memory (default 0: in-process; at most n_envs)")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
-    train.add_argument("--run-root", default="runs", help="where run folders are created (default: runs)")
-    train.add_argument("--reward-model", metavar="RUN_DIR",
-                       help="train on the learned reward of this run (AIRL's) instead of the env's; evaluations "
-                            "report the env's own return")
-    ev = sub.add_parser("eval", help="evaluate the latest checkpoint of a run deterministically")
-    ev.add_argument("run_dir")
-    ev.add_argument("--episodes", type=int, help="episodes to run (default 10; 1 with --video)")
-    ev.add_argument("--video", metavar="FILE", help="render the episodes off-screen into FILE.mp4 or FILE.gif")
-    co = sub.add_parser("collect", help="record a trained agent's episodes as a dataset (or write its replay buffer)")
-    co.add_argument("run_dir")
-    co.add_argument("--episodes", type=int, help="episodes to record (seeded, as evaluations are)")
-    co.add_argument("--out", required=True, metavar="PATH",
-                    help="PATH.npz, PATH.h5/.hdf5, or minari:NAME-v0 (a Minari dataset)")
-    co.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic ones")
-    co.add_argument("--from-buffer", action="store_true",
-                    help="write the replay buffer of the run's latest checkpoint instead (a 'replay' dataset)")
-    sub.add_parser("tune", add_help=False, help="tune parameters with Optuna (aquaml tune -h)")
-    sub.add_parser("plot", add_help=False, help="learning curves, aggregate scores, tuning and rosbag figures "
-                   "(aquaml plot -h)")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["tune"]:  # its own parser: aquaml tune ALGO ENV ... | aquaml tune best DIR
+    if argv[:1] == ["tune"]:  # aquaml tune ALGO ENV ... | aquaml tune best DIR | ...
         from aquaml.tune.cli import main as tune_main
 
         return tune_main(argv[1:])
-    if argv[:1] == ["plot"]:  # its own parser: aquaml plot curves|aggregate|table|tune|rosbag ...
+    if argv[:1] == ["plot"]:  # aquaml plot curves|aggregate|table|tune|rosbag ...
         from aquaml.plot.cli import main as plot_main
+        from aquaml.tune.cli import PLOT_STUDY
 
-        return plot_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    try:
-        return {"train": _train, "eval": _eval, "collect": _collect}[args.command](args)
-    except (OSError, ValueError, TypeError, KeyError, ImportError) as e:
-        return fail(first_line(e))
+        return plot_main(argv[1:], extra={"tune": PLOT_STUDY})
+    from aquaml.apps.commands import main as command_main
+
+    return command_main(argv)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,22 @@ frameworks' logs, tuning studies and ROS bags. Bad input ends with one line nami
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Mapping
 
-from aquaml.cli import fail, first_line
+from aquaml.tools.console import fail, first_line
 
 PROG = "aquaml plot"
+
+
+@dataclass(frozen=True)
+class PlotCommand:
+    """A subcommand of ``aquaml plot`` that another part of the package provides."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
 
 
 def _runs_arguments(p: argparse.ArgumentParser, group_default: str = "algo") -> None:
@@ -86,21 +97,9 @@ def _table(args) -> int:
     return 0
 
 
-def _tune(args) -> int:
-    from aquaml.tune.cli import open_folder
-    from aquaml.tune.report import write_plots
-
-    _, study = open_folder(Path(args.study_dir))
-    out = Path(args.out) if args.out else Path(args.study_dir) / "plots"
-    written = write_plots(study, out, f".{args.format}")
-    if not written:
-        raise ValueError(f"{args.study_dir}: no figure can be drawn yet (no complete trial)")
-    for name in written:
-        print(f"wrote {out / name}.{args.format}")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra: Mapping[str, "PlotCommand"] | None = None) -> argparse.ArgumentParser:
+    """The ``aquaml plot`` parser; ``extra`` adds figures drawn by other parts of the package
+    (``aquaml plot tune``: a tuning study's figures, from :mod:`aquaml.tune.cli`)."""
     from aquaml.plot import rosbag
     from aquaml.plot.curves import CI_METHODS
 
@@ -134,17 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--format", choices=("md", "latex"), default="md")
             p.add_argument("--per-task", action="store_true", help="also a table of each env's final scores")
             p.set_defaults(func=_table)
-    p = sub.add_parser("tune", help="a tuning study's figures (history, importances, intermediate values, ...)")
-    p.add_argument("study_dir")
-    p.add_argument("--out", metavar="DIR", help="folder for the figures (default STUDY_DIR/plots)")
-    p.add_argument("--format", choices=("png", "pdf", "svg"), default="png")
-    p.set_defaults(func=_tune)
+    for name, command in (extra or {}).items():
+        p = sub.add_parser(name, help=command.help)
+        command.add_arguments(p)
+        p.set_defaults(func=command.run)
     rosbag.add_parser(sub)
     return parser
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str], extra: Mapping[str, "PlotCommand"] | None = None) -> int:
+    args = build_parser(extra).parse_args(argv)
     try:
         return args.func(args)
     except (OSError, ValueError, TypeError, KeyError, ImportError) as e:  # ImportError: an optional package

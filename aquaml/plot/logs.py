@@ -34,6 +34,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from aquaml.tools.console import first_line
+
 #: SB3 logger keys -> the common names
 SB3_KEYS = {"time/total_timesteps": "env_steps", "time/time_elapsed": "wall_time_s",
             "eval/mean_reward": "eval_return_mean", "rollout/ep_rew_mean": "train_return_mean"}
@@ -241,7 +243,6 @@ def read_sb3_evaluations(f: Path) -> Run:
             steps, results = np.asarray(data["timesteps"], np.float64), np.asarray(data["results"], np.float64)
             lengths = np.asarray(data["ep_lengths"], np.float64) if "ep_lengths" in data.files else None
     except (OSError, ValueError, KeyError) as e:
-        from aquaml.cli import first_line
 
         raise LogError(f"{f}: not an SB3 evaluations.npz ({first_line(e)})") from None
     results = results.reshape(len(steps), -1)

@@ -12,6 +12,8 @@ import zlib
 from pathlib import Path
 from typing import Iterator
 
+from aquaml.tools.console import check_output as check_suffix
+
 #: colour-blind-safe palette: Okabe-Ito without its yellow (hard to see on white), then Tol's
 #: muted colours for figures with more groups
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
@@ -63,11 +65,8 @@ def colors_for(groups) -> dict[str, str]:
 
 
 def check_output(path: str | Path, formats: tuple[str, ...] = FORMATS, what: str = "figures") -> Path:
-    """The output's path, refused before any work if its suffix is not one of ``formats``."""
-    path = Path(path)
-    if path.suffix.lower() not in formats:
-        raise ValueError(f"{path}: {what} are written as {', '.join(formats)}; choose one of those suffixes")
-    return path
+    """The figure's path, refused before any work if its suffix is not one of ``formats``."""
+    return check_suffix(path, formats, what)
 
 
 def save(fig, path: str | Path) -> Path:

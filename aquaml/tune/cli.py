@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aquaml.cli import assignments, fail, first_line
+from aquaml.plot.cli import PlotCommand
+from aquaml.tools.console import assignments, fail, first_line
 from aquaml.tune.study import PRUNERS, SAMPLERS, TuneConfig
 
 
@@ -44,6 +45,30 @@ def open_folder(folder: Path):
 
     cfg = load_config(folder)
     return cfg, open_study(cfg)
+
+
+def _plot_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study_dir")
+    p.add_argument("--out", metavar="DIR", help="folder for the figures (default STUDY_DIR/plots)")
+    p.add_argument("--format", choices=("png", "pdf", "svg"), default="png")
+
+
+def _plot(args) -> int:
+    from aquaml.tune.report import write_plots
+
+    _, study = open_folder(Path(args.study_dir))
+    out = Path(args.out) if args.out else Path(args.study_dir) / "plots"
+    written = write_plots(study, out, f".{args.format}")
+    if not written:
+        raise ValueError(f"{args.study_dir}: no figure can be drawn yet (no complete trial)")
+    for name in written:
+        print(f"wrote {out / name}.{args.format}")
+    return 0
+
+
+#: ``aquaml plot tune STUDY_DIR``: the study's figures (history, importances, intermediate values, ...)
+PLOT_STUDY = PlotCommand("a tuning study's figures (history, importances, intermediate values, ...)",
+                         _plot_arguments, _plot)
 
 
 def _best(folder: Path) -> int:

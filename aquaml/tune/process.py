@@ -4,7 +4,7 @@ AquaML (about 2 s on two cores, most of a short trial's overhead).
 
 The tuner writes one JSON line per run to the process's stdin: ``{"argv": [...], "log": PATH,
 "done": PATH}``. The process points its stdout and stderr (the file descriptors, so XLA's own
-messages too) at ``log``, runs ``aquaml.cli.main(argv)`` and writes ``{"returncode": N}`` to
+messages too) at ``log``, runs ``aquaml.apps.commands.main(argv)`` and writes ``{"returncode": N}`` to
 ``done`` when the run has ended. Between runs it clears Keras's session (layer names, global
 RNG), so a run in a warm process trains exactly as in a fresh one (tested bit for bit).
 
@@ -121,7 +121,7 @@ def _run(argv: list[str], log: str) -> int:
             os.dup2(f.fileno(), 1)
             os.dup2(f.fileno(), 2)
         _fresh_state()
-        from aquaml.cli import main
+        from aquaml.apps.commands import main
 
         code = main(argv)
     except SystemExit as e:

@@ -14,6 +14,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from aquaml.tools.console import check_output
+
 FORMATS = (".mp4", ".gif")
 
 
@@ -86,8 +88,6 @@ class VideoFile:
 
 def check_video_path(path: str | Path) -> Path:
     """The video's path, refused before any work unless it ends in .mp4 or .gif."""
-    from aquaml.plot.style import check_output
-
     return check_output(path, FORMATS, "videos")
 
 

@@ -1,0 +1,36 @@
+"""Helpers every command line of the package shares: one-line errors and ``--set`` pairs."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def fail(message: str, prog: str = "aquaml") -> int:
+    """Print a one-line error the way argparse does; the exit status 2."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def first_line(error: BaseException) -> str:
+    """An exception as one line (its type when it says nothing)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def assignments(pairs: list[str]) -> dict[str, str]:
+    """``--set key=value`` pairs as a dict of strings."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def check_output(path: str | Path, formats: tuple[str, ...], what: str) -> Path:
+    """An output file's path, refused before any work if its suffix is not one of ``formats``."""
+    path = Path(path)
+    if path.suffix.lower() not in formats:
+        raise ValueError(f"{path}: {what} are written as {', '.join(formats)}; choose one of those suffixes")
+    return path

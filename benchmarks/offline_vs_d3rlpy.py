@@ -5,7 +5,7 @@ d3rlpy 2.8 pins gymnasium 1.0.0 and needs torch, so it runs in its own virtual e
 through ``benchmarks/d3rlpy_runner.py``; both processes are pinned to the same single core.
 
 Data (written once to ``benchmarks/.data/``): Pendulum-v1 "medium-replay", the replay buffer of a
-slow SAC run stopped at a third of the expert's normalised score (``aquaml.data.recipes``, the
+slow SAC run stopped at a third of the expert's normalised score (``benchmarks/recipes.py``, the
 recipe of tests/test_imitation_learning.py). ``R_expert`` comes from a SAC expert trained here
 (20k steps) and ``R_random`` from random actions, both over 20 held-out episodes.
 

@@ -1,6 +1,6 @@
 """Pendulum-v1 data shared by the imitation and offline benchmarks, made once into benchmarks/.data/:
 a SAC expert (20k steps, seed 0), ``R_expert`` and ``R_random`` over 20 held-out episodes, 10
-deterministic expert episodes, and "medium-replay" (``aquaml.data.recipes.stopped_replay``: a slow
+deterministic expert episodes, and "medium-replay" (``recipes.stopped_replay``: a slow
 SAC learner stopped at a third of the expert's normalised score), as in the tests."""
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from aquaml import RLTaskStarter, SACParameters
-from aquaml.data import collect, save_data
-from aquaml.data.recipes import random_returns, stopped_replay
-from aquaml.starter.evaluation import load_policy
+from aquaml.apps.collect import collect
+from aquaml.data import save_data
+from aquaml.starter import load_policy
+from recipes import random_returns, stopped_replay
 
 DATA = Path(__file__).resolve().parent / ".data"
 
@@ -42,8 +43,9 @@ def pendulum_data(scratch: Path) -> PendulumData:
     starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=params, run_root=scratch, progress=False)
     run_dir = starter.run().run_dir
     starter.close()
-    evaluator, actor, _ = load_policy(run_dir)
-    expert = float(np.mean(evaluator(actor, 20, first_episode=10**6)[0]))
+    policy = load_policy(run_dir)
+    evaluator = policy.evaluator()
+    expert = float(np.mean(evaluator(policy.params, 20, first_episode=10**6)[0]))
     evaluator.close()
     random = float(np.mean(random_returns("Pendulum-v1", 20)))
     collect(run_dir, 10, demos)

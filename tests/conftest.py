@@ -39,8 +39,8 @@ def pendulum_expert(tmp_path_factory) -> PendulumExpert:
     import numpy as np
 
     from aquaml import RLTaskStarter, SACParameters
-    from aquaml.data.recipes import random_returns
-    from aquaml.starter.evaluation import load_policy
+    from aquaml.starter import load_policy
+    from benchmarks.recipes import random_returns
 
     params = SACParameters(n_epochs=400, update_interval=50, update_times=50, batch_size=256, learning_rate=1e-3,
                            hidden_sizes=(64, 64), display_interval=400, calculate_episodes=10, seed=0)
@@ -48,8 +48,9 @@ def pendulum_expert(tmp_path_factory) -> PendulumExpert:
                             run_root=tmp_path_factory.mktemp("expert"))
     run_dir = starter.run().run_dir
     starter.close()
-    evaluator, actor_params, _ = load_policy(run_dir)
-    expert, _ = evaluator(actor_params, 20, first_episode=10**6)
+    policy = load_policy(run_dir)
+    evaluator = policy.evaluator()
+    expert, _ = evaluator(policy.params, 20, first_episode=10**6)
     evaluator.close()
     random = random_returns("Pendulum-v1", 20)
     print(f"\nPendulum expert: R_expert {np.mean(expert):.1f}, R_random {np.mean(random):.1f}")

@@ -462,29 +462,30 @@ def test_bad_adversarial_input_fails_before_training(demos, tmp_path):
 def test_airls_learned_reward_trains_a_fresh_agent(demos, tmp_path):
     from aquaml import SACParameters
     from aquaml.env import LearnedReward
-    from aquaml.starter.evaluation import load_state
+    from aquaml.starter import load_reward, load_run
 
     airl = RLTaskStarter("Pendulum-v1", None, AIRL, small(AIRLParameters, demos), run_root=tmp_path, progress=False)
     run_dir = airl.run().run_dir
     airl.close()
-    env = LearnedReward("Pendulum-v1", run_dir)
+    env = LearnedReward("Pendulum-v1", load_reward(run_dir))
     obs, _ = env.reset(seed=3)
     action = np.array([1.0], np.float32)
     next_obs, reward, _, _, info = env.step(action)
-    agent, state, _ = load_state(run_dir)
-    g_fn = lambda o, a: np.asarray(agent.models["discriminator"].fn.apply(  # noqa: E731
-        state.disc["discriminator"], {"obs": o.astype(np.float32), "action": a.astype(np.float32)})).reshape(-1)
+    run = load_run(run_dir)
+    g_fn = lambda o, a: np.asarray(run.agent.models["discriminator"].fn.apply(  # noqa: E731
+        run.state.disc["discriminator"], {"obs": o.astype(np.float32), "action": a.astype(np.float32)})).reshape(-1)
     # scale: one over g's std on what the run learned from (its replay buffer and the expert data)
-    from aquaml.data import load_dataset, replay_dataset
+    from aquaml.data import load_dataset
+    from aquaml.starter import replay_dataset
 
     seen = [replay_dataset(run_dir).transitions(), load_dataset(demos).transitions()]
     g_seen = np.concatenate([g_fn(t["obs/obs"], t["action"]) for t in seen])
     np.testing.assert_allclose(env.scale, 1 / np.std(g_seen), rtol=1e-4)
     want = env.scale * g_fn(obs[None], np.array([[0.5]]))[0]  # action 1.0 of [-2, 2] is 0.5
     np.testing.assert_allclose(reward, want, rtol=1e-5)
-    assert LearnedReward("Pendulum-v1", run_dir, scale=2.0).scale == 2.0
+    assert LearnedReward("Pendulum-v1", load_reward(run_dir, scale=2.0)).scale == 2.0
     with pytest.raises(ValueError, match="scale must be 'auto' or a positive number"):
-        LearnedReward("Pendulum-v1", run_dir, scale=-1)
+        load_reward(run_dir, scale=-1)
     assert "env_reward" in info and info["env_reward"] != reward
     params = SACParameters(n_epochs=2, update_interval=20, update_times=2, batch_size=16, mini_buffer_size=20,
                            hidden_sizes=(8,), display_interval=2, calculate_episodes=1, episode_length=20)

@@ -26,18 +26,17 @@ def small(expert, **kw):
 
 
 def test_rounds_aggregate_states_labelled_by_the_expert(expert_run, tmp_path):
-    from aquaml.starter.evaluation import load_policy
+    from aquaml.starter import load_policy
 
     starter = RLTaskStarter("Pendulum-v1", None, DAgger, small(expert_run), run_root=tmp_path, progress=False)
-    learner = starter.learner
+    learner = starter.feeder
     assert len(learner.data["action"]) == 80  # round 1: the expert's 2 episodes of 40 steps
     summary = starter.run()
     assert summary.env_steps == 120 and summary.grad_steps == 30
     assert len(learner.data["action"]) == 200 and learner.rounds == 4
-    evaluator, params, _ = load_policy(expert_run)
-    want, _, _ = evaluator.act(params, {"obs": learner.data["obs/obs"]}, jax.random.PRNGKey(1), deterministic=True)
+    expert = load_policy(expert_run)
+    want, _, _ = expert.act(expert.params, {"obs": learner.data["obs/obs"]}, jax.random.PRNGKey(1), deterministic=True)
     np.testing.assert_allclose(learner.data["action"], np.asarray(want["action"]), rtol=1e-5, atol=1e-6)
-    evaluator.close()
     assert "labelled_steps" in (summary.run_dir / "progress.csv").read_text().splitlines()[0]
     starter.close()
 

@@ -265,15 +265,16 @@ def trained_run(tmp_path_factory):
 
 
 def test_collect_records_the_seeded_evaluation_episodes(trained_run, tmp_path):
-    from aquaml.data import collect
-    from aquaml.starter.evaluation import load_policy
+    from aquaml.apps.collect import collect
+    from aquaml.starter import load_policy
 
     ds = collect(trained_run, 3, tmp_path / "demo.npz")
     assert ds.n_episodes == 3 and ds.lengths.tolist() == [40, 40, 40] and ds.truncated.sum() == 3
     assert not ds.terminated.any() and ds.metadata["env"] == "Pendulum-v1"
     assert ds.metadata["action_low"] == [-2.0] and ds.metadata["deterministic"] is True
-    evaluator, actor_params, _ = load_policy(trained_run)
-    returns, _ = evaluator(actor_params, 3, first_episode=ds.metadata["first_episode"])
+    policy = load_policy(trained_run)
+    evaluator = policy.evaluator()
+    returns, _ = evaluator(policy.params, 3, first_episode=ds.metadata["first_episode"])
     evaluator.close()
     np.testing.assert_allclose(ds.returns(), returns, rtol=1e-5)  # float32 rewards summed
     # the recorded observations are Pendulum's own: replaying the actions reproduces them
@@ -297,7 +298,7 @@ def test_collect_records_the_seeded_evaluation_episodes(trained_run, tmp_path):
 
 
 def test_collect_save_load_minari_round_trip(trained_run, tmp_path, minari_home):
-    from aquaml.data import collect
+    from aquaml.apps.collect import collect
 
     ds = collect(trained_run, 2, tmp_path / "demo.h5")
     loaded = load_data(tmp_path / "demo.h5")
@@ -307,7 +308,7 @@ def test_collect_save_load_minari_round_trip(trained_run, tmp_path, minari_home)
 
 
 def test_replay_dataset_rebuilds_the_runs_episodes(trained_run):
-    from aquaml.data import replay_dataset
+    from aquaml.starter import replay_dataset
 
     ds = replay_dataset(trained_run)
     assert ds.n_steps == 300 and ds.lengths.tolist() == [40] * 7 + [20]
@@ -328,7 +329,7 @@ def test_collect_cli_writes_a_dataset(trained_run, tmp_path):
 
 def test_recurrent_state_outputs_are_recorded(tmp_path):
     from aquaml import RLTaskStarter, SACParameters
-    from aquaml.data import collect
+    from aquaml.apps.collect import collect
 
     params = SACParameters(n_epochs=2, update_interval=20, update_times=1, batch_size=16, mini_buffer_size=20,
                            hidden_sizes=(8,), lstm_size=4, sequence_length=4, display_interval=2,

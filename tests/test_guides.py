@@ -96,12 +96,38 @@ def test_algorithm_classes_are_checked_before_anything_is_built(run_root, capsys
     class NotAnAlgorithm:
         name = "x"
 
-    with pytest.raises(TypeError, match="NotAnAlgorithm is not an AquaML algorithm: it lacks Parameters, kind"):
+    with pytest.raises(TypeError, match=r"NotAnAlgorithm is not an AquaML algorithm: it lacks Parameters, critic_roles, "
+                                        r".*model_params, kind \(or feeder\)"):
         RLTaskStarter("CartPole-v1", algo=NotAnAlgorithm, run_root=run_root)
     assert cli(["train", "collections:OrderedDict", "CartPole-v1"]) == 2
     assert "OrderedDict is not an AquaML algorithm" in capsys.readouterr().err
     assert cli(["train", "no_such_module:Algo", "CartPole-v1"]) == 2
     assert "cannot import module 'no_such_module'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("member", ["critic_uses_action", "discrete_actions", "default_log_std_head", "random_action",
+                                    "prepare_rollout", "actor_params"])
+def test_an_algorithm_missing_any_member_is_named_before_anything_is_built(member, run_root, capsys):
+    """Every member the loop or the builder reads is checked up front: before, a class without
+    e.g. ``critic_uses_action`` got past the check and died with an AttributeError in the builder."""
+    from a2c import A2C
+
+    incomplete = type("Incomplete", (), {k: v for k, v in vars(A2C).items() if k != member})
+    with pytest.raises(TypeError, match=rf"Incomplete is not an AquaML algorithm: it lacks {member} "):
+        RLTaskStarter("CartPole-v1", algo=incomplete, algo_hyperparameter=a2c_params(), run_root=run_root)
+    assert not run_root.exists()  # refused before a run folder was made
+
+
+def test_an_algorithm_whose_init_sets_no_grad_steps_is_refused_after_construction(run_root):
+    from a2c import A2C
+
+    class Forgetful(A2C):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            del self.grad_steps_per_update
+
+    with pytest.raises(TypeError, match="Forgetful is not an AquaML algorithm: it lacks grad_steps_per_update"):
+        RLTaskStarter("CartPole-v1", algo=Forgetful, algo_hyperparameter=a2c_params(), run_root=run_root)
 
 
 def test_a2c_under_mpirun(tmp_path):

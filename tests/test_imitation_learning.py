@@ -11,7 +11,8 @@ import pytest
 
 from aquaml import RLTaskStarter, SACParameters
 from aquaml.algorithm import BC, IQL, TD3BC, BCParameters, IQLParameters, TD3BCParameters
-from aquaml.data import collect, save_data
+from aquaml.apps.collect import collect
+from aquaml.data import save_data
 from helpers import LSTMDiscriminator
 
 
@@ -40,7 +41,7 @@ def medium_replay(pendulum_expert, tmp_path_factory):
     """D4RL's medium-replay recipe: the replay buffer of a SAC run stopped once its evaluation
     reaches a third of the expert's normalised score (a slow learner: 5 gradient steps per 50
     env steps, so the buffer holds many episodes of every quality on the way)."""
-    from aquaml.data.recipes import stopped_replay
+    from benchmarks.recipes import stopped_replay
 
     params = SACParameters(n_epochs=2000, update_interval=50, update_times=5, batch_size=256, learning_rate=3e-4,
                            hidden_sizes=(64, 64), display_interval=10, calculate_episodes=10, seed=1,

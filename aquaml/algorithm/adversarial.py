@@ -40,6 +40,7 @@ from aquaml.data.batch import training_batch
 from aquaml.model.contract import ModelSpec
 from aquaml.model.optimizers import make_optimizer
 from aquaml.model.recurrent import episode_starts, unroll, weighted_mean
+from aquaml.algorithm.feeders import AdversarialReplayFeeder, AdversarialRolloutFeeder
 
 REWARDS = ("logit", "positive", "negative")
 
@@ -145,7 +146,7 @@ class Adversarial:
     ``discount`` and the discriminator settings below.
     """
 
-    kind: ClassVar[str] = "adversarial"
+    feeder: ClassVar[type] = AdversarialReplayFeeder
     loss: ClassVar[str] = "bce"
     disc_roles: ClassVar[tuple[str, ...]] = ("discriminator",)
     dataset_roles: ClassVar[tuple[str, ...]] = ("discriminator",)  #: the models that read expert data
@@ -272,7 +273,7 @@ class AdversarialRollouts(Adversarial):
     rollout, ``expert`` holds ``K`` expert batches of ``B`` transitions.
     """
 
-    kind: ClassVar[str] = "adversarial_rollouts"
+    feeder: ClassVar[type] = AdversarialRolloutFeeder
     prepare_batches = staticmethod(training_batch)
     prepare_rollout = staticmethod(training_batch)
 

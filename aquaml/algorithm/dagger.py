@@ -5,8 +5,8 @@ Round 1 is the expert's (Ross et al.'s ``beta_1 = 1``): its demonstrations, from
 the learner plays ``steps_per_round`` environment steps with its own (stochastic) policy, the
 expert labels each visited state with its deterministic action, the labelled states join the
 aggregate, and the actor takes ``update_times`` cloning steps on batches drawn from all of it.
-The expert is a run folder (``expert=RUN_DIR``) whose actor reads observations the learner's
-environment provides; the learner may read others (an actor on ``'pos'`` taught by an expert
+The expert is a run folder (``expert=RUN_DIR``; the run session loads its policy) whose actor
+reads observations the learner's environment provides; the learner may read others (an actor on ``'pos'`` taught by an expert
 on ``'obs'``).
 
 A recurrent learner (``sequence_length``) clones over windows of consecutive steps of the
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import jax
 import numpy as np
 
 from aquaml.algorithm.bc import BC, BCParameters
+from aquaml.algorithm.feeders import Feeder
 from aquaml.algorithm.parameters import check_positive
 from aquaml.data.windows import draw_batches, ends_of, last_steps
 from aquaml.tools.checkpoint import load_npz
@@ -48,99 +48,43 @@ class DAggerParameters(BCParameters):
         return self.steps_per_round
 
 
-class DAgger(BC):
-    """DAgger with a cloning update (``aquaml train dagger ENV --set expert=RUN_DIR``)."""
-
-    name: ClassVar[str] = "dagger"
-    Parameters: ClassVar[type] = DAggerParameters
-    kind: ClassVar[str] = "dagger"
-
-
-class ExpertLabels:
-    """The expert's deterministic actions for batches of observations (read-only use of its run)."""
-
-    def __init__(self, run_dir: str) -> None:
-        from aquaml.starter.evaluation import load_policy
-
-        if not run_dir:
-            raise ValueError("dagger needs an expert: set expert=RUN_DIR (a trained run folder)")
-        self.evaluator, self.params, _ = load_policy(run_dir)
-        if self.evaluator.state_outputs:
-            raise ValueError(f"the expert in {run_dir} is recurrent; dagger labels states with feed-forward experts "
-                             "only (a recurrent expert would need its state along the learner's path)")
-        self.inputs = self.evaluator.actor_inputs
-        self.run_dir = run_dir
-
-    def check(self, available) -> None:
-        """``available``: name -> shape of the learner environment's observations."""
-        wanted = self.evaluator.driver.shapes  # the expert's own environment
-        missing = [k for k in self.inputs if k not in available]
-        if missing:
-            raise ValueError(f"the expert's actor reads {missing}, which the learner's environment does not provide "
-                             f"(it provides {', '.join(sorted(available))})")
-        for k in self.inputs:
-            if tuple(available[k]) != tuple(wanted[k]):
-                raise ValueError(f"the expert's actor reads {k!r} of shape {tuple(wanted[k])}; the learner's "
-                                 f"environment gives it shape {tuple(available[k])}")
-
-    def __call__(self, obs) -> np.ndarray:
-        n = len(next(iter(obs.values())))
-        action, _, _ = self.evaluator.act(self.params, {k: obs[k].reshape(n, *obs[k].shape[1:]) for k in self.inputs},
-                                          jax.random.PRNGKey(0), deterministic=True)
-        return np.asarray(action["action"])
-
-    def demonstrations(self, agent, episodes: int, seed: int):
-        """The expert's episodes in the learner's environment (round 1), with every observation it provides."""
-        from aquaml.data import Dataset
-        from aquaml.data.collect import COLLECT_FIRST_EPISODE
-        from aquaml.starter.evaluation import Evaluator
-
-        player = Evaluator(agent.env_factory, {}, agent.episode_length, self.evaluator.act, self.inputs, seed)
-        try:
-            _, _, records = player.run(self.params, episodes, COLLECT_FIRST_EPISODE, record=True)
-        finally:
-            player.close()
-        return Dataset.from_episodes(records, {"source": f"expert {self.run_dir}"})
-
-    def close(self) -> None:
-        self.evaluator.close()
-
-
-class DAggerLearner:
+class DAggerFeeder(Feeder):
     """Aggregates expert-labelled states and draws cloning batches (or windows) from all of them.
 
-    The aggregate is flat, in the order played: each round's steps env by env, with the
-    episode flags and ``ends`` marking where a window must stop.
+    ``expert`` is the loaded policy that labels states (:class:`aquaml.sampler.Policy`, set to play
+    in the learner's environment) and ``dataset`` the demonstrations of round 1; without one, the
+    expert plays ``expert_episodes`` episodes. The aggregate is
+    flat, in the order played: each round's steps env by env, with the episode flags and ``ends``
+    marking where a window must stop.
     """
 
-    can_overlap = False
+    uses_dataset = "optional"
+    uses_expert = True
+    requires = ("prepare_batches", "observe_dataset", "norm_shapes")
 
-    def __init__(self, algo, fields, params, dataset=None, agent=None) -> None:
-        self.algo, self.params = algo, params
-        self.expert = ExpertLabels(params.expert)
-        self.expert.check({k[len("obs/"):]: shape for k, (shape, _) in fields.items() if k.startswith("obs/")})
-        start = dataset if dataset is not None else self.expert.demonstrations(agent, params.expert_episodes,
-                                                                               params.seed)
+    def __init__(self, algo, params, *, fields=None, dataset=None, expert=None) -> None:
+        super().__init__(algo, params)
+        check_expert(expert, {k[len("obs/"):]: shape for k, (shape, _) in fields.items() if k.startswith("obs/")})
+        self.expert = expert
+        if dataset is None:
+            dataset = expert.record(params.expert_episodes, metadata={"source": f"expert {expert.source}"})
         names = list(algo.norm_shapes())
-        data = start.transitions(names)
+        data = dataset.transitions(names)
         keep = (*(f"obs/{n}" for n in names), "action", "terminated", "truncated")
         self.data = {k: data[k] for k in keep}
-        self.data["ends"] = ends_of(start.lengths)
+        self.data["ends"] = ends_of(dataset.lengths)
         self.states = algo.models["actor"].state_outputs if params.sequence_length else {}
         for name, shape in self.states.items():  # the expert's round carries no learner state: zeros
-            self.data[f"obs/{name}"] = np.zeros((start.n_steps, *shape), np.float32)
+            self.data[f"obs/{name}"] = np.zeros((dataset.n_steps, *shape), np.float32)
         algo.observe_dataset({**{k: self.data[k] for k in keep}, "reward": data["reward"]})
         self.rounds = 1
-
-    def random_steps(self, env_steps: int, n_envs: int) -> int:
-        return 0
 
     def prepare(self, batch, rng: np.random.Generator):
         # env-major, so each env's steps of the round stay consecutive
         flat = {k: np.swapaxes(v, 0, 1).reshape(-1, *v.shape[2:]) for k, v in batch.items()}
         obs = {k[len("obs/"):]: v for k, v in flat.items() if k.startswith("obs/")}
         T, N = batch["reward"].shape
-        new = {"action": self.expert(obs), "terminated": flat["terminated"], "truncated": flat["truncated"]}
+        new = {"action": self.expert.actions(obs), "terminated": flat["terminated"], "truncated": flat["truncated"]}
         new["ends"] = np.maximum(flat["terminated"], flat["truncated"]) > 0
         new["ends"][T - 1::T] = True  # a window stops where the round's stretch of an env stops
         for k in self.data:
@@ -166,5 +110,28 @@ class DAggerLearner:
         self.rounds = int(saved.pop("rounds"))
         self.data = dict(saved)
 
-    def close(self) -> None:
-        self.expert.close()
+
+class DAgger(BC):
+    """DAgger with a cloning update (``aquaml train dagger ENV --set expert=RUN_DIR``)."""
+
+    name: ClassVar[str] = "dagger"
+    Parameters: ClassVar[type] = DAggerParameters
+    feeder: ClassVar[type] = DAggerFeeder
+
+
+def check_expert(expert, available) -> None:
+    """Refuse an expert that cannot label the learner's states: recurrent, or reading observations
+    the learner's environment (``available``: name -> shape) lacks or shapes differently."""
+    if expert is None:
+        raise ValueError("dagger needs an expert: set expert=RUN_DIR (a trained run folder)")
+    if expert.state_outputs:
+        raise ValueError(f"the expert in {expert.source} is recurrent; dagger labels states with feed-forward "
+                         "experts only (a recurrent expert would need its state along the learner's path)")
+    missing = [k for k in expert.inputs if k not in available]
+    if missing:
+        raise ValueError(f"the expert's actor reads {missing}, which the learner's environment does not provide "
+                         f"(it provides {', '.join(sorted(available))})")
+    for k in expert.inputs:
+        if tuple(available[k]) != tuple(expert.obs_shapes[k]):
+            raise ValueError(f"the expert's actor reads {k!r} of shape {tuple(expert.obs_shapes[k])}; the learner's "
+                             f"environment gives it shape {tuple(available[k])}")

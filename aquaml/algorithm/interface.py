@@ -5,20 +5,26 @@ An algorithm is a class with a parameter dataclass and pure, jitted functions of
 state: it asks the algorithm to act, to update, and which parameters are Keras models (to
 save them as weight files). ``docs/new_algorithm.md`` builds one from scratch.
 
-Data reaches ``update`` through a *learner* chosen by ``kind``:
+Data reaches ``update`` through a *feeder* (:mod:`aquaml.algorithm.feeders`) the algorithm names
+with ``feeder = ...`` or, for a built-in one, ``kind = ...``:
 
-* ``'off_policy'``: transitions go to a replay buffer; each epoch the learner samples
-  ``update_times`` batches of ``batch_size`` (or sequence windows when the parameters set
-  ``sequence_length``), passes them through ``prepare_batches`` and calls ``update`` once
-  with all of them stacked on a leading axis.
-* ``'on_policy'``: each epoch's rollout, shaped ``(steps_per_env, n_envs, ...)``, goes through
-  ``prepare_rollout`` to ``update``.
-* ``'offline'``: no environment steps; ``observe_dataset(transitions)`` sees the dataset's
-  transitions once, then each epoch ``update_times`` batches drawn from them go through
+* ``'off_policy'`` (:class:`~aquaml.algorithm.feeders.ReplayFeeder`): transitions go to a replay
+  buffer; each epoch the feeder samples ``update_times`` batches of ``batch_size`` (or sequence
+  windows when the parameters set ``sequence_length``), passes them through ``prepare_batches``
+  and calls ``update`` once with all of them stacked on a leading axis.
+* ``'on_policy'`` (``RolloutFeeder``): each epoch's rollout, shaped ``(steps_per_env, n_envs, ...)``,
+  goes through ``prepare_rollout`` to ``update``.
+* ``'offline'`` (``DatasetFeeder``): no environment steps; ``observe_dataset(transitions)`` sees the
+  dataset's transitions once, then each epoch ``update_times`` batches drawn from them go through
   ``prepare_batches`` to ``update`` (:mod:`aquaml.algorithm.offline`).
 * ``'adversarial'`` and ``'adversarial_rollouts'``: as ``'off_policy'`` and ``'on_policy'``,
-  with batches of the expert dataset beside the agent's (:mod:`aquaml.algorithm.adversarial`);
-  ``'dagger'``: expert-labelled rounds (:mod:`aquaml.algorithm.dagger`).
+  with batches of the expert dataset beside the agent's (:mod:`aquaml.algorithm.adversarial`).
+  DAgger's feeder (expert-labelled rounds) and the VAE's (dataset fields, no environment) are
+  set with ``feeder =`` in their modules.
+
+A feeder declares what the run must provide (environment steps, a dataset, an expert) and which
+members of the algorithm it calls; :func:`check_algorithm` checks all of it before anything is
+built.
 
 A batch is a nested dict: ``obs`` and ``next_obs`` (dicts of named observations, the actor's
 state outputs included), ``action``, ``reward``, ``terminated``, ``truncated`` (float32; a
@@ -32,6 +38,7 @@ from typing import Any, ClassVar, Mapping, Protocol, runtime_checkable
 import jax
 import numpy as np
 
+from aquaml.algorithm.feeders import Feeder, feeder_of
 from aquaml.env.base import ActionSpace
 from aquaml.model.contract import ModelSpec
 
@@ -47,9 +54,10 @@ class Algorithm(Protocol):
     name: ClassVar[str]
     #: the parameter dataclass, a subclass of :class:`aquaml.algorithm.LoopParameters`
     Parameters: ClassVar[type]
-    #: ``'off_policy'`` (replay buffer), ``'on_policy'`` (the rollout just collected), ``'offline'`` (a dataset),
-    #: or one of the imitation kinds above
-    kind: ClassVar[str]
+    #: the :class:`~aquaml.algorithm.feeders.Feeder` subclass between data and ``update``; or instead
+    #: ``kind``: ``'off_policy'`` (replay buffer), ``'on_policy'`` (the rollout just collected),
+    #: ``'offline'`` (a dataset) or one of the imitation kinds above
+    feeder: ClassVar[type[Feeder]]
     #: model roles besides ``'actor'`` (``model_class_dict`` keys), e.g. ``('qf1', 'qf2')``
     critic_roles: ClassVar[tuple[str, ...]]
     #: default critics also read the ``'action'``
@@ -87,43 +95,46 @@ class Algorithm(Protocol):
         """``{role: keras parameter list}``: saved as ``models/<role>.weights.h5``."""
 
     def random_action(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``n`` random actions for warm-up steps (off-policy only)."""
+        """``n`` random actions for warm-up steps (called when the feeder asks for warm-up steps)."""
 
     def update(self, state: Any, batches: Any) -> tuple[Any, dict]:
         """Jitted: the epoch's gradient steps; returns the new state and scalar metrics to log."""
 
 
+#: what every algorithm that acts in environments defines on its class
+CLASS_MEMBERS = ("name", "Parameters", "critic_roles", "critic_uses_action", "discrete_actions",
+                 "default_log_std_head", "init_state", "actor_params", "model_params")
+#: what its ``__init__`` may set per instance instead (``act`` and ``update`` are often jitted there)
+INSTANCE_MEMBERS = ("act", "update", "action_field", "extra_fields")
+#: what a generative model of dataset fields (no environment, e.g. the VAE) defines
+GENERATIVE_MEMBERS = ("name", "Parameters", "roles", "init_state", "model_params")
+
+
+def _lacking(owner, names) -> list[str]:
+    return [name for name in names if not hasattr(owner, name)]
+
+
 def check_algorithm(cls) -> None:
-    """Raise a ``TypeError`` naming what a user's algorithm class lacks, before anything is built."""
+    """Raise a ``TypeError`` naming every member a user's algorithm class lacks, before anything is built."""
     if not isinstance(cls, type):
         raise TypeError(f"algo must be an algorithm class, got {type(cls).__name__}")
-    if getattr(cls, "kind", None) == "generative":  # no actor, no environment (aquaml.starter.generative)
-        missing = [n for n in ("name", "Parameters", "roles", "init_state", "model_params") if not hasattr(cls, n)]
-        if missing:
-            raise TypeError(f"{cls.__name__} is not an AquaML generative model: it lacks {', '.join(missing)}")
-        return
-    # act and update are often jitted per instance in __init__: check_instance looks for them
-    missing = [name for name in ("name", "Parameters", "kind", "critic_roles", "init_state", "actor_params",
-                                 "model_params") if not hasattr(cls, name)]
-    if missing:
+    if not hasattr(cls, "feeder") and not hasattr(cls, "kind"):
+        missing = [*_lacking(cls, CLASS_MEMBERS), "kind (or feeder)"]
         raise TypeError(f"{cls.__name__} is not an AquaML algorithm: it lacks {', '.join(missing)} "
                         "(see aquaml.algorithm.interface.Algorithm and docs/new_algorithm.md)")
-    from aquaml.starter.learners import LEARNERS
-
-    if cls.kind not in LEARNERS:
-        raise TypeError(f"{cls.__name__}.kind = {cls.kind!r}; use one of {', '.join(sorted(LEARNERS))}")
-    needed = {"off_policy": ("prepare_batches",), "on_policy": ("prepare_rollout",),
-              "offline": ("prepare_batches", "observe_dataset"), "adversarial": ("prepare_batches",),
-              "adversarial_rollouts": ("prepare_batches", "prepare_rollout"),
-              "dagger": ("prepare_batches", "observe_dataset")}.get(cls.kind, ())
-    for name in needed:
-        if not hasattr(cls, name):
-            raise TypeError(f"{cls.__name__} (kind {cls.kind!r}) lacks {name}(...): see the Algorithm protocol")
+    feeder = feeder_of(cls)
+    members = CLASS_MEMBERS if feeder.needs_env else GENERATIVE_MEMBERS
+    missing = _lacking(cls, (*members, *(("random_action",) if feeder.steps_envs else ()), *feeder.requires))
+    if missing:
+        raise TypeError(f"{cls.__name__} is not an AquaML algorithm: it lacks {', '.join(missing)} (its feeder "
+                        f"{feeder.__name__} needs them; see aquaml.algorithm.interface.Algorithm and "
+                        "docs/new_algorithm.md)")
 
 
 def check_instance(algo) -> None:
-    """After construction: the jitted ``act`` and ``update`` exist."""
-    missing = [name for name in ("act", "update", "action_field", "extra_fields") if not hasattr(algo, name)]
+    """After construction: what ``__init__`` was to set exists (``act``, ``update``, the feeder's needs)."""
+    feeder = feeder_of(type(algo))
+    missing = _lacking(algo, (*(INSTANCE_MEMBERS if feeder.needs_env else ("update",)), *feeder.requires_instance))
     if missing:
         raise TypeError(f"{type(algo).__name__} is not an AquaML algorithm: it lacks {', '.join(missing)} "
                         "(see aquaml.algorithm.interface.Algorithm and docs/new_algorithm.md)")

@@ -14,6 +14,7 @@ from aquaml.model.contract import ModelSpec
 from aquaml.model.jax_setup import acting_jit
 from aquaml.model.policy import action_field, random_actions
 from aquaml.model.recurrent import weighted_mean
+from aquaml.algorithm.feeders import ReplayFeeder
 
 
 class TwinCritics:
@@ -96,7 +97,7 @@ class OffPolicyAlgorithm(ScannedUpdates):
 
     name: ClassVar[str]
     Parameters: ClassVar[type]
-    kind: ClassVar[str] = "off_policy"
+    feeder: ClassVar[type] = ReplayFeeder
     critic_roles: ClassVar[tuple[str, ...]] = ("qf1", "qf2")
     q_roles: ClassVar[tuple[str, ...]] = ("qf1", "qf2")  #: the twin critics among the roles
     critic_uses_action: ClassVar[bool] = True

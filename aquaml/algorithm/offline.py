@@ -18,6 +18,7 @@ import numpy as np
 
 from aquaml.data import normalizer
 from aquaml.data.batch import training_batch
+from aquaml.algorithm.feeders import DatasetFeeder
 
 STD_FLOOR = 1e-3  # added to each standard deviation: constant features stay finite
 
@@ -34,7 +35,7 @@ class OfflineAlgorithm:
     Subclasses set ``self.models`` and implement the usual members for their own state.
     """
 
-    kind: ClassVar[str] = "offline"
+    feeder: ClassVar[type] = DatasetFeeder
     extra_fields: ClassVar[dict] = {}
     prepare_batches = staticmethod(training_batch)
 

@@ -41,6 +41,7 @@ from aquaml.model.optimizers import learner_sum
 from aquaml.model.policy import CategoricalPolicy, GaussianPolicy, action_field
 from aquaml.model.recurrent import flat as seq_flat
 from aquaml.model.recurrent import weighted_mean
+from aquaml.algorithm.feeders import RolloutFeeder
 
 
 @dataclass
@@ -159,7 +160,7 @@ class PPO:
 
     name: ClassVar[str] = "ppo"
     Parameters: ClassVar[type] = PPOParameters
-    kind: ClassVar[str] = "on_policy"
+    feeder: ClassVar[type] = RolloutFeeder
     critic_roles: ClassVar[tuple[str, ...]] = ("critic",)
     critic_uses_action: ClassVar[bool] = False
     discrete_actions: ClassVar[bool] = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from aquaml.algorithm import ALGORITHMS
 from aquaml.algorithm.interface import check_algorithm
 from aquaml.tools.imports import import_class, qualname
 
@@ -18,8 +19,6 @@ ENTRY_POINT_GROUP = "aquaml.algorithms"
 
 
 def builtin_algorithms() -> dict[str, type]:
-    from aquaml.algorithm import ALGORITHMS
-
     return dict(ALGORITHMS)
 
 

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from aquaml.algorithm.feeders import Feeder
 from aquaml.algorithm.parameters import Parameters, check_positive
 from aquaml.model.contract import ModelSpec
 
@@ -93,12 +94,32 @@ class VAEState(NamedTuple):
     key: jax.Array
 
 
+class FieldFeeder(Feeder):
+    """Uniform batches of dataset rows (``dataset``: field name -> one row per step) for a
+    generative model's scanned update; no environment at all."""
+
+    needs_env = False
+    steps_envs = False
+    uses_dataset = "required"
+    requires = ("observe_dataset", "evaluate")
+
+    def __init__(self, algo, params, *, fields=None, dataset=None, expert=None) -> None:
+        super().__init__(algo, params)
+        self.data = dict(dataset)
+        algo.observe_dataset(self.data)
+
+    def prepare(self, batch, rng: np.random.Generator):
+        p = self.params
+        idx = rng.integers(0, len(next(iter(self.data.values()))), size=(p.update_times, p.batch_size))
+        return {k: v[idx] for k, v in self.data.items()}
+
+
 class VAE:
     """Roles ``encoder`` (reads ``fields``) and ``decoder`` (reads ``'z'``)."""
 
     name: ClassVar[str] = "vae"
     Parameters: ClassVar[type] = VAEParameters
-    kind: ClassVar[str] = "generative"
+    feeder: ClassVar[type] = FieldFeeder
     roles: ClassVar[tuple[str, ...]] = ("encoder", "decoder")
 
     def __init__(self, params: VAEParameters, models: Mapping[str, ModelSpec], shapes: Mapping[str, tuple]) -> None:

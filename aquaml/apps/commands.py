@@ -9,6 +9,7 @@ from aquaml.tools.console import assignments, fail, first_line
 
 def _train(args) -> int:
     from aquaml.algorithm.parameters import epochs_for
+    from aquaml.algorithm.feeders import feeder_of
     from aquaml.algorithm.registry import resolve_algorithm, with_generator
     from aquaml.env import make_env
     from aquaml.starter import RLTaskStarter
@@ -16,7 +17,7 @@ def _train(args) -> int:
     if args.steps is not None and args.steps <= 0:
         return fail(f"--steps must be positive, got {args.steps}")
     algo = resolve_algorithm(args.algo)
-    if algo.kind == "generative":
+    if not feeder_of(algo).needs_env:  # a generative model of dataset fields (the VAE)
         return _train_generative(algo, args)
     if args.resume:
         if args.set or args.seed is not None or args.reward_model:
@@ -86,7 +87,8 @@ def _train_generative(algo, args) -> int:
 def _eval(args) -> int:
     import numpy as np
 
-    from aquaml.starter.evaluation import load_policy
+    from aquaml.sampler import EVAL_FIRST_EPISODE
+    from aquaml.starter.loading import load_run
 
     episodes = args.episodes if args.episodes is not None else 1 if args.video else 10
     if episodes <= 0:
@@ -95,13 +97,17 @@ def _eval(args) -> int:
         from aquaml.apps.video import check_video_path, record_video
 
         check_video_path(args.video)
-        frames, returns = record_video(args.run_dir, args.video, episodes)
+    # read-only: weights from the newest complete checkpoint; the run folder is not touched
+    run = load_run(args.run_dir)
+    run.close()
+    if args.video:
+        frames, returns = record_video(run.policy(), run.config.get("env"), args.video, episodes)
         print(f"video of {len(returns)} episode(s), return {np.mean(returns):.2f}: {frames} frames in {args.video}")
         return 0
-    # read-only: weights from the newest complete checkpoint; the run folder is not touched
-    evaluator, actor_params, _ = load_policy(args.run_dir)
+    policy = run.policy()
+    evaluator = policy.evaluator()
     try:
-        returns, lengths = evaluator(actor_params, episodes, first_episode=10**6)
+        returns, lengths = evaluator(policy.params, episodes, first_episode=EVAL_FIRST_EPISODE)
     finally:
         evaluator.close()
     print(f"evaluation over {len(returns)} episodes: return {np.mean(returns):.2f} +- {np.std(returns):.2f}, "
@@ -110,7 +116,9 @@ def _eval(args) -> int:
 
 
 def _collect(args) -> int:
-    from aquaml.data import collect, replay_dataset, save_data
+    from aquaml.apps.collect import collect
+    from aquaml.data import save_data
+    from aquaml.starter.loading import replay_dataset
 
     if args.from_buffer:
         if args.episodes is not None or args.stochastic:

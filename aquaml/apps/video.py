@@ -14,6 +14,9 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from aquaml.env import make_env
+from aquaml.env.driver import is_class_path
+from aquaml.sampler import EVAL_FIRST_EPISODE, Policy
 from aquaml.tools.console import check_output
 
 FORMATS = (".mp4", ".gif")
@@ -91,23 +94,16 @@ def check_video_path(path: str | Path) -> Path:
     return check_output(path, FORMATS, "videos")
 
 
-def record_video(run_dir: str | Path, out: str | Path, episodes: int = 1) -> tuple[int, np.ndarray]:
-    """Render ``episodes`` of the run's evaluation episodes (the ones ``aquaml eval`` runs first)
-    into ``out``; returns ``(frames written, episode returns)``. Nothing in the run folder changes."""
-    from aquaml.env import make_env
-    from aquaml.env.driver import is_class_path
-    from aquaml.starter.evaluation import Evaluator, load_state
-    from aquaml.starter.run_folder import RunFolder
-
+def record_video(policy: Policy, env_id: str, out: str | Path, episodes: int = 1,
+                 first_episode: int = EVAL_FIRST_EPISODE) -> tuple[int, np.ndarray]:
+    """Render ``episodes`` of ``policy``'s evaluation episodes (by default the ones ``aquaml eval``
+    runs first) on Gymnasium env ``env_id`` into ``out``; returns ``(frames written, episode returns)``."""
     out = check_video_path(out)
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen without probing for a display
     if episodes <= 0:
         raise ValueError(f"--episodes must be positive, got {episodes}")
-    config = RunFolder.open(run_dir).config
-    env_id = config.get("env")
     if not isinstance(env_id, str) or is_class_path(env_id):
-        raise ValueError(f"{run_dir}: --video needs a Gymnasium env id with rgb_array rendering; this run's env "
-                         f"is {env_id!r}")
+        raise ValueError(f"--video needs a Gymnasium env id with rgb_array rendering; this run's env is {env_id!r}")
     video = VideoFile(out)
 
     def factory():
@@ -116,12 +112,10 @@ def record_video(run_dir: str | Path, out: str | Path, episodes: int = 1) -> tup
         env.env = FrameRecorder(env.env, video.append)  # the wrapped Gymnasium env hands over what it renders
         return env
 
-    agent, state, _ = load_state(run_dir)
-    agent.env.close()
-    evaluator = Evaluator.for_agent(agent, config["seed"], env_factory=factory)
+    evaluator = policy.evaluator(env_factory=factory)
     done = False
     try:
-        returns, _ = evaluator(agent.algo.actor_params(state), episodes, first_episode=10**6)
+        returns, _ = evaluator(policy.params, episodes, first_episode)
         done = True
     finally:
         evaluator.close()

@@ -92,3 +92,15 @@ class GymnasiumEnv(RLBaseEnv):
         observation, reward, terminated, truncated, info = self.env.step(self._env_action(action_dict["action"]))
         obs = self.check_obs(self._named(observation), action_dict)
         return obs, float(reward), bool(terminated), bool(truncated), info
+
+
+def action_metadata(env) -> dict:
+    """The action bounds (Box) or number of actions (Discrete) of an adapted Gymnasium env, as
+    a dataset's metadata records them; empty for environments without a Gymnasium space."""
+    space = getattr(getattr(env, "env", None), "action_space", None)
+    low, high, n = getattr(space, "low", None), getattr(space, "high", None), getattr(space, "n", None)
+    if low is not None and high is not None:
+        return {"action_low": np.asarray(low, np.float64).tolist(), "action_high": np.asarray(high, np.float64).tolist()}
+    if n is not None:
+        return {"n_actions": int(n)}
+    return {}

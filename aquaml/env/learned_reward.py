@@ -2,8 +2,9 @@
 
 AIRL learns a reward ``g(s, a)`` (its ``'discriminator'`` role) meant to transfer: a fresh agent
 trained on it should behave like the expert. :class:`LearnedReward` wraps an environment and
-replaces its reward with the model of a run folder, loaded read-only from the newest
-checkpoint; the environment's own reward stays in ``info['env_reward']``::
+replaces its reward with a :class:`RewardModel`, which
+:func:`aquaml.starter.loading.load_reward` reads from a run folder's newest checkpoint; the
+environment's own reward stays in ``info['env_reward']``::
 
     RLTaskStarter("Pendulum-v1", algo=SAC, reward_model="runs/airl_Pendulum-v1/<timestamp>").run()
     # or: aquaml train sac Pendulum-v1 --reward-model runs/airl_Pendulum-v1/<timestamp>
@@ -24,17 +25,40 @@ trains on it resumes exactly only while that run is left as it was.
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import gymnasium as gym
 import numpy as np
 
+from aquaml.env.base import RLBaseEnv
 
-def learned_reward_factory(env, run_dir, role: str = "discriminator"):
+#: scores a batch of named inputs (float32 arrays with a leading batch axis): ``g`` per row
+Scorer = Callable[[Mapping[str, np.ndarray]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RewardModel:
+    """A learned reward ``scale * g(inputs)``.
+
+    ``make_scorer`` builds the scoring function; each process that steps a wrapped environment
+    calls it once (sampler workers receive the model pickled, so it must be picklable: a
+    module-level function or a ``functools.partial`` of one).
+    """
+
+    input_shapes: Mapping[str, tuple[int, ...]]  #: the model's named inputs without the batch axis
+    scale: float
+    make_scorer: Callable[[], Scorer]
+    source: str = ""  #: where it came from, for messages
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.scale, (int, float)) and self.scale > 0):
+            raise ValueError(f"a learned reward's scale must be a positive number, got {self.scale!r}")
+
+
+def learned_reward_factory(env, reward: RewardModel) -> Callable[[], "LearnedReward"]:
     """A factory of :class:`LearnedReward` copies of ``env`` (a Gymnasium id, ``gymnasium.Env``
-    or a factory of one); the automatic scale is computed once, here."""
-    from aquaml.env.base import RLBaseEnv
-
+    or a factory of one)."""
     if isinstance(env, RLBaseEnv) or not (isinstance(env, (str, gym.Env)) or callable(env)):
         raise TypeError(f"a learned reward wraps Gymnasium environments; got {type(env).__name__} (pass a "
                         "Gymnasium id, a gymnasium.Env or a factory of one)")
@@ -45,76 +69,23 @@ def learned_reward_factory(env, run_dir, role: str = "discriminator"):
         make = lambda: copy.deepcopy(template)  # noqa: E731
     else:
         make = (lambda: env) if isinstance(env, str) else env
-    first = LearnedReward(make(), run_dir, role)
-    scale = first.scale
-    first.close()
-    return lambda: LearnedReward(make(), run_dir, role, scale)
+    return lambda: LearnedReward(make(), reward)
 
 
 class LearnedReward(gym.Wrapper):
-    """``env`` (a Gymnasium id or instance) with the reward of ``run_dir``'s ``role`` model."""
+    """``env`` (a Gymnasium id or instance) with the reward of ``reward``."""
 
-    def __init__(self, env: str | gym.Env, run_dir, role: str = "discriminator", scale: float | str = "auto") -> None:
+    def __init__(self, env: str | gym.Env, reward: RewardModel) -> None:
         super().__init__(gym.make(env) if isinstance(env, str) else env)
-        import jax
-
-        from aquaml.starter.evaluation import load_state
-
-        agent, state, _ = load_state(run_dir)
-        if role not in agent.models:
-            raise ValueError(f"{run_dir} has no {role!r} model; its roles are {', '.join(agent.models)}")
-        spec, params = agent.models[role], agent.algo.model_params(state)[role]
-        if spec.state_outputs:
-            raise ValueError(f"the {role} model of {run_dir} is recurrent; a learned reward reads single transitions")
         if not isinstance(self.env.action_space, gym.spaces.Box):
             raise ValueError(f"a learned reward reads actions from a Box action space; {self.env} has "
                              f"{type(self.env.action_space).__name__} actions")
-        agent.env.close()
-        self.input_shapes = dict(spec.input_shapes)
-        self._apply = jax.jit(lambda p, inputs: spec.fn.apply(p, inputs).reshape(-1))
-        self._params = params
-        if scale == "auto":
-            scale = 1.0 / (float(np.std(self._score(self._seen(run_dir)))) + 1e-8)
-        elif not (isinstance(scale, (int, float)) and scale > 0):
-            raise ValueError(f"scale must be 'auto' or a positive number, got {scale!r}")
-        self.scale = float(scale)
+        self.reward_model, self.scale = reward, float(reward.scale)
+        self.input_shapes = dict(reward.input_shapes)
+        self._score = reward.make_scorer()
         space = self.env.action_space
         self._low, self._high = np.asarray(space.low, np.float64), np.asarray(space.high, np.float64)
         self._obs: Any = None
-
-    @staticmethod
-    def _seen(run_dir) -> dict[str, np.ndarray]:
-        """Transitions the run learned from: its replay buffer (if checkpointed) and its dataset."""
-        from aquaml.data import DatasetError
-        from aquaml.data.collect import replay_dataset
-        from aquaml.data.io import load_dataset
-        from aquaml.starter.run_folder import RunFolder
-
-        parts = []
-        try:
-            parts.append(replay_dataset(run_dir).transitions())
-        except DatasetError:  # an on-policy generator keeps no buffer
-            pass
-        config = RunFolder.open(run_dir).config
-        path = config.get("dataset", {}).get("path")
-        if path:
-            data = load_dataset(path)
-            first = config.get("parameters", {}).get("max_episodes")  # the episodes the run learned from
-            parts.append((data.select(range(first)) if first else data).transitions())
-        if not parts:
-            raise ValueError(f"{run_dir} keeps no transitions to set the reward's scale from; give scale=<number>")
-        keys = set.intersection(*(set(p) for p in parts))
-        return {k: np.concatenate([p[k] for p in parts]) for k in keys}
-
-    def _score(self, transitions: dict[str, np.ndarray]) -> np.ndarray:
-        """``g`` of flat transitions (``obs/<name>``, ``next_obs/<name>``, ``action`` in [-1, 1])."""
-        inputs = {}
-        for name, shape in self.input_shapes.items():
-            key = "action" if name == "action" else f"obs/{name}"
-            if key not in transitions:
-                key = f"next_obs/{name[len('next_'):]}"
-            inputs[name] = transitions[key].reshape(-1, *shape).astype(np.float32)
-        return np.asarray(self._apply(self._params, inputs))
 
     def _named(self, observation) -> dict[str, np.ndarray]:
         if isinstance(observation, dict):
@@ -139,6 +110,6 @@ class LearnedReward(gym.Wrapper):
             else:
                 value = after[name[len("next_"):]]
             inputs[name] = np.asarray(value, np.float32).reshape(1, *shape)
-        reward = self.scale * float(self._apply(self._params, inputs)[0])
+        reward = self.scale * float(self._score(inputs)[0])
         self._obs = after
         return observation, reward, terminated, truncated, {**info, "env_reward": float(env_reward)}

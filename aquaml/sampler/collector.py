@@ -19,6 +19,7 @@ import numpy as np
 
 from aquaml.env.driver import EnvDriver
 from aquaml.parallel.block import DriverStepper, table_fields
+from aquaml.parallel.mpi import MPIPool
 from aquaml.parallel.pool import make_pool
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1
@@ -84,8 +85,6 @@ class Collector:
                                      state_outputs=dict(state_outputs))
         fields = table_fields(self.n_envs, obs_fields, self.env_inputs)
         if mpi_comm is not None:
-            from aquaml.parallel.mpi import MPIPool
-
             self.pool = MPIPool(mpi_comm, self.n_envs, fields, steppers, transport=mpi_transport)
         else:
             self.pool = make_pool(env_fns, fields, steppers, n_workers=n_workers, **worker_options)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 import keras
 
 from aquaml.algorithm.interface import check_algorithm, check_instance
+from aquaml.data import load_dataset
 from aquaml.env import ActionSpace, RLBaseEnv, env_factory, make_env
 from aquaml.model import MLPActor, MLPCritic, ModelSpec, build_model
 from aquaml.model.optimizers import gradients_transformed_by
@@ -164,8 +165,6 @@ def training_dataset(params, agent: Agent):
     Fails before training, naming the field and episode, when the data cannot feed the
     models (a missing observation, a wrong shape, actions outside the action space, NaN).
     """
-    from aquaml.data.io import load_dataset
-
     if not params.dataset:
         raise ValueError(f"{agent.algo.name} learns from a dataset: set dataset=PATH (--set dataset=PATH; a .npz or "
                          ".h5 file, minari:NAME, or a Minari or .npy directory)")

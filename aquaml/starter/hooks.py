@@ -1,7 +1,7 @@
 """The standard hooks of a training run: evaluation, logs, console and checkpoints.
 
-:class:`RLTaskStarter` installs them in this order on the process that writes the run
-folder; a caller may append its own (see :class:`aquaml.starter.loop.Hook`).
+The run session (:mod:`aquaml.starter.session`) installs them on the process that writes the run
+folder, after the evaluation and the caller's own hooks (see :class:`aquaml.starter.loop.Hook`).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from aquaml.starter.evaluation import Evaluator
+from aquaml.sampler import Evaluator
 from aquaml.starter.loop import Hook, TrainingLoop
 from aquaml.tools.logger import RunLogger, format_table
 

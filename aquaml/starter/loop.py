@@ -1,8 +1,8 @@
 """The training loop: collect, learn, and hand a log row to the hooks every few epochs.
 
 An *epoch* collects ``steps_per_env`` steps of every environment (none for an offline
-learner, which draws its batches from a dataset), then runs the algorithm's update on what
-the learner prepared from them. Every ``display_interval`` epochs and after the last one the
+feeder, which draws its batches from a dataset), then runs the algorithm's update on what
+the feeder prepared from them. Every ``display_interval`` epochs and after the last one the
 loop builds a row of counters and metrics and calls each hook's ``on_display``: evaluation,
 logs, the console and checkpoints are hooks (:mod:`aquaml.starter.hooks`), and so is
 anything a caller adds, e.g. a tuning trial's pruning check.
@@ -24,7 +24,9 @@ from aquaml.tools.checkpoint import arrays_to_tree, tree_to_arrays
 class Hook:
     """Something the loop calls at fixed points; override the methods you need.
 
-    A hook may stop training by raising; ``on_close`` still runs for every hook.
+    A hook ends training cleanly with :meth:`TrainingLoop.request_stop`: the current epoch
+    becomes the last, with its log row, evaluation and checkpoint. An exception a hook raises
+    ends training at once (an error); ``on_close`` still runs for every hook.
     """
 
     def on_start(self, loop: "TrainingLoop") -> None:
@@ -56,22 +58,22 @@ class Counters:
 
 
 class TrainingLoop:
-    """Trains ``algo`` on what ``learner`` prepares from ``collector``'s epochs.
+    """Trains ``algo`` on what ``feeder`` prepares from ``collector``'s epochs.
 
     Args:
         params: the algorithm's parameters (``n_epochs``, ``display_interval``, ``overlap``, ...).
         algo: the algorithm (see :class:`aquaml.algorithm.interface.Algorithm`).
-        learner: between data and update (:mod:`aquaml.starter.learners`).
-        collector: steps the environments, or None for learners that need no env steps.
+        feeder: between data and update (:mod:`aquaml.algorithm.feeders`).
+        collector: steps the environments, or None for feeders that need no env steps.
         state: the algorithm's initial training state.
         act_key: the JAX key the acting policy draws from.
         rng: the numpy generator for batch sampling and warm-up actions.
         hooks: called in order (see :class:`Hook`).
     """
 
-    def __init__(self, params, algo, learner, collector, state, act_key: jax.Array, rng: np.random.Generator,
+    def __init__(self, params, algo, feeder, collector, state, act_key: jax.Array, rng: np.random.Generator,
                  hooks: Sequence[Hook] = ()) -> None:
-        self.params, self.algo, self.learner, self.collector = params, algo, learner, collector
+        self.params, self.algo, self.feeder, self.collector = params, algo, feeder, collector
         self.state, self.act_key, self.rng = state, act_key, rng
         self.hooks = list(hooks)
         self.counters = Counters()
@@ -79,16 +81,22 @@ class TrainingLoop:
         #: a file whose appearance ends training after the current epoch, as if it were the last
         #: (final evaluation and checkpoint included): how a tuner's pruner stops a trial cleanly
         self.stop_file: Path | None = None
-        self.stopped = False  #: training ended early at the stop file's request
+        self.stopped = False  #: training ended early (the stop file, or a hook's request_stop)
+
+    def request_stop(self) -> None:
+        """End training after the current epoch, as if it were the last one: called from a hook's
+        ``on_epoch`` the epoch still gets its log row (evaluation, checkpoint); called from
+        ``on_display`` the hooks after the caller see ``finished`` (the checkpoint hook saves)."""
+        self.stopped = True
 
     @property
     def steps_per_epoch(self) -> int:
-        """Environment steps per epoch (0 for offline learners)."""
+        """Environment steps per epoch (0 for offline feeders)."""
         return 0 if self.collector is None else self.params.steps_per_env * self.collector.n_envs
 
     @property
     def steps_done(self) -> int:
-        """The run's progress in its own steps: env steps, or gradient steps for offline learners."""
+        """The run's progress in its own steps: env steps, or gradient steps for offline feeders."""
         return self.counters.env_steps if self.collector is not None else self.counters.grad_steps
 
     @property
@@ -103,7 +111,7 @@ class TrainingLoop:
         """Train until ``n_epochs`` epochs are done (the rest of them, after a resume)."""
         p, c = self.params, self.counters
         # overlap: epoch k is collected while epoch k-1's gradient steps run in this thread
-        overlap = p.overlap and self.learner.can_overlap and self.collector is not None
+        overlap = p.overlap and self.feeder.can_overlap and self.collector is not None
         updater = ThreadPoolExecutor(1, "aquaml-update") if overlap else None
         pending: Future | None = None
         lags: list[int] = []  # gradient steps the acting policy was behind, per epoch
@@ -120,8 +128,9 @@ class TrainingLoop:
                     pending = None
                 c.env_steps += self.steps_per_epoch
                 c.epoch += 1
-                self.stopped = self.stop_file is not None and self.stop_file.exists()
-                batches = self.learner.prepare(data, self.rng)
+                if self.stop_file is not None and self.stop_file.exists():
+                    self.stopped = True
+                batches = self.feeder.prepare(data, self.rng)
                 display = c.epoch % p.display_interval == 0 or self.finished
                 if batches is not None and updater is not None and not display:
                     pending = updater.submit(self._update, self.state, batches)
@@ -130,6 +139,11 @@ class TrainingLoop:
                 c.train_time_s += time.perf_counter() - epoch_start
                 for hook in self.hooks:
                     hook.on_epoch(self)
+                if self.finished and not display:  # a hook asked to stop: this epoch is the last
+                    display = True
+                    if pending is not None:
+                        self._apply(pending.result())
+                        pending = None
                 if display:
                     elapsed = time.perf_counter() - started
                     c.wall_time_s = wall_at_start + elapsed
@@ -145,10 +159,10 @@ class TrainingLoop:
                 hook.on_close(self)
 
     def _collect(self):
-        """One epoch of environment steps (None for offline learners)."""
+        """One epoch of environment steps (None for offline feeders)."""
         if self.collector is None:
             return None
-        random_steps = self.learner.random_steps(self.counters.env_steps, self.collector.n_envs)
+        random_steps = self.feeder.random_steps(self.counters.env_steps, self.collector.n_envs)
         data, self.act_key = self.collector.collect(self.params.steps_per_env, self.algo.actor_params(self.state),
                                                     self.act_key, self.rng, random_steps)
         self.counters.train_returns += [r for r, _ in self.collector.drain_finished()]
@@ -156,7 +170,7 @@ class TrainingLoop:
 
     def _update(self, state, batches):
         """The gradient steps of one epoch, finished (so their time is counted where they ran)."""
-        state, metrics, grad_steps = self.learner.update(state, batches)
+        state, metrics, grad_steps = self.feeder.update(state, batches)
         jax.block_until_ready(state)
         return state, metrics, grad_steps
 
@@ -177,7 +191,7 @@ class TrainingLoop:
 
     # -- checkpoints ------------------------------------------------------------------
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Arrays and JSON-able metadata that restore this loop exactly (the learner's files aside)."""
+        """Arrays and JSON-able metadata that restore this loop exactly (the feeder's files aside)."""
         arrays = {f"algo{k}": v for k, v in tree_to_arrays(self.state).items()}
         arrays["act_key"] = np.asarray(self.act_key)
         meta = {**asdict(self.counters), "rng": self.rng.bit_generator.state}

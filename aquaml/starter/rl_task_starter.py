@@ -1,16 +1,19 @@
 """``RLTaskStarter``: the seed's entry point, wiring the parts of a training run together.
 
 Reading order: :mod:`~aquaml.starter.topology` (which process does what under MPI),
-:mod:`~aquaml.starter.build` (environment, models, algorithm), :mod:`~aquaml.starter.learners`
-(replay buffer or rollout), :mod:`~aquaml.starter.loop` (the epochs), :mod:`~aquaml.starter.hooks`
-(evaluation, logs, console, checkpoints) and :mod:`~aquaml.starter.run_folder` (files on disk).
+:mod:`~aquaml.starter.build` (environment, models, algorithm), :mod:`~aquaml.algorithm.feeders`
+(replay buffer, rollout or dataset), :mod:`~aquaml.starter.loop` (the epochs),
+:mod:`~aquaml.starter.session` (the run folder: config, checkpoints, resume, standard hooks) and
+:mod:`~aquaml.starter.hooks` (evaluation, logs, console, checkpoints).
+
+The seed's attribute names (``starter.env``, ``starter.buffer``, ``starter.env_steps``, ...) are
+on :class:`aquaml.seed.starter.RLTaskStarter.RLTaskStarter`, which ``aquaml.RLTaskStarter`` is.
 """
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -18,20 +21,20 @@ import jax
 import numpy as np
 
 from aquaml.algorithm import SAC
+from aquaml.algorithm.feeders import feeder_of
 from aquaml.algorithm.parameters import epochs_for
 from aquaml.algorithm.registry import algorithm_reference
 from aquaml.env import EnvDriver, env_factory
 from aquaml.env.learned_reward import learned_reward_factory
-from aquaml.sampler import Collector, episode_seed
+from aquaml.sampler import Collector, Evaluator, episode_seed
 from aquaml.starter.build import build_agent, check_parameters, training_dataset
-from aquaml.starter.evaluation import Evaluator
-from aquaml.starter.hooks import CheckpointHook, EvaluationHook, LogHook, ProgressHook
-from aquaml.starter.learners import DATASET_KINDS, LEARNERS
+from aquaml.starter.hooks import EvaluationHook
+from aquaml.starter.loading import load_policy, load_reward
 from aquaml.starter.loop import Hook, TrainingLoop
 from aquaml.starter.run_folder import RunFolder, rebuild_inputs
+from aquaml.starter.session import RunSession, dataset_record, describe
 from aquaml.starter.topology import Topology, resolve_workers
 from aquaml.tools.imports import qualname
-from aquaml.tools.versions import package_versions
 
 
 @dataclass
@@ -89,33 +92,44 @@ class RLTaskStarter:
         self._env_spec = env
         self.reward_model = str(Path(reward_model).resolve()) if reward_model is not None else None
         self.topology = Topology(mpi_comm, learners)
+        self._reward: Any = None  # the loaded learned reward, on first use
         if self.topology.is_sampler_rank:
             return  # run() serves this group's learner
         self.collector = None
         with self.topology.fatal_on_every_rank(self._sampler_pool):
-            self._build(model_class_dict, algo, algo_hyperparameter, name, run_root, resume, progress,
-                        n_workers, envs_per_worker, mpi_transport or os.environ.get("AQUAML_MPI_TRANSPORT", "auto"),
-                        hooks)
-
-    def _build(self, model_class_dict, algo, params, name, run_root, resume, progress, n_workers, envs_per_worker,
-               mpi_transport, hooks) -> None:
-        top = self.topology
-        params = check_parameters(algo, params)
-        offline = algo.kind == "offline"
-        if offline:
-            if top.mpi_comm is not None or n_workers or envs_per_worker:
-                raise ValueError(f"{algo.name} learns from a dataset and steps no environments: run it in one "
-                                 "process, without mpirun, n_workers or envs_per_worker")
-        if top.learner_comm is not None:
-            if resume is not None:
+            if resume is not None and self.topology.learner_comm is not None:
                 raise ValueError("resume is not available with learners > 1: only learner 0's state is "
                                  "checkpointed; resume with one learner, or start a new run")
-            if params.overlap:
-                from mpi4py import MPI
+            self.params = self._checked_parameters(algo, check_parameters(algo, algo_hyperparameter), n_workers,
+                                                   envs_per_worker)
+            self.algo_cls, self.feeder_cls = algo, feeder_of(algo)
+            self.agent = build_agent(self._training_env(), model_class_dict, algo, self.params,
+                                     self.topology.gradient_averaging())
+            self.name = name or f"{algo.name}_{self.agent.env_name}"
+            self.n_workers = resolve_workers(self.params.n_envs, n_workers, envs_per_worker)
+            self._build_loop(mpi_transport or os.environ.get("AQUAML_MPI_TRANSPORT", "auto"))
+            self.session = RunSession(self.name, run_root, self.loop, self.feeder, self.agent.models, progress,
+                                      self.dataset)
+            self._hooks = list(hooks)
+            if resume is not None:
+                self.session.resume(resume, algo.name, self.params.dataset if self.dataset is not None else "")
+            else:
+                self._driver.reset(0)  # validates the environment's first observation before any training work
 
-                if MPI.Query_thread() != MPI.THREAD_MULTIPLE:
-                    raise ValueError("overlap with learners > 1 runs MPI from two threads, which this MPI "
-                                     "library does not allow (no MPI_THREAD_MULTIPLE); set overlap=False")
+    def _checked_parameters(self, algo, params, n_workers: int, envs_per_worker: int | None):
+        """``params`` checked against what the run can do, with derived settings filled in."""
+        top, feeder = self.topology, feeder_of(algo)
+        if not feeder.steps_envs and (top.mpi_comm is not None or n_workers or envs_per_worker):
+            raise ValueError(f"{algo.name} learns from a dataset and steps no environments: run it in one "
+                             "process, without mpirun, n_workers or envs_per_worker")
+        if self.reward_model is not None and (feeder.uses_dataset == "required" or not feeder.steps_envs):
+            raise ValueError(f"reward_model replaces an environment's reward; {algo.name} learns from a dataset")
+        if top.learner_comm is not None and params.overlap:
+            from mpi4py import MPI
+
+            if MPI.Query_thread() != MPI.THREAD_MULTIPLE:
+                raise ValueError("overlap with learners > 1 runs MPI from two threads, which this MPI "
+                                 "library does not allow (no MPI_THREAD_MULTIPLE); set overlap=False")
         if top.mpi_comm is not None:
             if n_workers or envs_per_worker:
                 raise ValueError("under MPI the sampler ranks step the environments; drop n_workers/envs_per_worker")
@@ -125,55 +139,57 @@ class RLTaskStarter:
                 params = params.replace(n_envs=top.samplers)
         if getattr(params, "dataset", "") and not params.dataset.startswith("minari:"):
             params = params.replace(dataset=str(Path(params.dataset).resolve()))
-        self.params, self.algo_cls, self.progress = params, algo, progress
-        if self.reward_model is not None and (offline or algo.kind in DATASET_KINDS):
-            raise ValueError(f"reward_model replaces an environment's reward; {algo.name} learns from a dataset")
-        self.agent = build_agent(self._training_env(), model_class_dict, algo, params, top.gradient_averaging())
-        self.name = name or f"{algo.name}_{self.agent.env_name}"
-        self.n_workers = resolve_workers(params.n_envs, n_workers, envs_per_worker)
+        return params
+
+    def _build_loop(self, mpi_transport: str) -> None:
+        """The dataset, collector, feeder, evaluator and training loop of the built agent."""
+        params, agent, top, feeder = self.params, self.agent, self.topology, self.feeder_cls
         # Each learner's group collects its own data (learner 0 as a single learner would);
         # the models start from params.seed on every learner.
         data_seed = params.seed if top.group == 0 else episode_seed(params.seed, 2, top.group)
-        driver = EnvDriver(self.env, self.episode_length)
-        # dagger starts from a dataset only when one is given (else from the expert's episodes)
-        uses_data = algo.kind in DATASET_KINDS or (algo.kind == "dagger" and params.dataset)
-        self.dataset = training_dataset(params, self.agent) if uses_data else None
-        if not offline:  # offline: the environment only serves evaluations
-            self.collector = self._make_collector(driver, data_seed, mpi_transport)
-        fields = self.collector.fields() if self.collector is not None else None
-        self.learner = LEARNERS[algo.kind](self.algo, fields, params, self.dataset, agent=self.agent)
+        self._driver = EnvDriver(agent.env, agent.episode_length)
+        reads_data = feeder.uses_dataset == "required" or (feeder.uses_dataset == "optional" and params.dataset)
+        self.dataset = training_dataset(params, agent) if reads_data else None
+        if feeder.steps_envs:  # otherwise the environment only serves evaluations
+            self.collector = self._make_collector(data_seed, mpi_transport)
+        self.feeder = feeder(self.algo, params, fields=self.collector.fields() if self.collector else None,
+                             dataset=self.dataset, expert=self._expert() if feeder.uses_expert else None)
         # with a learned reward, evaluations still report the task's own return
-        self.evaluator = Evaluator.for_agent(self.agent, params.seed,
-                                             env_factory(self._env_spec) if self.reward_model is not None else None)
+        self.evaluator = Evaluator(env_factory(self._env_spec) if self.reward_model is not None else agent.env_factory,
+                                   agent.state_outputs, agent.episode_length, agent.algo.act, agent.actor_inputs,
+                                   params.seed)
         init_key, act_key = jax.random.split(jax.random.PRNGKey(params.seed))
         if top.group:
             act_key = jax.random.fold_in(act_key, top.group)
         rng = np.random.Generator(np.random.PCG64(data_seed))
-        self.loop = TrainingLoop(params, self.algo, self.learner, self.collector, self.algo.init_state(init_key),
+        self.loop = TrainingLoop(params, self.algo, self.feeder, self.collector, self.algo.init_state(init_key),
                                  act_key, rng)
-        self._extra_hooks = list(hooks)
-        self._run_root = Path(run_root)
-        self.folder: RunFolder | None = None
-        if resume is not None:
-            self._restore(RunFolder.open(resume))
-        else:
-            driver.reset(0)  # validates the environment's first observation before any training work
+
+    def _expert(self):
+        """The policy of the run ``params.expert`` names, set to play in this run's environment."""
+        if not self.params.expert:
+            raise ValueError(f"{self.algo_cls.name} needs an expert: set expert=RUN_DIR (a trained run folder)")
+        agent = self.agent
+        return replace(load_policy(self.params.expert), env_factory=agent.env_factory,
+                       episode_length=agent.episode_length, seed=self.params.seed)
 
     def _training_env(self):
         """The environment the agent learns in: the given one, or it with a learned reward."""
         if self.reward_model is None:
             return self._env_spec
-        return learned_reward_factory(self._env_spec, self.reward_model)
+        if self._reward is None:
+            self._reward = load_reward(self.reward_model)
+        return learned_reward_factory(self._env_spec, self._reward)
 
-    def _make_collector(self, driver: EnvDriver, data_seed: int, mpi_transport: str) -> Collector:
-        agent, params = self.agent, self.params
+    def _make_collector(self, data_seed: int, mpi_transport: str) -> Collector:
+        agent, params, driver = self.agent, self.params, self._driver
         # In-process, env 0 is the given instance (the seed's scripts keep a handle on it);
         # workers build every env from copies.
         env_fns = [agent.env_factory for _ in range(params.n_envs)]
         if self.n_workers == 0:
             env_fns[0] = lambda: agent.env
         obs_fields = {k: (s, driver.dtypes[k]) for k, s in driver.shapes.items()}
-        return Collector(env_fns, agent.episode_length, obs_fields, self.state_outputs, self.algo.act,
+        return Collector(env_fns, agent.episode_length, obs_fields, agent.state_outputs, self.algo.act,
                          agent.actor_inputs, self.algo.action_field, self.algo.random_action, data_seed,
                          self.algo.extra_fields, n_workers=self.n_workers, overlap=params.overlap,
                          mpi_comm=self.topology.mpi_comm, mpi_transport=mpi_transport)
@@ -182,27 +198,11 @@ class RLTaskStarter:
         """The pool stepping the environments, None before it is built."""
         return getattr(self.collector, "pool", None)
 
-    # -- what the parts expose (the seed's scripts and the tests read these) ---------------
-    env = property(lambda self: self.agent.env)
-    env_name = property(lambda self: self.agent.env_name)
-    models = property(lambda self: self.agent.models)
-    model_classes = property(lambda self: self.agent.model_classes)
-    algo = property(lambda self: self.agent.algo)
-    state_outputs = property(lambda self: self.agent.state_outputs)
-    episode_length = property(lambda self: self.agent.episode_length)
-    action_space = property(lambda self: self.agent.action_space)
-    world_comm = property(lambda self: self.topology.world_comm)
-    mpi_comm = property(lambda self: self.topology.mpi_comm)
-    learner_comm = property(lambda self: self.topology.learner_comm)
-    is_sampler_rank = property(lambda self: self.topology.is_sampler_rank)
-    writes_run = property(lambda self: self.topology.writes_run)
-    run_dir = property(lambda self: self.folder.path if self.folder is not None else None)
-    total_epochs = property(lambda self: self.params.n_epochs)
-    epoch = property(lambda self: self.loop.counters.epoch)
-    env_steps = property(lambda self: self.loop.counters.env_steps)
-    grad_steps = property(lambda self: self.loop.counters.grad_steps)
-    eval_history = property(lambda self: self.loop.counters.eval_history)
-    train_returns = property(lambda self: self.loop.counters.train_returns)
+    # -- what the parts expose ------------------------------------------------------------
+    @property
+    def algo(self):
+        """The built algorithm (its jitted ``act`` and ``update``)."""
+        return self.agent.algo
 
     @property
     def state(self):
@@ -210,17 +210,8 @@ class RLTaskStarter:
         return self.loop.state
 
     @property
-    def act_key(self):
-        return self.loop.act_key
-
-    @property
-    def rng(self) -> np.random.Generator:
-        return self.loop.rng
-
-    @property
-    def buffer(self):
-        """The replay buffer of off-policy runs."""
-        return self.learner.buffer
+    def run_dir(self) -> Path | None:
+        return self.session.run_dir
 
     @property
     def config_env(self) -> str | None:
@@ -229,30 +220,14 @@ class RLTaskStarter:
         return env if isinstance(env, str) else qualname(env)
 
     def _describe(self) -> dict:
-        return {
-            "algo": self.algo_cls.name,
-            "algo_class": algorithm_reference(self.algo_cls),
-            "env": self.config_env,
-            "env_name": self.env_name,
-            "name": self.name,
-            "parameters": self.params.to_dict(),
-            "seed": self.params.seed,
-            "episode_length": self.episode_length,
-            "models": {role: (qualname(cls) if cls is not None else "default")
-                       for role, cls in self.model_classes.items()},
-            "obs_info": self.env.obs_info.to_json(),
-            **({"dataset": self._dataset_record()} if self.dataset is not None else {}),
-            **({"reward_model": self.reward_model} if self.reward_model is not None else {}),
-            "state_outputs": {k: list(v) for k, v in self.state_outputs.items()},
-            "versions": package_versions(),
-            "created": datetime.now().isoformat(timespec="seconds"),
-        }
-
-    def _dataset_record(self) -> dict:
-        """What ``config.json`` records of an offline run's data (a resume checks the digest)."""
-        d = self.dataset
-        return {"path": self.params.dataset, "episodes": d.n_episodes, "steps": d.n_steps,
-                "return_mean": float(d.returns().mean()), "sha256": d.digest()}
+        agent = self.agent
+        extra = {"reward_model": self.reward_model} if self.reward_model is not None else {}
+        return describe(self.algo_cls.name, algorithm_reference(self.algo_cls), self.config_env, self.name,
+                        self.params, agent.model_classes,
+                        dataset_record(self.params.dataset, self.dataset) if self.dataset is not None else None,
+                        env_name=agent.env_name, episode_length=agent.episode_length,
+                        obs_info=agent.env.obs_info.to_json(),
+                        state_outputs={k: list(v) for k, v in agent.state_outputs.items()}, **extra)
 
     # -- training ---------------------------------------------------------------------
     def run(self) -> RunSummary | None:
@@ -261,39 +236,26 @@ class RLTaskStarter:
         Under MPI, sampler ranks step environments until the learner finishes and return None;
         the learner closes the samplers at the end, so ``run()`` is called once per job.
         """
-        if self.is_sampler_rank:
-            self.topology.serve(env_factory(self._training_env()))
+        top = self.topology
+        if top.is_sampler_rank:
+            top.serve(env_factory(self._training_env()))
             return None
-        with self.topology.fatal_on_every_rank(self._sampler_pool):
-            if self.folder is None and self.writes_run:
-                self.folder = RunFolder.create(self._run_root, self.name, self._describe())
-            # RUN_DIR/STOP ends training cleanly after the current epoch (one learner: data-parallel
-            # learners would have to agree on the epoch, so they train to the end)
-            if self.folder is not None and self.topology.learner_comm is None:
-                self.loop.stop_file = self.folder.path / "STOP"
-                self.loop.stop_file.unlink(missing_ok=True)  # a resume continues past an earlier stop
-            self.loop.hooks = self._hooks()
+        with top.fatal_on_every_rank(self._sampler_pool):
+            if top.writes_run:  # other learners only train
+                # data-parallel learners would have to agree on the epoch of a STOP file: they train to the end
+                self.session.start(self._describe(), [EvaluationHook(self.evaluator, self.params.calculate_episodes),
+                                                      *self._hooks], stop_file=top.learner_comm is None)
             self.loop.run()
-            if self.mpi_comm is not None:
+            if top.mpi_comm is not None:
                 self.close()
         return self.summary()
-
-    def _hooks(self) -> list[Hook]:
-        """Evaluation, logs, console and checkpoints on the writing process; other learners only train."""
-        if not self.writes_run:
-            return []
-        p = self.params
-        return [EvaluationHook(self.evaluator, p.calculate_episodes), LogHook(self.folder.path),
-                ProgressHook(self.name, self.progress), CheckpointHook(self.save_checkpoint, p.store_model_times),
-                *self._extra_hooks]
 
     def close(self) -> None:
         """Stop the sampler workers and free their shared memory (also done at exit)."""
         if self.collector is not None:
             self.collector.close()
         self.evaluator.close()
-        if hasattr(self.learner, "close"):  # a learner holding processes or envs of its own (DAgger's expert)
-            self.learner.close()
+        self.feeder.close()
 
     def evaluate(self, episodes: int | None = None, first_episode: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Deterministic returns and lengths over ``episodes`` seeded episodes of a separate env."""
@@ -306,25 +268,9 @@ class RLTaskStarter:
         return RunSummary(final, list(c.eval_history), self.run_dir, c.env_steps, c.grad_steps, c.wall_time_s,
                           list(c.train_returns), c.train_time_s)
 
-    # -- checkpoints ------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
-        arrays, meta = self.loop.state_dict()
-        models = {role: (self.models[role].fn, p) for role, p in self.algo.model_params(self.state).items()}
-        return self.folder.save_checkpoint(f"epoch_{self.loop.counters.epoch:08d}", state=arrays, meta=meta,
-                                           models=models, extra=self.learner.checkpoint_files())
-
-    def _restore(self, folder: RunFolder) -> None:
-        folder.check_resumable(self.algo_cls.name, self.params.to_dict())
-        if self.dataset is not None:
-            recorded = folder.config.get("dataset", {}).get("sha256")
-            if recorded != self.dataset.digest():
-                raise ValueError(f"{self.params.dataset} changed since {folder.path} started training on it "
-                                 "(its SHA-256 differs from config.json's): resuming would not continue the same run")
-        path, arrays, meta = folder.load_checkpoint()
-        self.loop.load_state_dict(arrays, meta)
-        self.learner.restore(path)
-        folder.truncate_progress(self.loop.counters.epoch)
-        self.folder = folder
+        """Write a checkpoint now (the loop writes them every ``store_model_times`` displays)."""
+        return self.session.save_checkpoint()
 
     @classmethod
     def from_run_dir(cls, run_dir: str | Path, resume: bool = True, progress: bool = True,

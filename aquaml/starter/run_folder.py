@@ -16,6 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
+import gymnasium as gym
+import keras
+
+from aquaml.algorithm.registry import resolve_algorithm
+from aquaml.env import RLBaseEnv
+from aquaml.env.driver import is_class_path
 from aquaml.tools.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from aquaml.tools.imports import import_class
 
@@ -110,13 +116,6 @@ def rebuild_inputs(config: Mapping[str, Any], where: str | Path,
     Returns ``(env, model_classes, algo, params)``; ``env`` is a Gymnasium id or a fresh
     instance; ``overrides`` change parameters.
     """
-    import gymnasium as gym
-    import keras
-
-    from aquaml.algorithm.registry import resolve_algorithm
-    from aquaml.env import RLBaseEnv
-    from aquaml.env.driver import is_class_path
-
     algo = resolve_algorithm(config.get("algo_class") or config["algo"])
     if config["env"] is None:
         raise ValueError(f"{where} used an environment that cannot be re-imported (defined in a script); "

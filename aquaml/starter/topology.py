@@ -10,6 +10,9 @@ import contextlib
 import sys
 from typing import Callable
 
+from aquaml.parallel.data_parallel import mean_across
+from aquaml.parallel.mpi import abort, rank_message, serve
+
 
 class Topology:
     """The MPI roles of this process (a single process when ``comm`` is None or has one rank).
@@ -64,14 +67,10 @@ class Topology:
         """The optax transformation that averages gradients over the learners, or None."""
         if self.learner_comm is None:
             return None
-        from aquaml.parallel.data_parallel import mean_across
-
         return mean_across(self.learner_comm)
 
     def serve(self, env_factory: Callable) -> None:
         """On a sampler rank: step this group's environments until the learner closes the pool."""
-        from aquaml.parallel.mpi import serve
-
         serve(self.mpi_comm, lambda lo, hi: [env_factory] * (hi - lo))
 
     @contextlib.contextmanager
@@ -89,8 +88,6 @@ class Topology:
         try:
             yield
         except BaseException as error:
-            from aquaml.parallel.mpi import abort, rank_message
-
             pool = pool_of()
             if pool is None or getattr(pool, "dead", True) or self.learner_comm is not None:
                 abort(self.world_comm, error)

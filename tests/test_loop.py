@@ -42,24 +42,57 @@ class Recorder(Hook):
 
 
 class Prune(Hook):
-    """What a tuning trial's pruner does: stop when a row says so."""
+    """What a pruner does: end training cleanly when a row says so."""
 
     def on_display(self, loop, row):
         if row["env_steps"] >= 120:
-            raise RuntimeError("pruned")
+            loop.request_stop()
+
+
+class Fail(Hook):
+    def on_epoch(self, loop):
+        if loop.counters.epoch == 3:
+            raise RuntimeError("broken hook")
 
 
 def test_extra_hooks_see_every_row_after_evaluation_and_can_stop_training(run_root):
     recorder = Recorder()
     starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=small(), run_root=run_root, progress=False,
                             hooks=[recorder, Prune()])
-    with pytest.raises(RuntimeError, match="pruned"):
-        starter.run()
+    summary = starter.run()
+    assert starter.loop.stopped and summary.env_steps == 120 and starter.loop.counters.epoch < starter.params.n_epochs
     assert recorder.calls == ["start", "epoch", "epoch", "display", "epoch", "epoch", "display", "close"]
     assert [r["env_steps"] for r in recorder.rows] == [60, 120]
     assert all("eval_return_mean" in r for r in recorder.rows)  # evaluation runs before user hooks
     with open(starter.run_dir / "progress.csv") as f:
-        assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [60, 120]  # logged before the stop
+        assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [60, 120]  # the stopping row is logged
+    # the stop makes the epoch the last: the checkpoint hook (after the user's) saves it
+    assert starter.run_dir.joinpath("checkpoints", "epoch_00000004").is_dir()
+    assert summary.final_eval_return == recorder.rows[-1]["eval_return_mean"]
+
+
+def test_a_stop_requested_between_displays_ends_the_run_at_that_epoch(run_root):
+    class StopAtThree(Hook):
+        def on_epoch(self, loop):
+            if loop.counters.epoch == 3:
+                loop.request_stop()
+
+    recorder = Recorder()
+    starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=small(overlap=True), run_root=run_root,
+                            progress=False, hooks=[recorder, StopAtThree()])
+    summary = starter.run()
+    assert summary.env_steps == 90 and [r["env_steps"] for r in recorder.rows] == [60, 90]
+    assert summary.grad_steps == recorder.rows[-1]["grad_steps"]  # the overlapped update was applied first
+    assert starter.run_dir.joinpath("checkpoints", "epoch_00000003").is_dir()
+
+
+def test_a_hook_that_raises_ends_training_with_its_error(run_root):
+    recorder = Recorder()
+    starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=small(), run_root=run_root, progress=False,
+                            hooks=[recorder, Fail()])
+    with pytest.raises(RuntimeError, match="broken hook"):
+        starter.run()
+    assert recorder.calls[-1] == "close" and starter.loop.counters.epoch == 3
 
 
 class Dataset:

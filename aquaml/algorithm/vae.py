@@ -101,7 +101,8 @@ class FieldFeeder(Feeder):
     needs_env = False
     steps_envs = False
     uses_dataset = "required"
-    requires = ("observe_dataset", "evaluate")
+    requires = ("observe_dataset",)
+    requires_instance = ("evaluate",)
 
     def __init__(self, algo, params, *, fields=None, dataset=None, expert=None) -> None:
         super().__init__(algo, params)

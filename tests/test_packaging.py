@@ -36,7 +36,7 @@ SEED_IMPORTS = {  # seed import path -> the aquaml object it must be
     "AquaML.rlalgo.Parameters.SAC2_parameter": "aquaml.algorithm.SAC2_parameter",
     "AquaML.rlalgo.Parameters.SACParameters": "aquaml.algorithm.SACParameters",
     "AquaML.rlalgo.SAC2.SAC2": "aquaml.algorithm.SAC2",
-    "AquaML.starter.RLTaskStarter.RLTaskStarter": "aquaml.starter.RLTaskStarter",
+    "AquaML.starter.RLTaskStarter.RLTaskStarter": "aquaml.RLTaskStarter",
 }
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import optax
 import pytest
 
-from aquaml.model import MLPActor, MLPCritic, ModelContractError, build_model, make_optimizer
+from aquaml.model import MLPActor, MLPCritic, ModelContractError, build_actor, build_critic, build_model, make_optimizer
 from helpers import TinyActor, TinyQ
 
 OBS = {"obs": (3,)}
@@ -31,10 +31,10 @@ def actor_variant(**changes):
 
 
 def test_valid_models_build():
-    actor = build_model(TinyActor, "actor", OBS, actor=True, action_shape=(1,))
+    actor = build_actor(TinyActor, "actor", OBS, action_shape=(1,))
     assert actor.input_names == ("obs",) and actor.output_info == {"action": (1,)}
     assert isinstance(actor.optimizer, optax.GradientTransformation)
-    critic = build_model(TinyQ, "qf1", CRITIC_IN, actor=False)
+    critic = build_critic(TinyQ, "qf1", CRITIC_IN)
     assert critic.input_names == ("obs", "action")
 
 
@@ -51,7 +51,7 @@ def test_valid_models_build():
 ])
 def test_actor_contract_violations_name_model_attribute_and_fix(changes, match):
     with pytest.raises(ModelContractError, match=match):
-        build_model(actor_variant(**changes), "actor", OBS, actor=True, action_shape=(1,))
+        build_actor(actor_variant(**changes), "actor", OBS, action_shape=(1,))
 
 
 def test_output_shape_mismatch():
@@ -59,7 +59,7 @@ def test_output_shape_mismatch():
         return (keras.ops.concatenate([self.mu(self.d1(obs))] * 2, axis=-1),)
 
     with pytest.raises(ModelContractError, match=r"output 'action' has shape \(2,\) per sample but output_info declares \(1,\)"):
-        build_model(actor_variant(call=call), "actor", OBS, actor=True)
+        build_actor(actor_variant(call=call), "actor", OBS)
 
 
 def test_call_arity_must_match_input_name():
@@ -67,7 +67,7 @@ def test_call_arity_must_match_input_name():
         return (self.mu(self.d1(obs)),)
 
     with pytest.raises(ModelContractError, match=r"call\(\) takes 2 inputs but input_name lists 1"):
-        build_model(actor_variant(call=call), "actor", OBS, actor=True)
+        build_actor(actor_variant(call=call), "actor", OBS)
 
 
 def test_model_must_be_keras():
@@ -75,7 +75,7 @@ def test_model_must_be_keras():
         pass
 
     with pytest.raises(ModelContractError, match="must subclass keras.Model"):
-        build_model(NotKeras, "actor", OBS, actor=True)
+        build_actor(NotKeras, "actor", OBS)
 
 
 def test_reset_is_required():
@@ -83,7 +83,7 @@ def test_reset_is_required():
         reset = None
 
     with pytest.raises(ModelContractError, match=r"method reset\(\) is missing"):
-        build_model(NoReset, "qf1", CRITIC_IN, actor=False)
+        build_critic(NoReset, "qf1", CRITIC_IN)
 
 
 def test_q_network_contract():
@@ -92,7 +92,7 @@ def test_q_network_contract():
             return (super().call(obs, action),)
 
     with pytest.raises(ModelContractError, match="qf1 model TupleQ: a Q-network's call"):
-        build_model(TupleQ, "qf1", CRITIC_IN, actor=False)
+        build_critic(TupleQ, "qf1", CRITIC_IN)
 
     class WideQ(TinyQ):
         def __init__(self):
@@ -100,7 +100,7 @@ def test_q_network_contract():
             self.q = keras.layers.Dense(3)
 
     with pytest.raises(ModelContractError, match=r"Q-values of shape \(3,\)"):
-        build_model(WideQ, "qf2", CRITIC_IN, actor=False)
+        build_critic(WideQ, "qf2", CRITIC_IN)
 
 
 def test_call_failure_reports_input_shapes():
@@ -109,13 +109,13 @@ def test_call_failure_reports_input_shapes():
             return self.q(keras.ops.matmul(obs, keras.ops.ones((5, 1))))
 
     with pytest.raises(ModelContractError, match=r"call\(\) failed on inputs \{'obs': \(None, 3\)"):
-        build_model(Broken, "qf1", CRITIC_IN, actor=False)
+        build_critic(Broken, "qf1", CRITIC_IN)
 
 
 def test_default_models_and_state_outputs():
-    actor = build_model(MLPActor(("obs",), (2,), (16,)), "actor", OBS, actor=True, action_shape=(2,))
+    actor = build_actor(MLPActor(("obs",), (2,), (16,)), "actor", OBS, action_shape=(2,))
     assert set(actor.output_info) == {"action", "log_std"} and actor.state_outputs == {}
-    critic = build_model(MLPCritic(("obs", "action"), (16,)), "qf1", {"obs": (3,), "action": (2,)}, actor=False)
+    critic = build_critic(MLPCritic(("obs", "action"), (16,)), "qf1", {"obs": (3,), "action": (2,)})
     assert critic.fn.apply(critic.fn.init_params(), {"obs": np.zeros((4, 3), np.float32),
                                                      "action": np.zeros((4, 2), np.float32)}).shape == (4, 1)
 
@@ -137,7 +137,7 @@ def test_recurrent_actor_declares_state_outputs():
         def reset(self):
             pass
 
-    spec = build_model(RecurrentActor, "actor", OBS, actor=True)
+    spec = build_actor(RecurrentActor, "actor", OBS)
     assert spec.state_outputs == {"hidden": (4,)}
 
 
@@ -158,7 +158,7 @@ def test_batchnorm_state_is_refused_with_a_fix():
             return self.q(self.bn(self.d1(keras.ops.concatenate([obs, action], axis=-1))))
 
     with pytest.raises(TypeError, match="non-trainable state .*moving_mean.*LayerNormalization"):
-        build_model(BN, "qf1", CRITIC_IN, actor=False)
+        build_critic(BN, "qf1", CRITIC_IN)
 
 
 def test_q_network_must_read_the_action():
@@ -171,4 +171,29 @@ def test_q_network_must_read_the_action():
             return self.q(self.d1(obs))
 
     with pytest.raises(ModelContractError, match="lacks 'action'"):
-        build_model(StateOnly, "qf1", CRITIC_IN, actor=False)
+        build_critic(StateOnly, "qf1", CRITIC_IN)
+
+
+def test_generic_models_return_outputs_numbers_and_carry_state_only_when_recurrent():
+    encoder = build_model(MLPCritic(("obs",), (8,), outputs=4), "encoder", OBS, outputs=4)
+    assert encoder.output_info == {} and encoder.input_names == ("obs",)
+    with pytest.raises(ModelContractError, match=r"encoder model MLPCritic: .* \(4,\) per sample; expected \(2,\)"):
+        build_model(MLPCritic(("obs",), (8,), outputs=4), "encoder", OBS, outputs=2)
+
+    class Disc(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.logit, self.cell = keras.layers.Dense(1), keras.layers.Dense(4)
+            self.input_name, self.output_info = ("obs", "hidden"), {"logit": (1,), "hidden": (4,)}
+            self.learning_rate, self.optimizer = 1e-3, "Adam"
+
+        def call(self, obs, hidden):
+            x = keras.ops.concatenate([obs, hidden], axis=-1)
+            return self.logit(x), self.cell(x)
+
+        def reset(self):
+            pass
+
+    assert build_model(Disc, "discriminator", CRITIC_IN, recurrent=True).state_outputs == {"hidden": (4,)}
+    with pytest.raises(ModelContractError, match="must not declare output_info .* only in a discriminator role"):
+        build_model(Disc, "value", CRITIC_IN)

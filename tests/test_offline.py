@@ -79,11 +79,11 @@ def test_td3bc_actor_loss_matches_numpy():
 
 
 def test_bounded_gaussian_log_likelihood_matches_scipy():
-    from aquaml.model.contract import build_model
+    from aquaml.model.contract import build_actor
     from aquaml.model.defaults import MLPActor
     from aquaml.model.policy import BoundedGaussianPolicy
 
-    spec = build_model(MLPActor(("obs",), (2,), (8,), 1e-3, log_std=False), "actor", {"obs": (3,)}, actor=True,
+    spec = build_actor(MLPActor(("obs",), (2,), (8,), 1e-3, log_std=False), "actor", {"obs": (3,)},
                        action_shape=(2,))
     policy = BoundedGaussianPolicy(spec, log_std_init=-0.5)
     params = policy.init_params()

@@ -9,7 +9,7 @@ from aquaml.algorithm.on_policy import advantages, rollout_windows, scale_reward
 from aquaml.algorithm.ppo import minibatch_epochs, normalize_advantages, policy_loss, value_loss
 from aquaml.data import normalizer
 from aquaml.env import ActionSpace
-from aquaml.model import MLPActor, MLPCritic, build_model
+from aquaml.model import MLPActor, MLPCritic, build_actor, build_critic
 from aquaml.model.distributions import categorical_entropy, categorical_log_prob, gaussian_entropy
 from aquaml.model.optimizers import gradients_transformed_by, learner_sum
 from aquaml.parallel.data_parallel import mean_across
@@ -86,8 +86,8 @@ def make_ppo(discrete: bool, **kw):
     params = PPOParameters(n_envs=2, rollout_length=8, batch_size=4, update_times=3, **kw)
     n = 3
     action_shape = (n,) if discrete else (2,)
-    actor = build_model(MLPActor(("obs",), action_shape, (8,), log_std=False), "actor", {"obs": (4,)}, actor=True)
-    critic = build_model(MLPCritic(("obs",), (8,)), "critic", {"obs": (4,)}, actor=False)
+    actor = build_actor(MLPActor(("obs",), action_shape, (8,), log_std=False), "actor", {"obs": (4,)})
+    critic = build_critic(MLPCritic(("obs",), (8,)), "critic", {"obs": (4,)})
     return PPO(params, {"actor": actor, "critic": critic}, ActionSpace(action_shape, n if discrete else None))
 
 

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from aquaml.model import build_model
+from aquaml.model import build_actor, build_critic
 from aquaml.model.recurrent import episode_starts, unroll
 
 
@@ -29,7 +29,7 @@ class Accumulator(keras.Model):
 
 @pytest.fixture(scope="module")
 def spec():
-    return build_model(Accumulator, "actor", {"x": (1,)}, actor=True)
+    return build_actor(Accumulator, "actor", {"x": (1,)})
 
 
 def test_episode_starts_flags_the_step_after_an_end():
@@ -112,10 +112,10 @@ def _sequence_sac(burn_in=0):
         def reset(self):
             pass
 
-    actor = build_model(Rec, "actor", {"obs": (3,)}, actor=True)
+    actor = build_actor(Rec, "actor", {"obs": (3,)})
     critic_in = {"obs": (3,), "h": (4,), "action": (1,)}
-    models = {"actor": actor, "qf1": build_model(TinyQ, "qf1", critic_in, actor=False),
-              "qf2": build_model(TinyQ, "qf2", critic_in, actor=False)}
+    models = {"actor": actor, "qf1": build_critic(TinyQ, "qf1", critic_in),
+              "qf2": build_critic(TinyQ, "qf2", critic_in)}
     return SAC(SACParameters(batch_size=8, sequence_length=4, burn_in=burn_in), models)
 
 
@@ -176,7 +176,7 @@ class StackedGRU(keras.Model):
 
 
 def test_stacked_gru_unrolls_like_stepping_it_by_hand():
-    spec = build_model(StackedGRU, "actor", {"x": (2,)}, actor=True)
+    spec = build_actor(StackedGRU, "actor", {"x": (2,)})
     assert spec.state_outputs == {"g1": (4,), "g2": (3,)}
     params = spec.fn.init_params()
     rng = np.random.default_rng(0)
@@ -307,8 +307,8 @@ def _recurrent_ppo_update(burn_in, acting_h, stored_h):
 
     T, N, L = 12, 2, 4
     keras.utils.set_random_seed(0)
-    actor = build_model(GRUActor, "actor", {"obs": (3,)}, actor=True)
-    critic = build_model(MLPCritic(("obs",), (8,)), "critic", {"obs": (3,)}, actor=False)
+    actor = build_actor(GRUActor, "actor", {"obs": (3,)})
+    critic = build_critic(MLPCritic(("obs",), (8,)), "critic", {"obs": (3,)})
     ppo = PPO(PPOParameters(n_envs=N, rollout_length=T, batch_size=8, update_times=2, sequence_length=L,
                             burn_in=burn_in), {"actor": actor, "critic": critic}, ActionSpace((2,), None))
     state = ppo.init_state(jax.random.PRNGKey(0))

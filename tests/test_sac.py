@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 from aquaml.algorithm import SAC, SAC2_parameter, SACParameters, soft_td_target
-from aquaml.model import build_model
+from aquaml.model import build_actor, build_critic
 from helpers import TinyActor, TinyQ
 
 
 def make_sac(**kw):
     params = SACParameters(batch_size=16, **kw)
-    models = {"actor": build_model(TinyActor, "actor", {"obs": (3,)}, actor=True),
-              "qf1": build_model(TinyQ, "qf1", {"obs": (3,), "action": (1,)}, actor=False),
-              "qf2": build_model(TinyQ, "qf2", {"obs": (3,), "action": (1,)}, actor=False)}
+    models = {"actor": build_actor(TinyActor, "actor", {"obs": (3,)}),
+              "qf1": build_critic(TinyQ, "qf1", {"obs": (3,), "action": (1,)}),
+              "qf2": build_critic(TinyQ, "qf2", {"obs": (3,), "action": (1,)})}
     return SAC(params, models)
 
 

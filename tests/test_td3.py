@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 
 from aquaml.algorithm import TD3, TD3Parameters, td3_target
-from aquaml.model import ModelContractError, build_model
+from aquaml.model import ModelContractError, build_actor, build_critic
 from helpers import TinyActor, TinyQ
 from test_sac import batches
 
 
 def make_td3(**kw):
     params = TD3Parameters(batch_size=16, **kw)
-    models = {"actor": build_model(TinyActor, "actor", {"obs": (3,)}, actor=True),
-              "qf1": build_model(TinyQ, "qf1", {"obs": (3,), "action": (1,)}, actor=False),
-              "qf2": build_model(TinyQ, "qf2", {"obs": (3,), "action": (1,)}, actor=False)}
+    models = {"actor": build_actor(TinyActor, "actor", {"obs": (3,)}),
+              "qf1": build_critic(TinyQ, "qf1", {"obs": (3,), "action": (1,)}),
+              "qf2": build_critic(TinyQ, "qf2", {"obs": (3,), "action": (1,)})}
     return TD3(params, models)
 
 
@@ -62,9 +62,9 @@ def test_deterministic_policy_rejects_log_std_output():
             x = self.mu(self.d1(obs))
             return x, x
 
-    models = {"actor": build_model(WithLogStd, "actor", {"obs": (3,)}, actor=True),
-              "qf1": build_model(TinyQ, "qf1", {"obs": (3,), "action": (1,)}, actor=False),
-              "qf2": build_model(TinyQ, "qf2", {"obs": (3,), "action": (1,)}, actor=False)}
+    models = {"actor": build_actor(WithLogStd, "actor", {"obs": (3,)}),
+              "qf1": build_critic(TinyQ, "qf1", {"obs": (3,), "action": (1,)}),
+              "qf2": build_critic(TinyQ, "qf2", {"obs": (3,), "action": (1,)})}
     with pytest.raises(ModelContractError, match="'log_std' has no use in a deterministic policy"):
         TD3(TD3Parameters(), models)
 

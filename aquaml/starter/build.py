@@ -14,7 +14,7 @@ import keras
 from aquaml.algorithm.interface import check_algorithm, check_instance
 from aquaml.data import load_dataset
 from aquaml.env import ActionSpace, RLBaseEnv, env_factory, make_env
-from aquaml.model import MLPActor, MLPCritic, ModelSpec, build_model
+from aquaml.model import MLPActor, MLPCritic, ModelSpec, build_actor, build_critic, build_model
 from aquaml.model.optimizers import gradients_transformed_by
 
 
@@ -74,7 +74,7 @@ def build_models(algo: type, classes: Mapping[str, Any], env: RLBaseEnv, params,
                              "model or set self._action_info = DataInfo(('action',), ((n,),))")
         actor_cls = MLPActor(tuple(obs), action_shape, params.hidden_sizes, params.learning_rate,
                              log_std=algo.default_log_std_head and not discrete, lstm_size=params.lstm_size)
-    specs = {"actor": build_model(actor_cls, "actor", obs, actor=True, action_shape=action_shape)}
+    specs = {"actor": build_actor(actor_cls, "actor", obs, action_shape=action_shape)}
     actor = specs["actor"]
     critic_inputs = {**obs, **actor.state_outputs}
     if algo.critic_uses_action:
@@ -85,8 +85,8 @@ def build_models(algo: type, classes: Mapping[str, Any], env: RLBaseEnv, params,
         learning_rate = getattr(params, f"{role}_learning_rate", params.learning_rate)
         cls = classes[role] or MLPCritic(default, params.hidden_sizes, learning_rate)
         kind = kinds.get(role, "critic")
-        specs[role] = build_model(cls, role, available, actor=False, q_network=kind == "critic",
-                                  recurrent=kind in ("discriminator", "state_discriminator"))
+        specs[role] = (build_critic(cls, role, available) if kind == "critic" else
+                       build_model(cls, role, available, recurrent=kind in ("discriminator", "state_discriminator")))
     return specs
 
 

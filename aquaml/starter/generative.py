@@ -95,10 +95,8 @@ class GenerativeTaskStarter:
                                                       outputs=2 * params.latent_dim)
         decoder = classes.get("decoder") or MLPCritic(("z",), params.hidden_sizes, params.learning_rate, outputs=dim)
         self.model_classes = classes
-        self.models = {"encoder": build_model(encoder, "encoder", shapes, actor=False, q_network=False,
-                                              outputs=2 * params.latent_dim),
-                       "decoder": build_model(decoder, "decoder", {"z": (params.latent_dim,)}, actor=False,
-                                              q_network=False, outputs=dim)}
+        self.models = {"encoder": build_model(encoder, "encoder", shapes, outputs=2 * params.latent_dim),
+                       "decoder": build_model(decoder, "decoder", {"z": (params.latent_dim,)}, outputs=dim)}
         self.algo = algo(params, self.models, shapes)
         check_instance(self.algo)
         self.feeder = feeder_of(algo)(self.algo, params, dataset=train_data)

@@ -59,6 +59,46 @@ def test_select_keeps_whole_episodes(dataset):
     np.testing.assert_array_equal(one.observations["obs"], dataset.episode(1)["observations"]["obs"])
 
 
+def numbered_episodes(lengths):
+    """Episodes built by hand whose every value tells its episode and step: observation rows
+    ``100 * e + t`` (``t = 0 .. T``), actions and rewards ``100 * e + t`` too."""
+    eps = []
+    for e, T in enumerate(lengths):
+        t = np.arange(T + 1, dtype=np.float32)
+        ends = np.arange(T) == T - 1
+        eps.append({"observations": {"obs": np.stack([100 * e + t, -(100 * e + t)], axis=1)},
+                    "action": (100 * e + t[:T]).reshape(T, 1) / 1000, "reward": 100 * e + t[:T],
+                    "terminated": ends & (e % 2 == 0), "truncated": ends & (e % 2 == 1)})
+    return eps
+
+
+def assert_episode(got, want):
+    np.testing.assert_array_equal(got["observations"]["obs"], want["observations"]["obs"])
+    for k in ("action", "reward", "terminated", "truncated"):
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+def test_negative_episode_indices_count_from_the_end():
+    eps = numbered_episodes([4, 2, 3])
+    ds = Dataset.from_episodes(eps)
+    for i in range(-3, 3):  # Python's meaning: eps[i]
+        assert_episode(ds.episode(i), eps[i])
+    np.testing.assert_array_equal(ds.episode(-1)["observations"]["obs"][:, 0], [200, 201, 202, 203])
+    last = ds.select([-1])
+    assert last.lengths.tolist() == [3]
+    assert_episode(last.episode(0), eps[2])
+    mixed = ds.select([-1, 0, -2])
+    assert mixed.lengths.tolist() == [3, 4, 2]
+    for got, want in enumerate([2, 0, 1]):
+        assert_episode(mixed.episode(got), eps[want])
+    assert_episode(ds.select(np.array([-3])).episode(0), eps[0])
+    for bad in (3, -4):
+        with pytest.raises(IndexError, match=f"episode index {bad} out of range: the dataset holds 3 episodes"):
+            ds.episode(bad)
+        with pytest.raises(IndexError, match=f"episode index {bad} out of range"):
+            ds.select([0, bad])
+
+
 @pytest.mark.parametrize("suffix", [".npz", ".h5"])
 def test_dataset_files_round_trip_exactly(dataset, tmp_path, suffix):
     path = save_data(tmp_path / f"demo{suffix}", dataset)
@@ -229,6 +269,101 @@ def test_npy_folder_with_the_originals_mask_drops_each_episodes_last_step(tmp_pa
     assert not ds.terminated.any()  # the kept steps end no episode: their successors are known
 
 
+def save_npy_folder(folder, eps, ends="done"):
+    """The original AquaML's layout, by hand: one row per step, ``next_obs.npy`` beside ``obs.npy``,
+    and every end in ``done.npy`` (or ``mask.npy = 1 - done``)."""
+    folder.mkdir(exist_ok=True)
+    obs = np.concatenate([ep["observations"]["obs"][:-1] for ep in eps])
+    nxt = np.concatenate([ep["observations"]["obs"][1:] for ep in eps])
+    done = np.concatenate([np.arange(len(ep["action"])) == len(ep["action"]) - 1 for ep in eps])
+    np.save(folder / "obs.npy", obs)
+    np.save(folder / "next_obs.npy", nxt)
+    np.save(folder / "action.npy", np.concatenate([ep["action"] for ep in eps]))
+    np.save(folder / "reward.npy", np.concatenate([ep["reward"] for ep in eps]))
+    if ends == "done":
+        np.save(folder / "done.npy", done.astype(np.float32))
+    else:
+        np.save(folder / "mask.npy", 1.0 - done)
+    return folder
+
+
+def test_npy_folder_done_ends_at_the_time_limit_are_truncations(tmp_path):
+    eps = numbered_episodes([5, 3, 5, 2])
+    # a timeouts.npy (D4RL's name) or truncated.npy beside done.npy marks the time limits itself
+    for name in ("timeouts", "truncated"):
+        folder = save_npy_folder(tmp_path / name, eps)
+        timeouts = np.zeros(15, bool)
+        timeouts[[4, 14]] = True
+        np.save(folder / f"{name}.npy", timeouts)
+        ds = load_data(folder)
+        assert np.flatnonzero(ds.truncated).tolist() == [4, 14]
+        assert np.flatnonzero(ds.terminated).tolist() == [7, 12]
+    # terminated.npy beside done.npy: the other ends are time limits
+    folder = save_npy_folder(tmp_path / "terminated", eps)
+    np.save(folder / "terminated.npy", np.isin(np.arange(15), [7]))
+    ds = load_data(folder)
+    assert np.flatnonzero(ds.terminated).tolist() == [7]
+    assert np.flatnonzero(ds.truncated).tolist() == [4, 12, 14]
+    # the limit the data was collected under (e.g. the env's): 5 steps, which episodes 0 and 2 hit
+    for ends in ("done", "mask"):
+        folder = save_npy_folder(tmp_path / ends, eps, ends)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the limit tells the ends apart: nothing to warn about
+            ds = load_data(folder, max_episode_steps=5)
+        assert ds.lengths.tolist() == [5, 3, 5, 2]
+        # by hand: the ends of the 5-step episodes are time limits, the others terminations
+        assert np.flatnonzero(ds.truncated).tolist() == [4, 12]
+        assert np.flatnonzero(ds.terminated).tolist() == [7, 14]
+        np.testing.assert_array_equal(ds.episode(1)["observations"]["obs"][:, 0], [100, 101, 102, 103])
+        assert load_dataset(folder, max_episode_steps=5).truncated.sum() == 2
+
+
+def test_npy_folder_done_ends_without_a_time_limit_warn_how_many_may_be_time_limits(tmp_path):
+    eps = numbered_episodes([5, 3, 5, 2])
+    folder = save_npy_folder(tmp_path / "done", eps)
+    with pytest.warns(UserWarning, match=r"done.npy cannot tell a time limit from a termination, so all 4 "
+                                         r"episode ends are read as terminations; 2 of them close episodes of the "
+                                         r"longest length \(5 steps\) and may be time limits"):
+        ds = load_data(folder)
+    assert np.flatnonzero(ds.terminated).tolist() == [4, 7, 12, 14] and not ds.truncated.any()
+    with pytest.warns(UserWarning, match="max_episode_steps = 4; their ends are read as terminations"):
+        ds = load_data(folder, max_episode_steps=4)
+    assert not ds.truncated.any() and ds.terminated.sum() == 4
+
+
+def test_transitions_of_three_interleaved_envs_come_oldest_first():
+    # by hand: env i's episodes and the step t at which each starts
+    lengths = {0: [2, 4, 1], 1: [5, 2], 2: [1, 1, 3, 2]}
+    starts = {0: [0, 2, 6], 1: [0, 5], 2: [0, 1, 2, 5]}
+    eps = numbered_episodes([T for i in range(3) for T in lengths[i]])  # ids 0-2 env 0, 3-4 env 1, 5-8 env 2
+    eps[2]["truncated"][:] = eps[2]["terminated"][:] = False  # unfinished when collection stops at t = 7
+    eps[8]["truncated"][:] = eps[8]["terminated"][:] = False
+    ids = {0: [0, 1, 2], 1: [3, 4], 2: [5, 6, 7, 8]}
+    flat = {}
+    for k in ("obs/obs", "next_obs/obs", "action", "reward", "terminated", "truncated"):
+        columns = []
+        for i in range(3):
+            rows = []
+            for e in ids[i]:
+                ep = eps[e]
+                rows.append({"obs/obs": ep["observations"]["obs"][:-1], "next_obs/obs": ep["observations"]["obs"][1:]}
+                            .get(k, ep.get(k)))
+            columns.append(np.concatenate(rows))
+        assert [len(c) for c in columns] == [7, 7, 7]
+        flat[k] = np.stack(columns, axis=1).reshape(21, *columns[0].shape[1:])  # row t * 3 + i
+    ds = Dataset.from_transitions(flat, n_envs=3)
+    # (start, env): (0,0) (0,1) (0,2) (1,2) (2,0) (2,2) (5,1) (5,2) (6,0)
+    order = [0, 3, 5, 6, 1, 7, 4, 8, 2]
+    assert ds.n_episodes == 9 and ds.lengths.tolist() == [eps[e]["action"].shape[0] for e in order]
+    for got, want in enumerate(order):
+        assert_episode(ds.episode(got), eps[want])
+    assert [starts[i][ids[i].index(e)] for e in order for i in range(3) if e in ids[i]] == [0, 0, 0, 1, 2, 2, 5, 5, 6]
+    # max_episodes keeps the oldest: the first four episodes started at t <= 1
+    first = ds.select(range(4))
+    for got, want in enumerate(order[:4]):
+        assert_episode(first.episode(got), eps[want])
+
+
 def test_transitions_of_two_envs_rebuild_episodes():
     rng = np.random.default_rng(5)
     eps = [episode(T, rng) for T in (3, 2, 4, 1, 4)]
@@ -238,8 +373,9 @@ def test_transitions_of_two_envs_rebuild_episodes():
     # a vector env writes row t * n_envs + i for env i
     flat = {k: np.stack([env0[k], env1[k]], axis=1).reshape(14, *env0[k].shape[1:]) for k in env0}
     ds = Dataset.from_transitions(flat, n_envs=2)
-    assert ds.lengths.tolist() == [3, 4, 2, 1, 4]
-    for got, want in enumerate([0, 2, 1, 3, 4]):
+    # oldest first: env 0 and env 1 start at t = 0, env 1's second episode at t = 2, then both at t = 3
+    assert ds.lengths.tolist() == [3, 2, 1, 4, 4]
+    for got, want in enumerate([0, 1, 3, 2, 4]):
         np.testing.assert_array_equal(ds.episode(got)["observations"]["obs"], eps[want]["observations"]["obs"])
         np.testing.assert_array_equal(ds.episode(got)["action"], eps[want]["action"])
     assert not ds.terminated.any() and ds.truncated.sum() == 4

@@ -108,7 +108,7 @@ def test_resume_refuses_changed_parameters_and_trims_the_log(run_root):
 def test_ppo_resume_is_bit_exact(run_root, env_id):
     from aquaml.algorithm import PPO, PPOParameters
 
-    params = PPOParameters(n_epochs=6, n_envs=3, rollout_length=20, batch_size=12, update_times=2,
+    params = PPOParameters(n_epochs=6, n_envs=3, rollout_length=20, batch_size=12, n_update_epochs=2,
                            display_interval=3, calculate_episodes=1, store_model_times=1, hidden_sizes=(16,),
                            scale_reward=True, seed=4)
     full = RLTaskStarter(env_id, algo=PPO, algo_hyperparameter=params, run_root=run_root, name="f", progress=False)
@@ -214,6 +214,24 @@ def test_cli_train_eval_resume(run_root, capsys):
         assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [60, 120, 180]
 
 
+def test_cli_set_update_interval_re_derives_update_times(run_root, capsys):
+    """``--set update_interval=1`` alone: one gradient step per env step (update_times follows its
+    source after --set), and config.json records the value the run used."""
+    args = ["train", "sac", "Pendulum-v1", "--steps", "40", "--run-root", str(run_root), "--set", "update_interval=1",
+            "--set", "mini_buffer_size=10", "--set", "batch_size=8", "--set", "hidden_sizes=8",
+            "--set", "display_interval=20", "--set", "calculate_episodes=1", "--set", "episode_length=20"]
+    assert cli(args) == 0
+    run_dir = Path(capsys.readouterr().out.split("run directory: ")[1].strip())
+    parameters = json.loads((run_dir / "config.json").read_text())["parameters"]
+    assert (parameters["update_interval"], parameters["update_times"]) == (1, 1)
+    assert "update_times" in parameters["derived"]
+    with open(run_dir / "progress.csv") as f:
+        last = list(csv.DictReader(f))[-1]
+    # by hand: 40 epochs of 1 env step, and one gradient step in each epoch from the 10th on, when
+    # the buffer holds mini_buffer_size = 10 transitions (update_times = 50 would make 1550)
+    assert (int(last["env_steps"]), int(last["grad_steps"])) == (40, 31)
+
+
 @pytest.mark.parametrize("args, message", [
     (["train", "ppo2", "Pendulum-v1"],
      "unknown algorithm 'ppo2'; valid choices: airl, airl_ppo, amp, bc, dagger, gail, gail_ppo, iql, ppo, sac, td3, td3bc, vae"),
@@ -253,7 +271,7 @@ def test_stored_state_recurrence_works_for_td3_and_ppo(run_root, algo_name):
     if algo_name == "td3":
         params = algo.Parameters(update_interval=25, batch_size=32, mini_buffer_size=50, **common)
     else:
-        params = algo.Parameters(n_envs=2, rollout_length=25, batch_size=10, update_times=2, **common)
+        params = algo.Parameters(n_envs=2, rollout_length=25, batch_size=10, n_update_epochs=2, **common)
     starter = RLTaskStarter("PendulumNoVel-v1", algo=algo, algo_hyperparameter=params, run_root=run_root,
                             progress=False)
     batch, _ = starter.collector.collect(3, starter.algo.actor_params(starter.state), starter.act_key,

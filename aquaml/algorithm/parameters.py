@@ -10,23 +10,70 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 
-class Parameters:
+DERIVED_KEY = "derived"  #: the key of :meth:`Parameters.to_dict` listing the fields whose values were derived
+
+
+class _ParametersMeta(type):
+    """Lets the constructor take the aliases too (``PPOParameters(update_times=4)``)."""
+
+    def __call__(cls, *args: Any, **kwargs: Any):
+        return super().__call__(*args, **cls._resolve_names(kwargs))
+
+
+class Parameters(metaclass=_ParametersMeta):
     """Mixin for ``@dataclass`` parameter classes.
 
     Subclasses may declare ``ALIASES = {'seed_name': 'field_name'}`` so the seed's
     spellings keep working; any other unknown name raises ``TypeError`` naming it.
+
+    **Derived fields.** A class may declare ``DERIVED = ('field', ...)``: fields whose default
+    (``None``) is computed from other fields by :meth:`derived_values` (``update_times`` from
+    ``update_interval``). A derived field keeps following its sources through every later
+    change (:meth:`replace`, :meth:`with_strings`, i.e. ``--set``) unless it was given a value
+    of its own. :meth:`to_dict` (what ``config.json`` records) holds the effective values, and
+    under ``'derived'`` the fields that were derived, so :meth:`from_kwargs` of it rebuilds
+    the same parameters, which go on re-deriving those fields.
     """
 
     ALIASES: ClassVar[Mapping[str, str]] = {}
+    DERIVED: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def from_kwargs(cls, **kwargs: Any):
-        """Build from keyword arguments, accepting aliases and rejecting unknown names."""
-        names = cls.field_names()
+    def derived_fields(cls) -> tuple[str, ...]:
+        """The fields of this class (and its bases) whose default is derived from other fields."""
+        names: list[str] = []
+        for klass in reversed(cls.__mro__):
+            names += [n for n in klass.__dict__.get("DERIVED", ()) if n not in names]
+        return tuple(names)
+
+    def derived_values(self) -> dict[str, Any]:
+        """``{derived field: its value from the other fields}``; each class adds its own
+        (calling ``super().derived_values()``)."""
+        return {}
+
+    def resolve_derived(self) -> None:
+        """Fill each derived field left ``None`` from its sources, remembering which were."""
+        values = self.derived_values()
+        missing = set(self.derived_fields()) - set(values)
+        if missing:
+            raise TypeError(f"{type(self).__name__}.derived_values() lacks {sorted(missing)}")
+        self._derived = frozenset(k for k in values if getattr(self, k) is None)
+        for k in self._derived:
+            setattr(self, k, values[k])
+
+    @property
+    def derived(self) -> frozenset[str]:
+        """The derived fields whose values were derived (not given)."""
+        return getattr(self, "_derived", frozenset())
+
+    @classmethod
+    def _resolve_names(cls, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """``kwargs`` with aliases replaced by their fields; unknown names raise ``TypeError``."""
+        names = cls.field_names() if dataclasses.is_dataclass(cls) else ()
         resolved: dict[str, Any] = {}
         unknown = []
         for key, value in kwargs.items():
@@ -40,7 +87,26 @@ class Parameters:
         if unknown:
             valid = sorted(set(names) | set(cls.ALIASES))
             raise TypeError(f"{cls.__name__} got unknown parameter(s) {unknown}; valid names: {', '.join(valid)}")
-        return cls(**resolved)
+        return resolved
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any):
+        """Build from keyword arguments, accepting aliases and rejecting unknown names.
+
+        Takes what :meth:`to_dict` (``config.json``) holds: the fields listed under
+        ``'derived'`` are derived again, unless their value differs from what the derivation
+        now gives (edited by hand or overridden), which then counts as given.
+        """
+        derived = kwargs.pop(DERIVED_KEY, None)
+        resolved = cls._resolve_names(kwargs)
+        if not derived:
+            return cls(**resolved)
+        if isinstance(derived, str) or not all(isinstance(d, str) for d in derived):
+            raise TypeError(f"{cls.__name__}: {DERIVED_KEY!r} must list field names, got {derived!r}")
+        again = set(derived) & set(cls.derived_fields())
+        params = cls(**{k: v for k, v in resolved.items() if k not in again})
+        edited = {k: resolved[k] for k in again if k in resolved and _differs(resolved[k], getattr(params, k))}
+        return params.replace(**edited) if edited else params
 
     def check_types(self) -> None:
         """Coerce and check each field against its annotation: ints whole, floats finite, bools bools."""
@@ -65,10 +131,25 @@ class Parameters:
                 setattr(self, f.name, float(value))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+        """The effective values by field name (tuples as lists), plus, for a class with derived
+        fields, ``'derived'``: those whose values were derived."""
+        out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+        if self.derived_fields():
+            out[DERIVED_KEY] = sorted(self.derived)
+        return out
+
+    def changed_from(self, saved: Mapping[str, Any]) -> list[str]:
+        """The fields whose values differ from ``saved`` (a ``config.json``'s parameters, read
+        as :meth:`from_kwargs` reads them, so old names such as PPO's ``update_times`` match)."""
+        old = type(self).from_kwargs(**saved)
+        return sorted(f.name for f in dataclasses.fields(self) if getattr(old, f.name) != getattr(self, f.name))
 
     def replace(self, **changes: Any):
-        return type(self).from_kwargs(**{**self.to_dict(), **changes})
+        """A copy with ``changes`` (aliases accepted); derived fields that were not given are
+        derived again from the changed sources."""
+        changes = type(self)._resolve_names(changes)
+        kept = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self.derived}
+        return type(self)(**{**kept, **changes})
 
     def with_strings(self, assignments: Mapping[str, str]):
         """Apply ``--set key=value`` strings, converting each value to the field's type."""
@@ -79,8 +160,17 @@ class Parameters:
             if target not in hints:
                 valid = sorted(set(self.field_names()) | set(self.ALIASES))
                 raise TypeError(f"unknown parameter {key!r}; valid names: {', '.join(valid)}")
+            if target in changes:
+                raise TypeError(f"parameter {key!r} and another alias both set {target!r}")
             changes[target] = _parse(text, hints[target], key)
         return self.replace(**changes)
+
+
+def _differs(given: Any, value: Any) -> bool:
+    """Whether a value read back (JSON: lists for tuples) differs from a field's value."""
+    if isinstance(given, list):
+        given = tuple(given)
+    return given != value
 
 
 def _unwrap_optional(hint) -> tuple[Any, bool]:
@@ -139,6 +229,7 @@ class LoopParameters(Parameters):
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         self.check_types()
+        self.resolve_derived()
         check_positive(self, "n_epochs", "n_envs", "display_interval", "calculate_episodes", "store_model_times",
                        "learning_rate")
         check_positive(self, "episode_length", allow_none=True)
@@ -166,8 +257,10 @@ class OffPolicyParameters(LoopParameters):
     gradient steps; training runs ``n_epochs`` epochs.
     """
 
+    DERIVED: ClassVar[tuple[str, ...]] = ("update_times",)
+
     update_interval: int = 50  #: env steps per epoch
-    update_times: int | None = None  #: gradient steps per epoch; None: update_interval
+    update_times: int | None = None  #: gradient steps per epoch; None: update_interval (derived)
     batch_size: int = 256
     discount: float = 0.99
     tau: float = 0.005  #: Polyak factor of the target networks
@@ -175,9 +268,10 @@ class OffPolicyParameters(LoopParameters):
     mini_buffer_size: int = 1000  #: random-action transitions collected before learning
     save_buffer: bool = True  #: checkpoint the replay buffer too (needed for an exact resume)
 
+    def derived_values(self) -> dict[str, Any]:
+        return {**super().derived_values(), "update_times": self.update_interval}
+
     def __post_init__(self) -> None:
-        if self.update_times is None:
-            self.update_times = self.update_interval
         super().__post_init__()
         check_positive(self, "update_interval", "update_times", "batch_size", "buffer_size")
         name = type(self).__name__
@@ -260,9 +354,19 @@ class OfflineParameters(LoopParameters):
 class SequenceParameters(Parameters):
     """Sequence training of recurrent actors (form 2): windows with stored initial states."""
 
-    sequence_length: int | None = None  #: train a recurrent actor on windows of this many steps (form 2)
+    DERIVED: ClassVar[tuple[str, ...]] = ("sequence_length",)
+    #: the field that ``batch_trajectory`` takes as the window length
+    TRAJECTORY_FIELD: ClassVar[str] = "episode_length"
+
+    #: train a recurrent actor on windows of this many steps (form 2); None: with
+    #: ``batch_trajectory`` the ``TRAJECTORY_FIELD`` (derived), else no windows
+    sequence_length: int | None = None
     batch_trajectory: bool = False  #: the seed's flag: windows as long as a whole trajectory
     burn_in: int = 0  #: leading steps of each window that only warm up the state
+
+    def derived_values(self) -> dict[str, Any]:
+        window = getattr(self, self.TRAJECTORY_FIELD) if self.batch_trajectory else None
+        return {**super().derived_values(), "sequence_length": window}
 
     def check_sequence(self, trajectory: tuple[str, int | None], must_divide: Mapping[str, int],
                        burn_in_up_to_length: bool = False) -> None:

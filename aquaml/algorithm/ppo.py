@@ -9,7 +9,7 @@ pure functions (steps 1-3 are shared with other on-policy algorithms in
    collected with, values, and :func:`gae`;
 3. :func:`rollout_windows` (and :func:`burn_in_prefixes`): the rollout laid out as windows
    of consecutive steps of one env (single steps without sequence training);
-4. :func:`minibatch_epochs`: ``update_times`` epochs of shuffled minibatches (``lax.scan``
+4. :func:`minibatch_epochs`: ``n_update_epochs`` epochs of shuffled minibatches (``lax.scan``
    inside ``lax.scan``), each step minimising :func:`policy_loss` (clipped surrogate,
    entropy bonus) on :func:`normalize_advantages`'d advantages and :func:`value_loss`;
 5. the observation statistics update.
@@ -47,7 +47,8 @@ from aquaml.algorithm.feeders import RolloutFeeder
 @dataclass
 class PPOParameters(SequenceParameters, OnPolicyParameters):
     """PPO hyperparameters. An epoch collects ``rollout_length`` steps from each of ``n_envs``
-    environments, then trains ``update_times`` passes of minibatches of ``batch_size``.
+    environments, then trains ``n_update_epochs`` passes of minibatches of ``batch_size``
+    (``update_times``, the seed's name, and ``update_epochs`` are accepted for it).
 
     With ``batch_trajectory`` the windows span the whole rollout; ``burn_in`` counts steps
     *before* each window that refresh its stored state with the current network.
@@ -55,9 +56,10 @@ class PPOParameters(SequenceParameters, OnPolicyParameters):
 
     ALIASES: ClassVar[Mapping[str, str]] = {
         **OnPolicyParameters.ALIASES, "epsilon": "clip_range", "clip_ratio": "clip_range",
-        "entropy_coeff": "ent_coef", "update_epochs": "update_times"}
+        "entropy_coeff": "ent_coef", "update_epochs": "n_update_epochs", "update_times": "n_update_epochs"}
+    TRAJECTORY_FIELD: ClassVar[str] = "rollout_length"  #: batch_trajectory: windows span the rollout
 
-    update_times: int = 10  #: passes over each rollout
+    n_update_epochs: int = 10  #: passes (epochs) over each rollout; off-policy update_times counts gradient steps
     batch_size: int = 256  #: minibatch size; must divide rollout_length * n_envs
     clip_range: float = 0.2
     clip_value: float | None = None  #: clip value updates to this range around the old values
@@ -70,7 +72,7 @@ class PPOParameters(SequenceParameters, OnPolicyParameters):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_positive(self, "update_times", "batch_size", "clip_range")
+        check_positive(self, "n_update_epochs", "batch_size", "clip_range")
         check_positive(self, "clip_value", "max_grad_norm", allow_none=True)
         if (self.rollout_length * self.n_envs) % self.batch_size:
             raise ValueError(f"PPOParameters.batch_size = {self.batch_size} must divide rollout_length * n_envs "
@@ -187,7 +189,7 @@ class PPO:
         self.norm_shapes = {k: s for k, s in self._obs_shapes().items() if k not in state_names}
         batch = params.rollout_length * params.n_envs
         self.n_minibatches = batch // params.batch_size
-        self.grad_steps_per_update = params.update_times * self.n_minibatches
+        self.grad_steps_per_update = params.n_update_epochs * self.n_minibatches
         self.extra_fields = {"log_prob": ((), np.dtype(np.float32))}
         if not self.discrete:
             self.extra_fields["raw_action"] = ((self.policy.action_dim,), np.dtype(np.float32))
@@ -299,7 +301,7 @@ class PPO:
 
         carry = (state.actor, state.critic, state.actor_opt, state.critic_opt)
         (actor, critic, actor_opt, critic_opt), metrics, key = minibatch_epochs(
-            gradient_step, carry, data, state.key, p.update_times, self.n_minibatches)
+            gradient_step, carry, data, state.key, p.n_update_epochs, self.n_minibatches)
         obs_stats = normalizer.update_stats(state.obs_stats, {k: rollout["obs"][k] for k in self.norm_shapes},
                                             self.tree_sum)
         metrics = jax.tree_util.tree_map(jnp.mean, metrics)

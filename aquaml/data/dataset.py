@@ -189,19 +189,35 @@ class Dataset:
         out.update(action=self.action, reward=self.reward, terminated=self.terminated, truncated=self.truncated)
         return out
 
+    def _index(self, i) -> int:
+        """Episode index ``i`` as Python sequences read it: ``-1`` is the last episode."""
+        n = self.n_episodes
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"episode index must be a whole number, got {i!r}")
+        if not -n <= i < n:
+            raise IndexError(f"episode index {int(i)} out of range: the dataset holds {n} episodes "
+                             f"(valid indices {-n} to {n - 1})")
+        return int(i) % n
+
     def episode(self, i: int) -> dict[str, Any]:
-        """Episode ``i`` as a dict: ``observations`` (``T + 1`` rows per name) and the step fields."""
+        """Episode ``i`` as a dict: ``observations`` (``T + 1`` rows per name) and the step fields.
+        Negative ``i`` counts from the end, as for Python sequences."""
+        i = self._index(i)
         start, T = int(self.step_starts[i]), int(self.lengths[i])
         o = start + i
         return {"observations": {k: v[o:o + T + 1] for k, v in self.observations.items()},
                 **{k: getattr(self, k)[start:start + T] for k in STEP_FIELDS}}
 
     def select(self, episodes: Sequence[int] | slice) -> "Dataset":
-        """A dataset of the chosen episodes (e.g. ``ds.select(range(20))``)."""
-        indices = np.arange(self.n_episodes)[episodes] if isinstance(episodes, slice) else np.asarray(episodes)
-        if len(indices) and (indices.min() < -self.n_episodes or indices.max() >= self.n_episodes):
-            raise IndexError(f"episode index out of range: the dataset holds {self.n_episodes} episodes")
-        return Dataset.from_episodes([self.episode(int(i)) for i in indices], self.metadata)
+        """A dataset of the chosen episodes in the order given (e.g. ``ds.select(range(20))``);
+        negative indices count from the end, as for Python sequences."""
+        if isinstance(episodes, slice):
+            indices = np.arange(self.n_episodes)[episodes]
+        else:
+            indices = np.asarray(episodes).reshape(-1)
+            if indices.dtype.kind == "b" or (len(indices) and indices.dtype.kind not in "iu"):
+                raise TypeError(f"select takes episode indices (whole numbers) or a slice, got {episodes!r}")
+        return Dataset.from_episodes([self.episode(i) for i in indices.tolist()], self.metadata)
 
     def digest(self) -> str:
         """SHA-256 of every array: recorded with a run so a resume can tell the data changed."""
@@ -253,7 +269,9 @@ class Dataset:
         Rows ``t * n_envs + i`` belong to environment ``i``. Each environment's rows are split
         after every termination or truncation; its last, unfinished episode is kept (its final
         ``next_obs`` is the last observation seen). Within an episode each ``next_obs`` must
-        equal the following ``obs``.
+        equal the following ``obs``. Episodes come in the order they started (the step ``t`` of
+        their first row, then the environment index), so the first episodes are the oldest
+        whatever ``n_envs``.
         """
         names = [k[len("obs/"):] for k in flat if k.startswith("obs/")]
         missing = [f"next_obs/{k}" for k in names if f"next_obs/{k}" not in flat]
@@ -264,7 +282,7 @@ class Dataset:
         n = len(flat["action"])
         if n % n_envs:
             raise DatasetError(f"{n} transitions do not split over n_envs = {n_envs} environments")
-        episodes = []
+        episodes = []  # (first step t, env i, episode)
         for i in range(n_envs):
             rows = np.arange(i, n, n_envs)
             ends = np.flatnonzero(np.asarray(flat["terminated"])[rows] | np.asarray(flat["truncated"])[rows]) + 1
@@ -278,8 +296,10 @@ class Dataset:
                                            zip(flat[f"next_obs/{k}"][seg[:-1]], flat[f"obs/{k}"][seg[1:]])]))
                         raise DatasetError(f"transitions of env {i}: next_obs/{k} at row {int(seg[t])} differs from "
                                            f"obs/{k} of the following row, though no episode ended there")
-                episodes.append({"observations": obs, **{k: np.asarray(flat[k])[seg] for k in STEP_FIELDS}})
-        return cls.from_episodes(episodes, metadata)
+                episodes.append((int(seg[0]) // n_envs, i,
+                                 {"observations": obs, **{k: np.asarray(flat[k])[seg] for k in STEP_FIELDS}}))
+        episodes.sort(key=lambda started: started[:2])
+        return cls.from_episodes([ep for _, _, ep in episodes], metadata)
 
 
 def _numeric(value, what: str, dtype) -> np.ndarray:

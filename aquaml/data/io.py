@@ -8,7 +8,8 @@ Where data lives, by the path's form:
 * ``minari:NAME`` (e.g. ``minari:pendulum/expert-v0``): a Minari dataset under
   ``$MINARI_DATASETS_PATH`` (default ``~/.minari/datasets``), read without network access;
   a directory holding Minari's ``data/main_data.hdf5`` loads too.
-* a directory of ``<name>.npy`` files: the original AquaML's expert-data layout (read only).
+* a directory of ``<name>.npy`` files: the original AquaML's expert-data layout (read only;
+  ``max_episode_steps`` tells its time-limit ends from terminations, see :func:`from_npy_folder`).
 """
 from __future__ import annotations
 
@@ -79,16 +80,20 @@ def save_data(path: str | os.PathLike, data: Dataset | Mapping[str, np.ndarray])
     return path
 
 
-def load_data(path: str | os.PathLike) -> Dataset | dict[str, np.ndarray]:
+def load_data(path: str | os.PathLike, max_episode_steps: int | None = None) -> Dataset | dict[str, np.ndarray]:
     """Read what :func:`save_data` wrote: a :class:`Dataset` for datasets (AquaML files written
-    from one, Minari datasets, a directory of ``.npy`` files), else a dict of named arrays."""
+    from one, Minari datasets, a directory of ``.npy`` files), else a dict of named arrays.
+
+    ``max_episode_steps``: the time limit the data was collected under; only a ``.npy`` folder
+    whose ends come from ``done.npy``/``mask.npy`` reads it (see :func:`from_npy_folder`).
+    """
     text = str(path)
     if text.startswith(MINARI_PREFIX) or _is_minari_dir(Path(text)):
         from aquaml.data.minari_io import from_minari
 
         return from_minari(text[len(MINARI_PREFIX):] if text.startswith(MINARI_PREFIX) else Path(text))
     if Path(text).is_dir():
-        return from_npy_folder(Path(text))
+        return from_npy_folder(Path(text), max_episode_steps)
     path = _resolve(path)
     if not path.exists():
         raise FileNotFoundError(f"no data file {path}")
@@ -98,9 +103,9 @@ def load_data(path: str | os.PathLike) -> Dataset | dict[str, np.ndarray]:
     return _dataset_from_arrays(arrays, header, path)
 
 
-def load_dataset(path: str | os.PathLike) -> Dataset:
+def load_dataset(path: str | os.PathLike, max_episode_steps: int | None = None) -> Dataset:
     """Like :func:`load_data`, but the result must be a :class:`Dataset`."""
-    data = load_data(path)
+    data = load_data(path, max_episode_steps)
     if not isinstance(data, Dataset):
         try:  # named arrays in the dataset layout, written by hand
             return _dataset_from_arrays(data, json.dumps({"format": FORMAT, "metadata": {}}), path)
@@ -143,24 +148,37 @@ def _is_minari_dir(path: Path) -> bool:
 
 # -- the original AquaML's layout: a directory of <name>.npy files ---------------------------
 _ALIASES = {"actions": "action", "rewards": "reward", "terminations": "terminated", "truncations": "truncated",
-            "dones": "done", "lengths": "episode_lengths"}
+            "timeout": "truncated", "timeouts": "truncated", "dones": "done", "lengths": "episode_lengths"}
 _NOT_OBS = {"action", "reward", "terminated", "truncated", "done", "mask", "episode_lengths"}
 
 
-def from_npy_folder(folder: Path) -> Dataset:
+def from_npy_folder(folder: Path, max_episode_steps: int | None = None) -> Dataset:
     """A directory of ``<name>.npy`` arrays, one row per step.
 
     ``action.npy`` and ``reward.npy`` are required; every other name is an observation, and
     ``next_<name>.npy`` its next observation. Episode ends come from ``terminated.npy`` and
-    ``truncated.npy``, or ``done.npy`` (a termination), or ``mask.npy`` (the original's
-    ``1 - done``); ``episode_lengths.npy`` may split the rows instead; with none of these
-    the rows are one episode. Without ``next_<name>.npy`` the next observation is the
-    following row, so each episode's last step, whose next observation is unknown, is dropped.
+    ``truncated.npy`` (or ``timeout(s).npy``), or ``done.npy`` / ``mask.npy`` (the original's
+    ``1 - done``), or ``episode_lengths.npy`` (time limits); with none of these the rows are
+    one episode. Without ``next_<name>.npy`` the next observation is the following row, so each
+    episode's last step, whose next observation is unknown, is dropped.
+
+    ``done``/``mask`` mark every episode end alike. An end is a time limit (a truncation:
+    targets bootstrap through it, and adversarial imitation pays nothing for reaching it) when
+    ``truncated.npy``/``timeout(s).npy`` flags it, or else when its episode has exactly
+    ``max_episode_steps`` rows (the limit the data was collected under; a real termination on
+    that last allowed step is then read as a time limit too); ``terminated.npy`` beside
+    ``done.npy`` makes its other ends time limits. Any other end is a termination, and when
+    nothing tells them apart a warning names how many ends may be time limits.
     """
     files = {p.stem: p for p in sorted(folder.glob("*.npy"))}
     if not files:
         raise DatasetError(f"{folder} holds no .npy files (nor a Minari dataset)")
-    arrays = {_ALIASES.get(k, k): np.load(p, allow_pickle=False) for k, p in files.items()}
+    arrays = {}
+    for stem, p in files.items():
+        name = _ALIASES.get(stem, stem)
+        if name in arrays:
+            raise DatasetError(f"{folder}: {p.name} and another file both give {name!r}")
+        arrays[name] = np.load(p, allow_pickle=False)
     for k in ("action", "reward"):
         if k not in arrays:
             raise DatasetError(f"{folder} lacks {k}.npy (it holds {', '.join(sorted(files))})")
@@ -171,11 +189,15 @@ def from_npy_folder(folder: Path) -> Dataset:
     for k, v in arrays.items():
         if k != "episode_lengths" and len(v) != n:
             raise DatasetError(f"{folder}: {k}.npy has {len(v)} rows, action.npy has {n}")
-    terminated, truncated = _ends(arrays, n, folder)
+    terminated, truncated, ambiguous = _ends(arrays, n, folder, max_episode_steps)
     meta = {"source": str(folder), "layout": "npy folder"}
+    if max_episode_steps is not None:
+        meta["max_episode_steps"] = int(max_episode_steps)
     flat = {"action": arrays["action"], "reward": np.asarray(arrays["reward"]).reshape(n),
             "terminated": terminated, "truncated": truncated}
     if all(f"next_{k}" in arrays for k in names):
+        if ambiguous:
+            warnings.warn(ambiguous, stacklevel=3)
         flat.update({f"obs/{k}": arrays[k] for k in names})
         flat.update({f"next_obs/{k}": arrays[f"next_{k}"] for k in names})
         return Dataset.from_transitions(flat, metadata=meta)
@@ -193,24 +215,60 @@ def from_npy_folder(folder: Path) -> Dataset:
     return Dataset.from_episodes(episodes, meta)
 
 
-def _ends(arrays: Mapping[str, np.ndarray], n: int, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+def _ends(arrays: Mapping[str, np.ndarray], n: int, folder: Path,
+          max_episode_steps: int | None = None) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """``(terminated, truncated, warning)``: each row's end flags, and a warning (else None)
+    when ``done``/``mask`` ends may be time limits that nothing marks."""
     flag = lambda k: np.asarray(arrays[k]).reshape(n).astype(bool)  # noqa: E731
+    zeros = np.zeros(n, bool)
+    if "terminated" in arrays and "truncated" in arrays:  # both kinds of end flagged: done/mask add nothing
+        return flag("terminated"), flag("truncated"), None
+    if "done" in arrays or "mask" in arrays:
+        if "done" in arrays and "mask" in arrays and not np.array_equal(flag("done"), ~flag("mask")):
+            raise DatasetError(f"{folder}: done.npy and mask.npy disagree (mask must be 1 - done)")
+        done = flag("done") if "done" in arrays else ~flag("mask")
+        source = "done.npy" if "done" in arrays else "mask.npy"
+        if "truncated" in arrays:  # the time limits are marked: every other end is a termination
+            truncated = flag("truncated")
+            return done & ~truncated, truncated, None
+        if "terminated" in arrays:  # the terminations are marked: every other end is a time limit
+            terminated = flag("terminated")
+            return terminated, done & ~terminated, None
+        ends = np.flatnonzero(done)
+        lengths = np.diff(np.concatenate([[-1], ends]))  # rows of the episode each end closes
+        if max_episode_steps is not None:
+            if max_episode_steps <= 0:
+                raise ValueError(f"max_episode_steps must be positive, got {max_episode_steps}")
+            at_limit = ends[lengths == max_episode_steps]
+            truncated = zeros.copy()
+            truncated[at_limit] = True
+            longer = int((lengths > max_episode_steps).sum())
+            if longer:
+                warnings.warn(f"{folder}: {longer} episode(s) in {source} run longer than max_episode_steps = "
+                              f"{max_episode_steps}; their ends are read as terminations (is the limit right?)",
+                              stacklevel=4)
+            return done & ~truncated, truncated, None
+        warning = None
+        if len(ends):
+            longest = int(lengths.max())
+            maybe = int((lengths == longest).sum())
+            warning = (f"{folder}: {source} cannot tell a time limit from a termination, so all {len(ends)} "
+                       f"episode ends are read as terminations; {maybe} of them close episodes of the longest "
+                       f"length ({longest} steps) and may be time limits. Give the limit the data was "
+                       f"collected under (load_data(path, max_episode_steps=...)) or add truncated.npy "
+                       f"(or timeouts.npy) flagging the time-limit ends")
+        return done, zeros, warning
     if "terminated" in arrays or "truncated" in arrays:
-        zeros = np.zeros(n, bool)
         return (flag("terminated") if "terminated" in arrays else zeros,
-                flag("truncated") if "truncated" in arrays else zeros)
-    if "done" in arrays:
-        return flag("done"), np.zeros(n, bool)
-    if "mask" in arrays:
-        return ~flag("mask"), np.zeros(n, bool)
+                flag("truncated") if "truncated" in arrays else zeros, None)
     if "episode_lengths" in arrays:
         lengths = np.asarray(arrays["episode_lengths"], np.int64)
         if lengths.sum() != n:
             raise DatasetError(f"{folder}: episode_lengths.npy adds up to {lengths.sum()}, action.npy has {n} rows")
-        truncated = np.zeros(n, bool)
+        truncated = zeros.copy()
         truncated[np.cumsum(lengths) - 1] = True
-        return np.zeros(n, bool), truncated
-    return np.zeros(n, bool), np.zeros(n, bool)
+        return zeros, truncated, None
+    return zeros, zeros.copy(), None
 
 
 def describe(dataset: Dataset) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def test_td3bc_actor_loss_matches_numpy():
     rng = np.random.default_rng(1)
     q = rng.normal(size=64).astype(np.float32) * 10
     pi, a = rng.uniform(-1, 1, (2, 64, 2)).astype(np.float32)
-    want = -2.5 / np.mean(np.abs(q)) * np.mean(q) + np.mean(np.sum((pi - a) ** 2, axis=1))
+    want = -2.5 / np.mean(np.abs(q)) * np.mean(q) + np.mean((pi - a) ** 2)  # F.mse_loss: every element
     np.testing.assert_allclose(td3bc_actor_loss(jnp.asarray(q), jnp.asarray(pi), jnp.asarray(a), 2.5), want, rtol=1e-5)
     # lambda carries no gradient: d loss / d q = -lambda / n
     g = jax.grad(lambda q: td3bc_actor_loss(q, jnp.asarray(pi), jnp.asarray(a), 2.5))(jnp.asarray(q))

@@ -6,7 +6,9 @@ buffer) and a batch of expert transitions (the dataset):
 
 1. one discriminator step: expert transitions are labelled 1, the agent's 0 (binary
    cross-entropy on logits, or AMP's least squares towards +1 / -1), plus an optional gradient
-   penalty ``w * mean |d logit / d x|^2`` on the expert inputs (for windows scored by a recurrent
+   penalty ``c * w * mean |d logit / d x|^2`` on the expert inputs, ``w`` the parameters'
+   ``gradient_penalty`` and ``c`` the class's ``gradient_penalty_scale`` (1; AMP's 1/2 follows
+   Peng et al. 2021, eq. 8, ``(w_gp / 2) E |grad D|^2``) (for windows scored by a recurrent
    discriminator: the gradient of the window's summed logits with respect to each step's inputs);
 2. the agent's batch gets the imitation reward computed from the updated discriminator;
 3. the generator takes its own step.
@@ -53,14 +55,31 @@ class AdversarialParameters(Parameters):
     dataset: str = ""  #: expert demonstrations (see docs/imitation.md for the formats)
     max_episodes: int | None = None  #: use the dataset's first episodes only
     reward: str = "logit"  #: ``'logit'`` (log D - log(1 - D)), ``'positive'`` (-log(1 - D)), ``'negative'`` (log D)
-    gradient_penalty: float = 1.0  #: weight of ``mean |d logit / d x|^2`` on expert inputs (0: off)
+    #: weight ``w`` of the penalty ``w * mean |d logit / d x|^2`` on expert inputs (0: off; AMP's is
+    #: ``(w / 2) * mean |d D / d x|^2``, as in Peng et al. 2021)
+    gradient_penalty: float = 1.0
     discriminator_learning_rate: float = 3e-4  #: the default discriminator's learning rate
+
+    #: the discriminator loss these parameters train: ``'bce'`` (cross-entropy) or AMP's ``'least_squares'``
+    DISCRIMINATOR_LOSS: ClassVar[str] = "bce"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         name = type(self).__name__
         if self.reward not in REWARDS and self.reward != "amp":
             raise ValueError(f"{name}.reward = {self.reward!r}; use one of {', '.join(REWARDS)}")
+        if self.reward == "amp" and self.DISCRIMINATOR_LOSS != "least_squares":
+            raise ValueError(f"{name}.reward = 'amp': AMP's style reward max(0, 1 - 0.25 (D - 1)^2) is meant for "
+                             "AMP's least-squares discriminator (targets +1 / -1); on this cross-entropy "
+                             "discriminator's logit it peaks at 1 and falls again as the logit grows, so the "
+                             "most expert-like transitions would earn the least. Use reward='logit' (or "
+                             "'positive', 'negative'), or train amp (aquaml train amp ENV) for the style reward")
+        # each termination's absorbing state is worth r_a / (1 - gamma): finite only for gamma < 1
+        discount = getattr(self, "discount", None)
+        if discount is not None and discount >= 1:
+            raise ValueError(f"{name}.discount = {discount}: adversarial imitation needs discount < 1, since each "
+                             "terminal transition gains the absorbing state's value gamma r_a / (1 - gamma), "
+                             "which is unbounded at gamma = 1; use e.g. discount=0.99")
         if self.gradient_penalty < 0:
             raise ValueError(f"{name}.gradient_penalty must be >= 0, got {self.gradient_penalty}")
         check_positive(self, "discriminator_learning_rate")
@@ -148,6 +167,8 @@ class Adversarial:
 
     feeder: ClassVar[type] = AdversarialReplayFeeder
     loss: ClassVar[str] = "bce"
+    #: the penalty term is ``gradient_penalty_scale * gradient_penalty * mean |d logit / d x|^2``
+    gradient_penalty_scale: ClassVar[float] = 1.0
     disc_roles: ClassVar[tuple[str, ...]] = ("discriminator",)
     dataset_roles: ClassVar[tuple[str, ...]] = ("discriminator",)  #: the models that read expert data
     input_kinds: ClassVar[dict[str, str]] = {"discriminator": "discriminator"}
@@ -222,7 +243,7 @@ class Adversarial:
             lead = w_expert.shape
             sq = sum(jnp.sum(g.reshape(*lead, -1) ** 2, axis=-1) for g in grads.values())
             penalty = weighted_mean(sq, w_expert)
-            loss += p.gradient_penalty * penalty
+            loss += self.gradient_penalty_scale * p.gradient_penalty * penalty
         metrics = {"disc_loss": loss, "expert_logit": weighted_mean(expert_logit, w_expert),
                    "policy_logit": weighted_mean(policy_logit, w_policy),
                    "expert_accuracy": weighted_mean(expert_logit > 0, w_expert),

@@ -4,9 +4,12 @@ The discriminator is ``D = exp(f) / (exp(f) + pi(a|s))`` with
 ``f(s, a, s') = g(s, a) + gamma (1 - terminated) h(s') - h(s)``: ``g`` (role
 ``'discriminator'``) is the learned reward, ``h`` (role ``'shaping'``, reads the observations)
 a potential. Its logit is ``f - log pi(a|s)`` under the current actor. SAC learns from ``f``
-(its entropy bonus supplies the ``-log pi`` term of AIRL's ``log D - log(1 - D)``); PPO
-(``airl_ppo``, or ``--set generator=ppo``) learns from the whole logit. The reward model
-``g`` is saved with every checkpoint as ``models/discriminator.weights.h5``.
+(its entropy bonus supplies the ``-log pi`` term of AIRL's ``log D - log(1 - D)``): SAC maximises
+``E sum_t gamma^t (r_t - alpha log pi(a_t|s_t))``, which with ``r = f`` is AIRL's objective
+``E sum_t gamma^t (f - log pi)`` only at temperature ``alpha = 1``, so AIRL's SAC generator
+defaults to a fixed ``alpha = 1`` (``auto_alpha = False``). PPO (``airl_ppo``, or ``--set
+generator=ppo``) learns from the whole logit. The reward model ``g`` is saved with every
+checkpoint as ``models/discriminator.weights.h5``.
 """
 from __future__ import annotations
 
@@ -39,7 +42,19 @@ class AIRLSettings(Parameters):
 
 @dataclass
 class AIRLParameters(AIRLSettings, GAILParameters):
-    """GAIL's parameters with AIRL's settings."""
+    """GAIL's parameters with AIRL's settings, and SAC's temperature fixed at 1.
+
+    AIRL's generator maximises ``E sum_t gamma^t (log D - log(1 - D)) = E sum_t gamma^t
+    (f(s_t, a_t, s_t+1) - log pi(a_t|s_t))`` (Fu et al. 2018): entropy-regularised RL on the
+    reward ``f`` at temperature 1, whose optimal policy is ``pi = exp(Q_soft - V_soft)`` and
+    under which ``f`` recovers the expert's reward. SAC learns from ``f`` and adds ``-alpha log pi``
+    itself, so ``alpha = 1`` and ``auto_alpha = False`` (a tuned temperature, SAC's default,
+    would change the objective AIRL's reward is recovered under). Setting them otherwise trains
+    the generator at another temperature than the discriminator assumes.
+    """
+
+    alpha: float = 1.0  #: SAC's temperature: 1, the temperature of AIRL's reward ``f - log pi``
+    auto_alpha: bool = False  #: no automatic temperature: AIRL's objective fixes it at 1
 
 
 @dataclass

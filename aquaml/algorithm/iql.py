@@ -1,6 +1,9 @@
 """Implicit Q-Learning (Kostrikov et al. 2021): offline RL without querying unseen actions.
 
-Per gradient step, on observations standardised with the dataset's statistics:
+Per gradient step, on observations standardised with the dataset's statistics and (by default,
+``normalize_rewards``) rewards scaled by ``1000 / (max episode return - min episode return)`` over
+the dataset's episodes, as Kostrikov et al.'s code does for locomotion data (with temperature 3
+on raw locomotion rewards, whose advantages span hundreds, most weights would sit at the clip):
 
 1. value ``V(s)``: expectile regression towards ``min(Q1', Q2')(s, a)`` of the target
    critics, ``loss = mean |tau - 1(u < 0)| u^2`` with ``u = Q'(s, a) - V(s)``;
@@ -11,11 +14,13 @@ Per gradient step, on observations standardised with the dataset's statistics:
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from aquaml.algorithm.off_policy import ScannedUpdates, TwinCritics
@@ -28,7 +33,15 @@ from aquaml.model.policy import BoundedGaussianPolicy
 
 @dataclass
 class IQLParameters(OfflineParameters):
-    """IQL's defaults for locomotion data (expectile 0.7, temperature 3)."""
+    """IQL's defaults for locomotion data (expectile 0.7, temperature 3, normalised rewards).
+
+    ``normalize_rewards`` (default on) multiplies every reward the update sees by
+    ``1000 / (max_k R_k - min_k R_k)``, ``R_k`` the undiscounted return of the dataset's episode
+    ``k`` (the training episodes, after ``max_episodes``), as the reference implementation does
+    for MuJoCo locomotion: ``temperature = 3`` is tuned for rewards on that scale. Off, the
+    update learns from the dataset's rewards as they are. A dataset whose episodes all have the
+    same return (one episode, say) has no range to scale by: its rewards stay raw, with a warning.
+    """
 
     expectile: float = 0.7  #: tau of the value's expectile regression, in (0, 1)
     temperature: float = 3.0  #: beta of the advantage weights
@@ -36,6 +49,8 @@ class IQLParameters(OfflineParameters):
     discount: float = 0.99
     tau: float = 0.005  #: Polyak factor of the target critics
     log_std_init: float = 0.0
+    #: scale rewards by ``1000 / (max - min episode return)`` over the dataset (Kostrikov et al.'s locomotion recipe)
+    normalize_rewards: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -50,6 +65,36 @@ def expectile_loss(diff: jax.Array, expectile: float) -> jax.Array:
     """``mean |expectile - 1(diff < 0)| diff^2``: asymmetric least squares."""
     weight = jnp.where(diff < 0, 1.0 - expectile, expectile)
     return jnp.mean(weight * diff ** 2)
+
+
+def episode_returns(transitions: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Undiscounted return of each episode of flat transitions laid end to end. An episode ends
+    at a step flagged ``terminated`` or ``truncated``, where the next row's observation differs
+    from this row's next observation (the reference's test, for data without end flags), and at
+    the last row."""
+    reward = np.asarray(transitions["reward"], np.float64)
+    n = len(reward)
+    ends = np.asarray(transitions["terminated"], bool) | np.asarray(transitions["truncated"], bool)
+    for key in transitions:
+        if key.startswith("next_obs/") and f"obs/{key[len('next_obs/'):]}" in transitions:
+            nxt = np.asarray(transitions[key]).reshape(n, -1)
+            obs = np.asarray(transitions[f"obs/{key[len('next_obs/'):]}"]).reshape(n, -1)
+            ends[:-1] |= np.linalg.norm(obs[1:].astype(np.float64) - nxt[:-1], axis=1) > 1e-6
+    ends[-1] = True
+    starts = np.concatenate([[0], np.flatnonzero(ends)[:-1] + 1])
+    return np.add.reduceat(reward, starts)
+
+
+def reward_scale(transitions: Mapping[str, np.ndarray]) -> float:
+    """``1000 / (max episode return - min episode return)`` (1 when every return is the same)."""
+    returns = episode_returns(transitions)
+    spread = float(returns.max() - returns.min())
+    if not np.isfinite(spread) or spread <= 0:
+        warnings.warn(f"iql: normalize_rewards needs episodes of different returns, but all {len(returns)} "
+                      f"episode(s) of the dataset return {returns[0]:.6g}; training on the raw rewards",
+                      stacklevel=3)
+        return 1.0
+    return 1000.0 / spread
 
 
 def awr_weights(advantage: jax.Array, temperature: float, max_weight: float) -> jax.Array:
@@ -143,3 +188,18 @@ class IQL(OfflineAlgorithm, ImplicitQ):
 
     name: ClassVar[str] = "iql"
     Parameters: ClassVar[type] = IQLParameters
+
+    def observe_dataset(self, transitions: Mapping[str, np.ndarray]) -> None:
+        """The observation statistics, and the reward scale of ``normalize_rewards`` (1 when off)."""
+        super().observe_dataset(transitions)
+        self.reward_scale = reward_scale(transitions) if self.params.normalize_rewards else 1.0
+
+    def prepare_batches(self, flat: Mapping[str, np.ndarray]) -> dict:
+        """The training batches, rewards multiplied by the dataset's reward scale."""
+        scale = getattr(self, "reward_scale", None)
+        if scale is None:
+            raise RuntimeError("iql: observe_dataset(transitions) must see the dataset before batches are prepared "
+                               "(it fixes the reward scale)")
+        batches = super().prepare_batches(flat)
+        batches["reward"] = (batches["reward"] * np.float32(scale)).astype(np.float32)
+        return batches

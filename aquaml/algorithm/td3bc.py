@@ -3,9 +3,13 @@
 The critics learn exactly as in TD3 (twin critics, target policy smoothing, delayed actor
 and target updates). The actor minimises
 
-    ``-lambda * mean Q1(s, pi(s)) + mean |pi(s) - a|^2``,  ``lambda = alpha / mean |Q1(s, pi(s))|``
+    ``-lambda * mean_i Q1(s_i, pi(s_i)) + mean_{i,j} (pi(s_i)_j - a_ij)^2``,
+    ``lambda = alpha / mean_i |Q1(s_i, pi(s_i))|``
 
-(``lambda`` without gradient), on observations standardised with the dataset's statistics.
+(``lambda`` without gradient), on observations standardised with the dataset's statistics. The
+cloning term averages over the batch *and* the action dimensions, as the reference
+implementation's ``F.mse_loss(pi, a)`` does, so ``alpha`` weighs the Q term against it the same
+way whatever the action dimension.
 """
 from __future__ import annotations
 
@@ -42,9 +46,10 @@ class TD3BCParameters(OfflineParameters):
 
 
 def td3bc_actor_loss(q: jax.Array, policy_action: jax.Array, data_action: jax.Array, alpha: float) -> jax.Array:
-    """``-alpha / mean|Q| * mean Q + mean over the batch of the squared action error``."""
+    """``-alpha / mean|Q| * mean Q + mean (pi - a)^2``, the squared action error averaged over
+    the batch and the action dimensions (Fujimoto and Gu's ``F.mse_loss``)."""
     lam = jax.lax.stop_gradient(alpha / jnp.mean(jnp.abs(q)))
-    return -lam * jnp.mean(q) + jnp.mean(jnp.sum((policy_action - data_action) ** 2, axis=-1))
+    return -lam * jnp.mean(q) + jnp.mean((policy_action - data_action) ** 2)
 
 
 class TD3BC(OfflineAlgorithm, TD3):

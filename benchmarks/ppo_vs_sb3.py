@@ -111,7 +111,7 @@ def train_aquaml_ppo(seed: int, steps: int, run_root: str) -> RunSummary:
     s = PPO_SETTINGS
     params = PPOParameters(
         n_epochs=steps // ROLLOUT, n_envs=N_ENVS, rollout_length=N_STEPS, batch_size=s["batch_size"],
-        update_times=s["n_epochs"], learning_rate=s["learning_rate"], discount=s["gamma"],
+        n_update_epochs=s["n_epochs"], learning_rate=s["learning_rate"], discount=s["gamma"],
         gae_lambda=s["gae_lambda"], clip_range=s["clip_range"], ent_coef=s["ent_coef"],
         max_grad_norm=s["max_grad_norm"], hidden_sizes=(64, 64), normalize_obs=True,
         display_interval=EVAL_EVERY, calculate_episodes=EVAL_EPISODES, seed=seed)

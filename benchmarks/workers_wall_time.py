@@ -36,7 +36,7 @@ TASKS = {
         n_epochs=400, n_envs=2, update_interval=25, update_times=50, batch_size=256, learning_rate=1e-3,
         hidden_sizes=(64, 64), display_interval=40, calculate_episodes=10, seed=seed, overlap=overlap)),
     "ppo": ("CartPole-v1", PPO, 475.0, lambda seed, overlap: PPOParameters(
-        n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, update_times=10, learning_rate=3e-4,
+        n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, n_update_epochs=10, learning_rate=3e-4,
         ent_coef=0.0, max_grad_norm=0.5, hidden_sizes=(64, 64), normalize_obs=True, display_interval=10,
         calculate_episodes=10, seed=seed, overlap=overlap)),
 }

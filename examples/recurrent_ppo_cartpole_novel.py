@@ -59,7 +59,7 @@ class Critic(keras.Model):
 
 def main(seed: int = 0, steps: int = 100_000, sequence_length: int | None = 16, name: str | None = None,
          run_root: str = "runs"):
-    params = PPOParameters(n_envs=8, rollout_length=128, batch_size=256, update_times=10,
+    params = PPOParameters(n_envs=8, rollout_length=128, batch_size=256, n_update_epochs=10,
                            n_epochs=steps // (8 * 128), sequence_length=sequence_length, burn_in=0,
                            discount=0.99, gae_lambda=0.95, display_interval=10, calculate_episodes=10, seed=seed)
     starter = RLTaskStarter("CartPoleNoVel-v1", {"actor": LSTMActor, "critic": Critic}, PPO, params, name=name,

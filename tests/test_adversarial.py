@@ -257,7 +257,7 @@ def test_expert_windows_run_across_episode_ends_as_the_agents_do(demos):
 
 # -- PPO generators ------------------------------------------------------------------------------
 def small_ppo(P, demos, **kw):
-    base = dict(dataset=demos, n_epochs=3, n_envs=2, rollout_length=16, batch_size=8, update_times=2,
+    base = dict(dataset=demos, n_epochs=3, n_envs=2, rollout_length=16, batch_size=8, n_update_epochs=2,
                 hidden_sizes=(16,), display_interval=1, calculate_episodes=1, episode_length=30)
     return P(**{**base, **kw})
 

@@ -40,7 +40,7 @@ def test_td3_solves_pendulum_within_20k_steps(seed, run_root):
 def test_ppo_solves_cartpole_within_100k_steps(seed, run_root):
     from aquaml.algorithm import PPO, PPOParameters
 
-    params = PPOParameters(n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, update_times=10,
+    params = PPOParameters(n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, n_update_epochs=10,
                            display_interval=97, calculate_episodes=10, seed=seed)
     summary = RLTaskStarter("CartPole-v1", algo=PPO, algo_hyperparameter=params, run_root=run_root,
                             progress=False).run()
@@ -64,7 +64,7 @@ def test_recurrent_ppo_beats_feed_forward_on_cartpole_without_velocities(run_roo
     # recurrent policy oscillates (seed 0 on an AVX2 CPU: 499.5, 500, then 218.1)
     histories = [main(seed, 100_000, 16, run_root=str(run_root)).eval_history for seed in (0, 1)]
     recurrent = [np.mean([r for _, r in history[-3:]]) for history in histories]
-    params = PPOParameters(n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, update_times=10,
+    params = PPOParameters(n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, n_update_epochs=10,
                            display_interval=97, calculate_episodes=10, seed=0)
     mlp = RLTaskStarter("CartPoleNoVel-v1", algo=PPO, algo_hyperparameter=params, run_root=run_root,
                         progress=False).run().final_eval_return
@@ -106,7 +106,7 @@ def test_sac_with_overlapping_workers_solves_pendulum_within_20k_steps(run_root)
 def test_ppo_with_double_buffered_workers_solves_cartpole_within_100k_steps(run_root):
     from aquaml.algorithm import PPO, PPOParameters
 
-    params = PPOParameters(n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, update_times=10,
+    params = PPOParameters(n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, n_update_epochs=10,
                            display_interval=97, calculate_episodes=10, seed=0, overlap=True)
     starter = RLTaskStarter("CartPole-v1", algo=PPO, algo_hyperparameter=params, run_root=run_root,
                             progress=False, n_workers=2)

@@ -258,7 +258,7 @@ def _train(algo_name: str, env, n_workers: int, run_root, **params):
 @pytest.mark.parametrize("algo_name, env, params", [
     ("sac", "Pendulum-v1", dict(n_envs=3, n_epochs=4, update_interval=20, update_times=4, batch_size=32,
                                 mini_buffer_size=60, episode_length=50, hidden_sizes=(16, 16))),
-    ("ppo", "CartPole-v1", dict(n_envs=4, n_epochs=3, rollout_length=40, batch_size=40, update_times=2,
+    ("ppo", "CartPole-v1", dict(n_envs=4, n_epochs=3, rollout_length=40, batch_size=40, n_update_epochs=2,
                                 hidden_sizes=(16, 16))),
 ])
 def test_workers_reproduce_the_in_process_run(run_root, algo_name, env, params):

@@ -83,7 +83,7 @@ def test_normalizer_matches_numpy_over_batches():
 
 
 def make_ppo(discrete: bool, **kw):
-    params = PPOParameters(n_envs=2, rollout_length=8, batch_size=4, update_times=3, **kw)
+    params = PPOParameters(n_envs=2, rollout_length=8, batch_size=4, n_update_epochs=3, **kw)
     n = 3
     action_shape = (n,) if discrete else (2,)
     actor = build_actor(MLPActor(("obs",), action_shape, (8,), log_std=False), "actor", {"obs": (4,)})

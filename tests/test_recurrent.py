@@ -309,7 +309,7 @@ def _recurrent_ppo_update(burn_in, acting_h, stored_h):
     keras.utils.set_random_seed(0)
     actor = build_actor(GRUActor, "actor", {"obs": (3,)})
     critic = build_critic(MLPCritic(("obs",), (8,)), "critic", {"obs": (3,)})
-    ppo = PPO(PPOParameters(n_envs=N, rollout_length=T, batch_size=8, update_times=2, sequence_length=L,
+    ppo = PPO(PPOParameters(n_envs=N, rollout_length=T, batch_size=8, n_update_epochs=2, sequence_length=L,
                             burn_in=burn_in), {"actor": actor, "critic": critic}, ActionSpace((2,), None))
     state = ppo.init_state(jax.random.PRNGKey(0))
     rng = np.random.default_rng(0)

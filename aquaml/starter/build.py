@@ -168,7 +168,7 @@ def training_dataset(params, agent: Agent):
     if not params.dataset:
         raise ValueError(f"{agent.algo.name} learns from a dataset: set dataset=PATH (--set dataset=PATH; a .npz or "
                          ".h5 file, minari:NAME, or a Minari or .npy directory)")
-    dataset = load_dataset(params.dataset)
+    dataset = load_dataset(params.dataset, max_episode_steps=agent.episode_length)
     if params.max_episodes is not None:
         if params.max_episodes > dataset.n_episodes:
             raise ValueError(f"max_episodes = {params.max_episodes}, but {params.dataset} holds "

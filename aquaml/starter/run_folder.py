@@ -83,13 +83,13 @@ class RunFolder:
         arrays, meta = load_checkpoint(path)
         return path, arrays, meta
 
-    def check_resumable(self, algo_name: str, parameters: Mapping[str, Any]) -> None:
-        """Refuse to continue this run with another algorithm or with changed parameters."""
+    def check_resumable(self, algo_name: str, params) -> None:
+        """Refuse to continue this run with another algorithm or with changed parameters (names an
+        older ``config.json`` used, e.g. PPO's ``update_times``, compare as their current ones)."""
         saved = self.config
         if saved["algo"] != algo_name:
             raise ValueError(f"{self.path} is a {saved['algo']} run; it cannot be resumed with {algo_name}")
-        changed = sorted(k for k, v in saved["parameters"].items()
-                         if k not in RESUMABLE_CHANGES and parameters.get(k) != v)
+        changed = sorted(k for k in params.changed_from(saved["parameters"]) if k not in RESUMABLE_CHANGES)
         if changed:
             raise ValueError(
                 f"resuming {self.path} with different parameters {changed} would not continue the same run; "
@@ -130,4 +130,4 @@ def rebuild_inputs(config: Mapping[str, Any], where: str | Path,
                              "re-imported; rebuild the RLTaskStarter in Python with resume=run_dir")
         if path != "default":
             models[role] = import_class(path, f"{where}: the {role} model", (keras.Model,))
-    return env, models, algo, algo.Parameters.from_kwargs(**{**config["parameters"], **overrides})
+    return env, models, algo, algo.Parameters.from_kwargs(**config["parameters"]).replace(**overrides)

@@ -63,7 +63,7 @@ class RunSession:
         """Continue the run in ``run_dir`` from its newest checkpoint, in place; refuses another
         algorithm, changed parameters or a changed dataset."""
         folder = RunFolder.open(run_dir)
-        folder.check_resumable(algo_name, self.loop.params.to_dict())
+        folder.check_resumable(algo_name, self.loop.params)
         if self.dataset is not None and folder.config.get("dataset", {}).get("sha256") != self.dataset.digest():
             raise ValueError(f"{dataset_path} changed since {folder.path} started training on it "
                              "(its SHA-256 differs from config.json's): resuming would not continue the same run")

@@ -145,7 +145,7 @@ DEFAULT_SPACES: dict[str, dict] = {
         "discount": {"type": "categorical", "choices": [0.9, 0.95, 0.98, 0.99, 0.995]},
         "gae_lambda": {"type": "categorical", "choices": [0.8, 0.9, 0.95, 0.98, 1.0]},
         "clip_range": {"type": "categorical", "choices": [0.1, 0.2, 0.3]},
-        "update_times": {"type": "int", "low": 3, "high": 20},
+        "n_update_epochs": {"type": "int", "low": 3, "high": 20},
         "ent_coef": {"type": "categorical", "choices": [0.0, 1e-4, 1e-3, 1e-2]},
         "hidden_sizes": {"type": "categorical", "choices": ["64,64", "128,128", "256,256"]},
         "log_std_init": {"type": "float", "low": -2.0, "high": 0.5},
@@ -155,7 +155,8 @@ DEFAULT_SPACES: dict[str, dict] = {
            "hidden_sizes": {"type": "categorical", "choices": ["64,64", "256,256", "256,256,256"]}},
 }
 DEFAULT_SPACES["gail"] = {**DEFAULT_SPACES["sac"], **_ADVERSARIAL}
-DEFAULT_SPACES["airl"] = {**DEFAULT_SPACES["sac"], **_ADVERSARIAL}
+# AIRL's SAC generator keeps its temperature at 1 (the reward f - log pi is entropy-regularised at 1)
+DEFAULT_SPACES["airl"] = {**_OFF_POLICY, **_ADVERSARIAL}
 DEFAULT_SPACES["amp"] = {**DEFAULT_SPACES["sac"], **_ADVERSARIAL}
 DEFAULT_SPACES["gail_ppo"] = {**DEFAULT_SPACES["ppo"], **_ADVERSARIAL}
 DEFAULT_SPACES["airl_ppo"] = {**DEFAULT_SPACES["ppo"], **_ADVERSARIAL}

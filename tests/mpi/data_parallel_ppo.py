@@ -26,7 +26,7 @@ from aquaml.tools.checkpoint import tree_to_arrays  # noqa: E402
 
 algo = GAILPPO if len(sys.argv) > 3 else PPO
 data = {"dataset": sys.argv[3]} if len(sys.argv) > 3 else {}
-params = algo.Parameters(n_epochs=int(sys.argv[2]), n_envs=2, rollout_length=64, batch_size=64, update_times=2,
+params = algo.Parameters(n_epochs=int(sys.argv[2]), n_envs=2, rollout_length=64, batch_size=64, n_update_epochs=2,
                          normalize_obs=True, scale_reward=True, hidden_sizes=(32, 32), display_interval=100,
                          calculate_episodes=1, seed=5, **data)
 starter = RLTaskStarter("CartPole-v1", algo=algo, algo_hyperparameter=params, mpi_comm=comm, run_root=sys.argv[1],

@@ -332,6 +332,18 @@ def test_a_bad_ppo_trial_is_pruned_at_its_first_report_past_the_warm_up_whatever
     assert len(judged) == 1, f"pruned at its report number {len(judged)} past the warm-up"
 
 
+def test_no_trial_is_judged_on_an_evaluation_from_the_first_quarter_of_its_run(tmp_path, monkeypatch):
+    """Evaluations every 512 steps of 2560: the third report point (768 steps) still holds the
+    evaluation at 512 (20 %), so the bad trial is judged first at the fourth (1024 steps)."""
+    out, argv = _ppo_study_with_a_bad_trial(tmp_path, "128")
+    curve = lambda sets, seed, steps: 10.0 if float(sets["learning_rate"]) < 1e-5 else 20 + 200 * steps / 2560
+    monkeypatch.setattr("aquaml.tune.study.TrialProcess", fake_process(curve))
+    assert main(argv) == 0
+    trials, _ = _judged_reports(out)
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert trials[2].intermediate_values == {2: 10.0, 3: 10.0, 4: 10.0}
+
+
 def test_a_bad_ppo_trial_of_real_runs_is_pruned_at_its_first_report_past_the_warm_up(tmp_path):
     """The same with real PPO runs on CartPole (learning rate 1e-7 against 3e-3 and 1e-3) and
     Optuna's median pruner: the bad run stops well before its budget."""

@@ -293,9 +293,13 @@ class Tuner:
         def report(value: float, point: int) -> bool:
             return self.report(trial, value, point)
 
+        def record(value: float, point: int) -> None:
+            self.study._storage.set_trial_intermediate_value(trial._trial_id, point, value)
+
         return run_trial(cfg.algo, cfg.env, cfg.budget, list(range(cfg.seeds)), {**cfg.sets, **self.assign(trial)},
                          cfg.path / "runs" / f"trial_{trial.number:04d}", report, cfg.objective, cfg.last_evals,
-                         cfg.aggregate, process=process, beat=lambda: trial.set_user_attr("heartbeat", time.time()))
+                         cfg.aggregate, process=process, beat=lambda: trial.set_user_attr("heartbeat", time.time()),
+                         record=record)
 
     def report(self, trial, value: float, point: int) -> bool:
         """The trial's value at a report point (the aggregate over the seeds that passed it,

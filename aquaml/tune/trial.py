@@ -59,33 +59,37 @@ def first_pruned_point(points: int = REPORT_POINTS) -> int:
 
 
 def grid_values(rows: Sequence[tuple[int, float]], budget: int, finished: bool,
-                points: int = REPORT_POINTS) -> dict[int, float]:
-    """``{point: value}`` for the report points a run has passed: point ``i`` lies at
-    ``i / points * budget`` steps, and its value is the run's latest evaluation at or before it.
+                points: int = REPORT_POINTS) -> dict[int, tuple[int, float]]:
+    """``{point: (steps, value)}`` for the report points a run has passed: point ``i`` lies at
+    ``i / points * budget`` steps, and its evaluation is the run's latest at or before it.
     A point is passed once an evaluation at or after it exists, or when the run has finished
     (its last evaluation then counts as at most the budget). Points before the first evaluation,
     and non-finite values, are left out."""
     if finished and rows:
         rows = [*rows[:-1], (min(rows[-1][0], budget), rows[-1][1])]
     reached = rows[-1][0] if rows else -1
-    out: dict[int, float] = {}
+    out: dict[int, tuple[int, float]] = {}
     latest, j = None, 0
     for point in range(1, points + 1):
         if not finished and reached * points < budget * point:
             break
         while j < len(rows) and rows[j][0] * points <= budget * point:
-            latest, j = rows[j][1], j + 1
-        if latest is not None and math.isfinite(latest):
+            latest, j = rows[j], j + 1
+        if latest is not None and math.isfinite(latest[1]):
             out[point] = latest
     return out
 
 
 class GridReport:
     """A trial's reports: each seed's values on the report grid, sent as their aggregate over
-    the seeds per point through ``report(value, point) -> prune?``."""
+    the seeds per point through ``report(value, point) -> prune?``; ``record(value, point)``
+    instead where the pruner must not judge yet: the seed's evaluation there lies in the first
+    quarter of its run (sparse evaluations: the third point may still hold one from 10 %)."""
 
-    def __init__(self, budget: int, how: str, report: Callable[[float, int], bool]) -> None:
+    def __init__(self, budget: int, how: str, report: Callable[[float, int], bool],
+                 record: Callable[[float, int], None] | None = None) -> None:
         self.budget, self.how, self.report = budget, how, report
+        self.record = record or report
         self.seeds: list[dict[int, float]] = []
 
     def next_seed(self) -> None:
@@ -94,11 +98,14 @@ class GridReport:
     def update(self, rows: Sequence[tuple[int, float]], finished: bool) -> bool:
         """Report the points the current seed's run has newly passed; True when the pruner says stop."""
         current = self.seeds[-1]
-        for point, value in grid_values(rows, self.budget, finished).items():
+        for point, (steps, value) in grid_values(rows, self.budget, finished).items():
             if point in current:
                 continue
             current[point] = value
-            if self.report(aggregate([s[point] for s in self.seeds if point in s], self.how), point):
+            value = aggregate([s[point] for s in self.seeds if point in s], self.how)
+            if steps < WARMUP_FRACTION * self.budget:
+                self.record(value, point)
+            elif self.report(value, point):
                 return True
         return False
 
@@ -131,17 +138,19 @@ def train_command(algo: str, env: str, budget: int, seed: int, assignments: dict
 def run_trial(algo: str, env: str, budget: int, seeds: Sequence[int], assignments: dict[str, str], folder: Path,
               report: Callable[[float, int], bool], metric: str = "eval_return_mean", last: int = 3,
               how: str = "mean", poll_s: float = 0.2, process: TrialProcess | None = None,
-              beat: Callable[[], None] = lambda: None) -> TrialOutcome:
+              beat: Callable[[], None] = lambda: None,
+              record: Callable[[float, int], None] | None = None) -> TrialOutcome:
     """Train the configuration once per seed; ``report(value, point) -> prune?`` at each report
-    point (1..:data:`REPORT_POINTS`) with the aggregate over the seeds that passed it.
-    ``process``: the warm process that runs the trial (None: one made for this trial); ``beat()``
-    every ``HEARTBEAT_S`` while a run trains."""
+    point (1..:data:`REPORT_POINTS`) with the aggregate over the seeds that passed it, or
+    ``record(value, point)`` (default: ``report``, its answer ignored) while the evaluation there
+    lies in the run's first quarter. ``process``: the warm process that runs the trial (None: one
+    made for this trial); ``beat()`` every ``HEARTBEAT_S`` while a run trains."""
     if process is None:
         with TrialProcess() as process:
             return run_trial(algo, env, budget, seeds, assignments, folder, report, metric, last, how, poll_s,
-                             process, beat)
+                             process, beat, record)
     folder.mkdir(parents=True, exist_ok=True)
-    outcome, grid = TrialOutcome("complete"), GridReport(budget, how, report)
+    outcome, grid = TrialOutcome("complete"), GridReport(budget, how, report, record)
     for seed in seeds:
         grid.next_seed()
         name = f"seed{seed}"

@@ -90,13 +90,24 @@ def test_an_objective_that_no_run_logs_stops_the_study_and_a_tuner_with_other_se
     assert len(optuna.load_study(study_name="sac_Pendulum-v1", storage=storage).trials) == 1
 
 
-def test_iqm_matches_a_hand_computation():
+def test_tunes_iqm_over_seeds_is_plots_iqm(tmp_path):
+    """One IQM in the package: aquaml.plot.stats's (rliable's 25 % trimmed mean), also over a trial's seeds."""
+    from aquaml.plot import stats
+
+    rng = np.random.default_rng(0)
+    for n in range(1, 10):
+        values = list(rng.normal(size=n) * 10)
+        assert aggregate(values, "iqm") == stats.iqm(np.asarray(values)[:, None])
     values = [5.0, 1.0, 3.0, 100.0, 2.0, 4.0, -50.0, 6.0]
-    s = np.sort(values)
-    np.testing.assert_allclose(aggregate(values, "iqm"), np.mean(s[2:6]))
-    five = [1.0, 2.0, 3.0, 4.0, 10.0]  # 1.25 values trimmed at each end: 0.75 of 2 and 4 weigh in
-    np.testing.assert_allclose(aggregate(five, "iqm"), (0.75 * 2 + 3 + 0.75 * 4) / 2.5)
+    np.testing.assert_allclose(aggregate(values, "iqm"), np.mean(np.sort(values)[2:6]))
     assert aggregate(values, "mean") == np.mean(values)
+    # a trial of five seeds (where a weighted IQM would give 4.1) aggregates them with plot's IQM
+    seed_values = {0: 0.0, 1: 1.0, 2: 5.0, 3: 6.0, 4: 100.0}
+    outcome = run_trial("ppo", "CartPole-v1", 2560, list(seed_values), FAST_PPO, tmp_path / "trial",
+                        lambda value, step: False, how="iqm",
+                        process=fake_process(lambda sets, seed, steps: seed_values[seed])())
+    assert outcome.state == "complete" and outcome.seed_values == list(seed_values.values())
+    assert outcome.value == stats.iqm(np.array(outcome.seed_values)[:, None]) == 4.0
 
 
 def test_a_pruned_trial_stops_early_and_leaves_a_complete_run_folder(tmp_path):
@@ -107,7 +118,7 @@ def test_a_pruned_trial_stops_early_and_leaves_a_complete_run_folder(tmp_path):
         return True  # prune at the first evaluation
 
     outcome = run_trial("sac", "Pendulum-v1", 4000, [0], SMALL, tmp_path / "trial", report)
-    assert outcome.state == "pruned" and reports[0][1] == 100
+    assert outcome.state == "pruned" and reports[0][1] == 1  # the first report point: 400 steps
     run_dir = Path(outcome.run_dirs[0])
     # the run stopped well before its budget (the tuner polls, so a few more epochs may pass first),
     # with the final evaluation of the epoch that saw STOP
@@ -217,6 +228,276 @@ def test_a_study_with_two_workers_stops_at_the_trial_cap_and_its_best_command_re
     confirmation = (out / "confirm.md").read_text()
     assert "Seeds 1000..1000" in confirmation and f"| {best['trial']}" in confirmation
     assert sorted((out / "confirm").glob("trial_*/seed1000/*/trial.json"))
+
+
+FAST_PPO = {"n_envs": "2", "batch_size": "64", "display_interval": "2", "calculate_episodes": "1"}
+
+
+class FakeProcess:
+    """A trial process whose runs end at once, each with the ``progress.csv`` its real run would
+    log: an evaluation row at every ``display_interval`` epochs and at the last one (the steps its
+    parameters give), the objective ``curve(sets, seed, env_steps)``."""
+
+    curve = staticmethod(lambda sets, seed, steps: 0.0)
+
+    def __init__(self, env_vars=None, cpus=None):
+        self.code = None
+
+    def start(self, argv, log):
+        from aquaml.algorithm.parameters import epochs_for
+        from aquaml.algorithm.registry import resolve_algorithm
+
+        algo, budget, seed = argv[1], int(argv[argv.index("--steps") + 1]), int(argv[argv.index("--seed") + 1])
+        sets = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--set")
+        params = resolve_algorithm(algo).Parameters().with_strings(sets)
+        epoch, epochs = params.steps_per_env * params.n_envs, epochs_for(params, budget)
+        root = Path(argv[argv.index("--run-root") + 1]) / argv[argv.index("--name") + 1]
+        run_dir = root / f"run{len(list(root.glob('*')))}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.json").write_text("{}")
+        rows = ["env_steps,grad_steps,eval_return_mean"]
+        rows += [f"{e * epoch},{e},{self.curve(sets, seed, e * epoch)}" for e in range(1, epochs + 1)
+                 if e % params.display_interval == 0 or e == epochs]
+        (run_dir / "progress.csv").write_text("\n".join(rows) + "\n")
+        Path(log).write_text("")
+        self.code = 0
+
+    def poll(self):
+        return self.code
+
+    def kill(self):
+        pass
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def fake_process(curve):
+    return type("Fake", (FakeProcess,), {"curve": staticmethod(curve)})
+
+
+def _journal_study(out: Path, name: str):
+    import optuna
+
+    out.mkdir(parents=True, exist_ok=True)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "journal.log")))
+    return optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
+
+
+def _ppo_study_with_a_bad_trial(tmp_path, bad_rollout: str):
+    """``aquaml tune ppo CartPole-v1`` argv (median pruning, budget 2560) on a study that holds two good
+    queued trials (rollout_length 128, learning rate 3e-3 and 1e-3) and then a bad one (learning
+    rate 1e-7, rollout_length ``bad_rollout``): the evaluation grids differ."""
+    import yaml
+
+    out = tmp_path / "study"
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"learning_rate": {"type": "categorical", "choices": [0.003, 0.001, 1e-7]},
+                                     "rollout_length": {"type": "categorical", "choices": [64, 128]}}))
+    study = _journal_study(out, "ppo_CartPole-v1")
+    for lr, rollout in ((0.003, 128), (0.001, 128), (1e-7, int(bad_rollout))):
+        study.enqueue_trial({"learning_rate": lr, "rollout_length": rollout})
+    return out, ["tune", "ppo", "CartPole-v1", "--trials", "3", "--budget", "2560", "--out", str(out), "--space",
+                 str(space), "--pruner", "median", *sum((["--set", f"{k}={v}"] for k, v in FAST_PPO.items()), [])]
+
+
+def _judged_reports(out: Path):
+    """The trials of the study in ``out``, and how many reports of the third (the bad one) lie at or
+    past the median pruner's warm-up."""
+    from aquaml.tune.study import load_config, open_study
+
+    study = open_study(load_config(out))  # with the tuner's pruner
+    trials = sorted(study.trials, key=lambda t: t.number)[:3]
+    warm_up = study.pruner._n_warmup_steps
+    return trials, [step for step in trials[2].intermediate_values if step >= warm_up]
+
+
+def test_a_bad_ppo_trial_is_pruned_at_its_first_report_past_the_warm_up_whatever_its_evaluation_grid(
+        tmp_path, monkeypatch):
+    """The good trials evaluate every 512 env steps (rollout_length 128), the bad one every 256
+    (rollout_length 64): on the shared report grid the pruner compares them at its first report
+    past the warm-up, and prunes it there."""
+    out, argv = _ppo_study_with_a_bad_trial(tmp_path, "64")
+    curve = lambda sets, seed, steps: 10.0 if float(sets["learning_rate"]) < 1e-5 else 20 + 200 * steps / 2560
+    monkeypatch.setattr("aquaml.tune.study.TrialProcess", fake_process(curve))
+    assert main(argv) == 0
+    trials, judged = _judged_reports(out)
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert len(judged) == 1, f"pruned at its report number {len(judged)} past the warm-up"
+
+
+def test_no_trial_is_judged_on_an_evaluation_from_the_first_quarter_of_its_run(tmp_path, monkeypatch):
+    """Evaluations every 512 steps of 2560: the third report point (768 steps) still holds the
+    evaluation at 512 (20 %), so the bad trial is judged first at the fourth (1024 steps)."""
+    out, argv = _ppo_study_with_a_bad_trial(tmp_path, "128")
+    curve = lambda sets, seed, steps: 10.0 if float(sets["learning_rate"]) < 1e-5 else 20 + 200 * steps / 2560
+    monkeypatch.setattr("aquaml.tune.study.TrialProcess", fake_process(curve))
+    assert main(argv) == 0
+    trials, _ = _judged_reports(out)
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert trials[2].intermediate_values == {2: 10.0, 3: 10.0, 4: 10.0}
+
+
+def test_a_bad_ppo_trial_of_real_runs_is_pruned_at_its_first_report_past_the_warm_up(tmp_path):
+    """The same with real PPO runs on CartPole (learning rate 1e-7 against 3e-3 and 1e-3) and
+    Optuna's median pruner: the bad run stops well before its budget."""
+    import csv
+
+    out, argv = _ppo_study_with_a_bad_trial(tmp_path, "64")
+    assert main(argv) == 0
+    trials, judged = _judged_reports(out)
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "PRUNED"], [t.intermediate_values for t in trials]
+    assert len(judged) == 1, [t.intermediate_values for t in trials]
+    with open(Path(trials[2].user_attrs["run_dirs"][0]) / "progress.csv", newline="") as f:
+        assert int(list(csv.DictReader(f))[-1]["env_steps"]) < 2560 * 3 // 4
+
+
+def test_seeds_report_on_one_grid_of_budget_fractions_aggregated_per_point(tmp_path, monkeypatch):
+    """Budget 2500, PPO's epoch of 256 steps, an evaluation every 512 steps and at the 10th epoch
+    (2560 steps: rounded up). Each point of the grid (250, 500, ..., 2500 steps) holds the latest
+    evaluation at or before it (the final one at 2500), averaged over the two seeds."""
+    out = tmp_path / "study"
+    monkeypatch.setattr("aquaml.tune.study.TrialProcess", fake_process(lambda sets, seed, steps: steps + 1000 * seed))
+    argv = ["tune", "ppo", "CartPole-v1", "--trials", "1", "--budget", "2500", "--seeds", "2", "--out", str(out),
+            "--space", str(_space_file(tmp_path, {"learning_rate": SPACE["learning_rate"]})),
+            *sum((["--set", f"{k}={v}"] for k, v in FAST_PPO.items()), [])]
+    assert main(argv) == 0
+    trial = _journal_study(out, "ppo_CartPole-v1").trials[0]
+    latest = {3: 512, 4: 512, 5: 1024, 6: 1024, 7: 1536, 8: 1536, 9: 2048, 10: 2560}
+    assert trial.intermediate_values == {point: steps + 500.0 for point, steps in latest.items()}
+    assert trial.value == np.mean([(1536 + 2048 + 2560) / 3 + 1000 * seed for seed in (0, 1)])
+
+
+@pytest.mark.parametrize("pruner", ["median", "halving", "hyperband"])
+def test_pruners_judge_on_the_report_grid_past_the_warm_up(pruner, tmp_path):
+    """Ten report points; none is judged before the first past the first quarter (the third), and
+    Hyperband's and successive halving's rungs lie on the grid from there."""
+    import optuna
+
+    from aquaml.tune.study import open_study
+
+    cfg = TuneConfig("ppo", "CartPole-v1", 4, 100_000, folder=str(tmp_path / "study"), pruner=pruner)
+    p = open_study(cfg).pruner
+    if pruner == "median":
+        assert isinstance(p, optuna.pruners.MedianPruner) and p._n_warmup_steps == 3
+    elif pruner == "halving":
+        assert p._min_resource == 3 and p._min_resource * p._reduction_factor <= 10
+    else:
+        assert p._min_resource == 3 and p._max_resource == 10
+
+
+def test_a_requeued_default_trial_still_suggests_its_in_space_values(tmp_path, monkeypatch):
+    """The default trial's tuner died; its rerun is still the default, and the sampler still learns
+    from it (its in-space values are its parameters)."""
+    import time
+
+    from aquaml.tune import tune
+    from aquaml.tune.study import check_config, default_assignment, machine_id
+
+    cfg = TuneConfig("sac", "Pendulum-v1", 1, 400, folder=str(tmp_path / "study"), pruner="none", sets=SMALL,
+                     space=SPACE)
+    space = check_config(cfg)
+    study = _journal_study(cfg.path, cfg.study)
+    study.set_user_attr("config", json.loads(json.dumps(cfg.__dict__)))
+    inside, texts = default_assignment(cfg, space)
+    study.enqueue_trial(inside, user_attrs={"default": True, "default_assignments": texts,
+                                            "default_inside": sorted(inside)})
+    dead = study.ask()  # the default, as its tuner ran it until it was killed
+    space["learning_rate"].suggest(dead)
+    dead.set_user_attr("tuner", {"machine": "elsewhere", "pid": 1})
+    dead.set_user_attr("heartbeat", time.time() - 3600)
+    assert dead.params == {"learning_rate": 1e-3} and machine_id() != "elsewhere"
+    monkeypatch.setattr("aquaml.tune.study.TrialProcess", fake_process(lambda sets, seed, steps: -steps))
+    trials = tune(cfg, log=lambda line: None).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[0].user_attrs["requeued"]
+    rerun = trials[1]
+    assert rerun.user_attrs["default"] and rerun.user_attrs.get("default_inside") == ["learning_rate"]
+    assert rerun.params == {"learning_rate": 1e-3}  # it reached the sampler again
+
+
+SECRET = "s3cr3t-Pa55"
+
+
+def _files_holding(folder: Path, text: str) -> list[str]:
+    return [str(f) for f in folder.rglob("*") if f.is_file() and text.encode() in f.read_bytes()]
+
+
+def test_a_database_password_is_never_written_nor_shown(tmp_path, monkeypatch, capsys):
+    """``--storage postgresql://user:PASSWORD@host/db``: the study folder, the study's attributes and
+    the output hold the URL without its password, and the tuner still connects with it."""
+    from contextlib import nullcontext
+
+    url = f"postgresql+psycopg2://tuner:{SECRET}@db.example:5432/optuna"
+    opened = []
+
+    def open_study(cfg):  # the database, as a journal file beside the study folder
+        opened.append(cfg.storage)
+        return _journal_study(tmp_path / "db", cfg.study)
+
+    monkeypatch.setattr("aquaml.tune.study.open_study", open_study)
+    monkeypatch.setattr("aquaml.tune.study.study_lock", lambda cfg: nullcontext())
+    monkeypatch.setattr("aquaml.tune.study.TrialProcess", fake_process(lambda sets, seed, steps: steps / 100))
+    out = tmp_path / "study"
+    argv = ["tune", "sac", "Pendulum-v1", "--trials", "2", "--budget", "400", "--out", str(out), "--space",
+            str(_space_file(tmp_path)), "--storage", url, *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
+    assert main(argv) == 0
+    study = _journal_study(tmp_path / "db", "sac_Pendulum-v1")
+    assert len(study.trials) == 2 and (out / "report.md").exists() and (out / "best_command.sh").exists()
+    assert not _files_holding(out, SECRET)
+    assert SECRET not in json.dumps([study.user_attrs, *[t.user_attrs for t in study.trials]])
+    captured = capsys.readouterr()
+    assert SECRET not in captured.out + captured.err
+    stored = json.loads((out / "study.json").read_text())["storage"]
+    assert stored == "postgresql+psycopg2://tuner@db.example:5432/optuna"
+    from aquaml.tune.storage import connect_url, mask
+
+    assert opened and all(connect_url(stored) == url for stored in opened)  # the tuner connects with it
+    assert mask(f"failed: {url}") == "failed: postgresql+psycopg2://tuner:***@db.example:5432/optuna"
+    # a later command gives the password again on its own command line, for the same database only
+    assert main(["tune", "resume", str(out), "--storage", url]) == 0 and not _files_holding(out, SECRET)
+    assert main(["tune", "resume", str(out), "--storage", url.replace("optuna", "other")]) == 2
+    err = capsys.readouterr().err
+    assert "is not the study's storage" in err and "tuner:***@" in err and SECRET not in err
+
+
+def test_a_database_that_cannot_be_reached_fails_in_one_line_without_the_password(tmp_path, capsys):
+    pytest.importorskip("psycopg2")
+    url = f"postgresql+psycopg2://tuner:{SECRET}@127.0.0.1:1/optuna?connect_timeout=5"
+    argv = ["tune", "sac", "Pendulum-v1", "--trials", "2", "--budget", "600", "--out", str(tmp_path / "study"),
+            "--storage", url, "--set", "update_interval=50"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "tuner:***@127.0.0.1:1/optuna" in err and SECRET not in err and len(err.strip().splitlines()) == 1
+    assert not _files_holding(tmp_path, SECRET)
+
+
+def _space_file(tmp_path, spec: dict = SPACE) -> Path:
+    import yaml
+
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(spec))
+    return space
+
+
+def test_tune_lists_its_subcommands_and_each_has_its_own_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["tune", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "aquaml tune ALGO ENV" in out
+    assert all(f"aquaml tune {name} STUDY_DIR" in out for name in ("resume", "best", "confirm"))
+    for name, option in (("resume", "--workers"), ("best", "study_dir"), ("confirm", "--top")):
+        with pytest.raises(SystemExit) as e:
+            main(["tune", name, "--help"])
+        out = capsys.readouterr().out
+        assert e.value.code == 0 and out.startswith(f"usage: aquaml tune {name} ") and option in out
+    assert main(["tune", "best", "nowhere"]) == 2
+    assert "nowhere holds no best.yaml" in capsys.readouterr().err
 
 
 def _descendants(pid: int) -> list[int]:
@@ -412,3 +693,26 @@ def test_tuning_sac_on_pendulum_beats_the_default_on_fresh_seeds(tmp_path):
     confirmation = (out / "confirm.md").read_text()
     print(confirmation)
     assert "is still the best on fresh seeds, and it beats the default there" in confirmation
+
+
+def test_a_password_in_a_real_postgresql_url_stays_off_disk_and_resume_needs_none_with_trust(postgres_url, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """The URL with a password (the test server trusts local users, as libpq's PGPASSWORD or
+    ~/.pgpass would stand in for it): the study folder and the database's attributes hold none,
+    and `tune resume` opens the study from the folder alone."""
+    import optuna
+
+    url = postgres_url.replace("postgres@", f"postgres:{SECRET}@", 1)
+    monkeypatch.setattr("aquaml.tune.study.TrialProcess", fake_process(lambda sets, seed, steps: steps / 100))
+    out = tmp_path / "study"
+    argv = ["tune", "sac", "Pendulum-v1", "--trials", "2", "--budget", "400", "--out", str(out), "--space",
+            str(_space_file(tmp_path)), "--storage", url, "--study", "secret",
+            *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
+    assert main(argv) == 0
+    assert main(["tune", "resume", str(out)]) == 0
+    study = optuna.load_study(study_name="secret", storage=postgres_url)
+    assert len(study.trials) == 2 and json.loads((out / "study.json").read_text())["storage"] == postgres_url
+    assert not _files_holding(out, SECRET)
+    assert SECRET not in json.dumps([study.user_attrs, *[t.user_attrs for t in study.trials]])
+    captured = capsys.readouterr()
+    assert SECRET not in captured.out + captured.err

@@ -1,20 +1,41 @@
-"""``aquaml tune ALGO ENV ...``, ``aquaml tune resume|best|confirm STUDY_DIR``."""
+"""``aquaml tune ALGO ENV ...`` (a study), ``aquaml tune resume|best|confirm STUDY_DIR`` (subcommands
+with their own ``--help``) and ``aquaml plot tune STUDY_DIR`` (:data:`PLOT_STUDY`)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from aquaml.plot.cli import PlotCommand
 from aquaml.tools.console import assignments, fail, first_line
+from aquaml.tune.space import SpaceError
+from aquaml.tune.storage import StorageError, mask, shown, without_password
 from aquaml.tune.study import PRUNERS, SAMPLERS, TuneConfig
 
+PROG = "aquaml tune"
+#: the subcommands on a study folder, with their one-line help
+SUBCOMMANDS = {"resume": "finish a study: requeue its dead tuners' trials, run the rest",
+               "best": "print the best configuration (best.yaml) and the command that trains it",
+               "confirm": "rerun the best configurations and the default on fresh seeds"}
+USAGE = (f"{PROG} ALGO ENV --trials N --budget STEPS [options]\n"
+         f"       {PROG} {{{','.join(SUBCOMMANDS)}}} STUDY_DIR [options]")
+_ERRORS = (SpaceError, ValueError, TypeError, FileNotFoundError, StorageError)  #: bad input: one line, status 2
 
-def _fail(message: str) -> int:
-    return fail(message, "aquaml tune")
+
+def _fail(error: BaseException | str) -> int:
+    """A one-line error, any password in it masked."""
+    return fail(mask(first_line(error) if isinstance(error, BaseException) else error), PROG)
+
+
+def _epilog() -> str:
+    lines = ["subcommands on a study folder (each has its own --help):"]
+    lines += [f"  {PROG} {name} STUDY_DIR".ljust(34) + text for name, text in SUBCOMMANDS.items()]
+    return "\n".join(lines)
 
 
 def study_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aquaml tune", description="Tune an algorithm's parameters with Optuna.")
+    p = argparse.ArgumentParser(prog=PROG, usage=USAGE, description="Tune an algorithm's parameters with Optuna.",
+                                epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("algo")
     p.add_argument("env")
     p.add_argument("--trials", type=int, required=True, help="trials in the study, however many tuners share it")
@@ -24,7 +45,8 @@ def study_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="trials at once (one process each)")
     p.add_argument("--sampler", default="tpe", help=f"one of {', '.join(SAMPLERS)}")
     p.add_argument("--pruner", default="median", help=f"one of {', '.join(PRUNERS)}")
-    p.add_argument("--storage", default="", help="journal file or database URL shared by several tuners")
+    p.add_argument("--storage", default="", help="journal file or database URL shared by several tuners (a password "
+                                                 "in it is never written to disk)")
     p.add_argument("--study", default=None, help="study name (default ALGO_ENV)")
     p.add_argument("--out", default=None, help="study folder (default tune/STUDY)")
     p.add_argument("--objective", default="eval_return_mean", help="progress.csv column to maximise")
@@ -34,16 +56,57 @@ def study_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _storage_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", metavar="URL", help="the study's database URL with its password (the study folder "
+                                                    "keeps it without; else PGPASSWORD or ~/.pgpass supply it)")
+
+
+def command_parser() -> argparse.ArgumentParser:
+    """The subcommands on a study folder, each with its own parser (and ``--help``)."""
+    p = argparse.ArgumentParser(prog=PROG, usage=USAGE, description="Tune an algorithm's parameters with Optuna.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run) -> argparse.ArgumentParser:
+        q = sub.add_parser(name, prog=f"{PROG} {name}", help=SUBCOMMANDS[name],
+                           description=SUBCOMMANDS[name][0].upper() + SUBCOMMANDS[name][1:] + ".")
+        q.add_argument("study_dir")
+        q.set_defaults(run=run)
+        return q
+
+    resume = command("resume", _resume)
+    resume.add_argument("--workers", type=int, default=None, help="trials at once (default: as the study was started)")
+    _storage_option(resume)
+    command("best", _best)
+    confirm = command("confirm", _confirm)
+    confirm.add_argument("--top", type=int, default=3, help="configurations to rerun besides the default")
+    confirm.add_argument("--seeds", type=int, default=5, help="fresh seeds per configuration (1000, 1001, ...)")
+    _storage_option(confirm)
+    return p
+
+
 def _storage(storage: str) -> str:
     """A journal path made absolute (resume and confirm may run from elsewhere); URLs as given."""
     return storage if not storage or "://" in storage else str(Path(storage).resolve())
 
 
-def open_folder(folder: Path):
-    """A study folder's settings and its study (read from the storage it names)."""
-    from aquaml.tune.study import load_config, open_study
+def load_folder(folder: Path, storage: str | None = None) -> TuneConfig:
+    """A study folder's settings; ``storage``: its database URL given again with the password."""
+    from aquaml.tune.study import load_config
 
     cfg = load_config(folder)
+    if storage:
+        given = without_password(_storage(storage))
+        if given != cfg.storage:
+            raise ValueError(f"--storage {shown(given)} is not the study's storage "
+                             f"({shown(cfg.storage or 'its journal')})")
+    return cfg
+
+
+def open_folder(folder: Path, storage: str | None = None):
+    """A study folder's settings and its study (read from the storage it names)."""
+    from aquaml.tune.study import open_study
+
+    cfg = load_folder(folder, storage)
     return cfg, open_study(cfg)
 
 
@@ -51,12 +114,13 @@ def _plot_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("study_dir")
     p.add_argument("--out", metavar="DIR", help="folder for the figures (default STUDY_DIR/plots)")
     p.add_argument("--format", choices=("png", "pdf", "svg"), default="png")
+    _storage_option(p)
 
 
 def _plot(args) -> int:
     from aquaml.tune.report import write_plots
 
-    _, study = open_folder(Path(args.study_dir))
+    _, study = open_folder(Path(args.study_dir), args.storage)
     out = Path(args.out) if args.out else Path(args.study_dir) / "plots"
     written = write_plots(study, out, f".{args.format}")
     if not written:
@@ -71,7 +135,47 @@ PLOT_STUDY = PlotCommand("a tuning study's figures (history, importances, interm
                          _plot_arguments, _plot)
 
 
-def _best(folder: Path) -> int:
+def main(argv: list[str]) -> int:
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        args = command_parser().parse_args(argv)
+        return args.run(args)
+    return _study(study_parser().parse_args(argv))
+
+
+def _study(args) -> int:
+    from aquaml.tune.study import tune
+
+    cfg = None
+    try:
+        study = args.study or f"{args.algo}_{args.env}".replace("/", "_")
+        cfg = TuneConfig(args.algo, args.env, args.trials, args.budget, args.seeds, args.workers, args.sampler,
+                         args.pruner, study, str(Path(args.out or Path("tune") / study).resolve()),
+                         _storage(args.storage), args.objective, aggregate=args.aggregate,
+                         sampler_seed=args.sampler_seed, sets=assignments(args.set))
+        return _summary(tune(cfg, args.space), cfg)
+    except _ERRORS as e:
+        return _fail(e)
+    except KeyboardInterrupt:
+        return _interrupted(cfg)
+
+
+def _resume(args) -> int:
+    from aquaml.tune.study import tune
+
+    cfg = None
+    try:
+        cfg = load_folder(Path(args.study_dir), args.storage)  # tune() opens the study and requeues
+        if args.workers is not None:
+            cfg.workers = args.workers
+        return _summary(tune(cfg), cfg)
+    except _ERRORS as e:
+        return _fail(e)
+    except KeyboardInterrupt:
+        return _interrupted(cfg)
+
+
+def _best(args) -> int:
+    folder = Path(args.study_dir)
     best = folder / "best.yaml"
     if not best.exists():
         return _fail(f"{folder} holds no best.yaml (not a study folder, or no trial completed)")
@@ -80,67 +184,24 @@ def _best(folder: Path) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    from aquaml.tune.study import load_config, tune
-    from aquaml.tune.space import SpaceError
+def _confirm(args) -> int:
+    from aquaml.tune.confirm import confirm
 
-    if argv[:1] == ["best"]:
-        if len(argv) != 2:
-            return _fail("usage: aquaml tune best STUDY_DIR")
-        return _best(Path(argv[1]))
-    if argv[:1] == ["confirm"]:
-        p = argparse.ArgumentParser(prog="aquaml tune confirm",
-                                    description="Rerun the best configurations and the default on fresh seeds.")
-        p.add_argument("study_dir")
-        p.add_argument("--top", type=int, default=3)
-        p.add_argument("--seeds", type=int, default=5)
-        args = p.parse_args(argv[1:])
-        if args.top <= 0 or args.seeds <= 0:
-            return _fail("--top and --seeds must be positive")
-        try:
-            cfg, study = open_folder(Path(args.study_dir))
-            from aquaml.tune.confirm import confirm
-
-            confirm(study, cfg, args.top, args.seeds)
-        except (ValueError, RuntimeError, FileNotFoundError) as e:
-            return _fail(first_line(e))
-        print((cfg.path / "confirm.md").read_text(), end="")
-        return 0
-    if argv[:1] == ["resume"]:
-        p = argparse.ArgumentParser(prog="aquaml tune resume",
-                                    description="Finish a study: requeue its dead tuners' trials, run the rest.")
-        p.add_argument("study_dir")
-        p.add_argument("--workers", type=int, default=None, help="trials at once (default: as the study was started)")
-        args = p.parse_args(argv[1:])
-        try:
-            cfg = load_config(args.study_dir)  # tune() opens the study and requeues
-            if args.workers is not None:
-                cfg.workers = args.workers
-            return _summary(tune(cfg), cfg)
-        except (SpaceError, ValueError, TypeError, FileNotFoundError) as e:
-            return _fail(first_line(e))
-        except KeyboardInterrupt:
-            return _interrupted(cfg)
-    args = study_parser().parse_args(argv)
+    if args.top <= 0 or args.seeds <= 0:
+        return _fail("--top and --seeds must be positive")
     try:
-        study = args.study or f"{args.algo}_{args.env}".replace("/", "_")
-        cfg = TuneConfig(args.algo, args.env, args.trials, args.budget, args.seeds, args.workers, args.sampler,
-                         args.pruner, study, str(Path(args.out or Path("tune") / study).resolve()), _storage(args.storage),
-                         args.objective,
-                         aggregate=args.aggregate, sampler_seed=args.sampler_seed, sets=assignments(args.set))
-        result = tune(cfg, args.space)
-    except (SpaceError, ValueError, TypeError, FileNotFoundError) as e:
-        return _fail(first_line(e))
-    except KeyboardInterrupt:
-        return _interrupted(cfg)
-    return _summary(result, cfg)
+        cfg, study = open_folder(Path(args.study_dir), args.storage)
+        confirm(study, cfg, args.top, args.seeds)
+    except (ValueError, RuntimeError, FileNotFoundError, StorageError) as e:
+        return _fail(e)
+    print((cfg.path / "confirm.md").read_text(), end="")
+    return 0
 
 
-def _interrupted(cfg: TuneConfig) -> int:
-    import sys
-
-    print(f"aquaml tune: interrupted; the trials that were running stay RUNNING until `aquaml tune resume "
-          f"{cfg.path}` runs them again", file=sys.stderr)
+def _interrupted(cfg: TuneConfig | None) -> int:
+    where = cfg.path if cfg is not None else "STUDY_DIR"
+    print(f"{PROG}: interrupted; the trials that were running stay RUNNING until `aquaml tune resume "
+          f"{where}` runs them again", file=sys.stderr)
     return 130
 
 

@@ -37,6 +37,8 @@ def write_report(study, cfg, folder: Path, command_of, top: int = 5) -> None:
     """``report.md``: what ran, the default against the best, the best trials with their commands."""
     from optuna.trial import TrialState
 
+    from aquaml.tune.storage import mask
+
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
     complete = sorted((t for t in trials if t.state == TrialState.COMPLETE and math.isfinite(t.value)),
@@ -60,5 +62,5 @@ def write_report(study, cfg, folder: Path, command_of, top: int = 5) -> None:
         lines.append("")
     lines += ["Figures: " + ", ".join(f"[{p}](plots/{p}.png)" for p in PLOTS
                                      if (folder / "plots" / f"{p}.png").exists()), "",
-              "Browse the study: `optuna-dashboard " + (cfg.storage or str(folder / "journal.log")) + "`.", ""]
+              "Browse the study: `optuna-dashboard " + mask(cfg.storage or str(folder / "journal.log")) + "`.", ""]
     (folder / "report.md").write_text("\n".join(lines))

@@ -2,7 +2,8 @@
 
 :func:`tune` creates (or continues) a study whose storage is, by default, Optuna's journal
 file in the study folder (no server); ``storage`` may name a shared journal file or a
-PostgreSQL/MySQL URL so that tuners on several machines share one study. The default
+PostgreSQL/MySQL URL so that tuners on several machines share one study (its password is never
+written: :mod:`aquaml.tune.storage`). :class:`Tuner` runs the trials. The default
 configuration is enqueued as the first trial, so the study always reports what tuning gained.
 Trials are asked for under a lock (in the database, or beside the journal file), so however
 many tuner threads, processes or machines share the study, it never holds more than ``trials``
@@ -12,6 +13,7 @@ system or a database).
 """
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import math
@@ -26,14 +28,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aquaml.tune.process import TrialProcess
 from aquaml.tune.report import write_plots, write_report
 from aquaml.tune.space import Dimension, as_text, default_space, load_space, parse_space
-from aquaml.tune.process import TrialProcess
-from aquaml.tune.trial import UNKNOWN_OBJECTIVE, TrialOutcome, run_trial
+from aquaml.tune.storage import connect_url, is_database, storage_errors, without_password
+from aquaml.tune.trial import REPORT_POINTS, UNKNOWN_OBJECTIVE, TrialOutcome, first_pruned_point, run_trial
 
 SAMPLERS = ("tpe", "random", "cmaes", "qmc")
 STALE_AFTER_S = 120.0  #: a RUNNING trial whose heartbeat is older is its dead tuner's (clocks must agree)
 PRUNERS = ("median", "halving", "hyperband", "none")
+#: the default trial's user attributes (a requeued default trial keeps them all)
+DEFAULT_ATTRS = ("default", "default_assignments", "default_inside")
 OBJECTIVE_AGGREGATES = ("mean", "iqm")
 
 
@@ -51,7 +56,7 @@ class TuneConfig:
     pruner: str = "median"
     study: str = "study"
     folder: str = ""  #: the study folder (default tune/<study>)
-    storage: str = ""  #: "" for the journal file in the folder, a journal path, or a database URL
+    storage: str = ""  #: "" for the journal file in the folder, a journal path, or a database URL (no password)
     objective: str = "eval_return_mean"  #: a progress.csv column, maximised
     last_evals: int = 3  #: evaluations averaged per run
     aggregate: str = "mean"  #: over seeds: mean or iqm
@@ -59,9 +64,23 @@ class TuneConfig:
     sets: dict = field(default_factory=dict)  #: fixed parameters (``--set key=value``)
     space: dict = field(default_factory=dict)  #: name -> distribution (filled from the default or --space)
 
+    def __post_init__(self) -> None:
+        # a database URL's password stays in this process (storage.py), never in the settings
+        self.storage = without_password(self.storage)
+
     @property
     def path(self) -> Path:
         return Path(self.folder or Path("tune") / self.study)
+
+
+def settings(cfg: TuneConfig) -> dict:
+    """The settings as ``study.json`` and the study's ``config`` attribute keep them (no password:
+    the storage URL lost it when the config was made)."""
+    return asdict(cfg)
+
+
+def write_settings(cfg: TuneConfig) -> None:
+    (cfg.path / "study.json").write_text(json.dumps(settings(cfg), indent=2))
 
 
 def load_config(folder: str | Path) -> TuneConfig:
@@ -128,7 +147,7 @@ def open_study(cfg: TuneConfig):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg.path.mkdir(parents=True, exist_ok=True)
     storage = cfg.storage or str(cfg.path / "journal.log")
-    if "://" not in storage:
+    if not is_database(storage):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
@@ -137,13 +156,20 @@ def open_study(cfg: TuneConfig):
                 "random": lambda: optuna.samplers.RandomSampler(seed=cfg.sampler_seed),
                 "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=cfg.sampler_seed),
                 "qmc": lambda: optuna.samplers.QMCSampler(seed=cfg.sampler_seed)}
-    # no pruning in the first quarter of a run: early evaluations of RL runs are mostly noise
-    pruners = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=cfg.budget // 4),
-               "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
-               "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cfg.budget * cfg.seeds),
+    # steps are the report points (trial.py): no pruning before the first point past the first
+    # quarter of a run (early RL evaluations are mostly noise), where the halving rungs begin too
+    first = first_pruned_point()
+    pruners = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=first),
+               "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=first, reduction_factor=3),
+               "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=first, max_resource=REPORT_POINTS,
+                                                                   reduction_factor=3),
                "none": lambda: optuna.pruners.NopPruner()}
-    return optuna.create_study(storage=storage, study_name=cfg.study, direction="maximize",
-                               sampler=samplers[cfg.sampler](), pruner=pruners[cfg.pruner](), load_if_exists=True)
+    options = dict(study_name=cfg.study, direction="maximize", sampler=samplers[cfg.sampler](),
+                   pruner=pruners[cfg.pruner](), load_if_exists=True)
+    if not isinstance(storage, str):
+        return optuna.create_study(storage=storage, **options)
+    with storage_errors(storage, f"cannot open study {cfg.study}"):
+        return optuna.create_study(storage=connect_url(storage), **options)
 
 
 _ENGINES: dict = {}
@@ -155,18 +181,8 @@ def study_lock(cfg: TuneConfig):
     a MySQL named lock in the study's database, else a file lock beside its journal (or SQLite) file."""
     url = cfg.storage
     if url.startswith(("postgresql", "mysql")):
-        import sqlalchemy
-
-        engine = _ENGINES.setdefault(url, sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool))
-        name = f"aquaml-tune:{cfg.study}"
-        take, drop = (("SELECT pg_advisory_lock(hashtext(:n))", "SELECT pg_advisory_unlock(hashtext(:n))")
-                      if url.startswith("postgresql") else ("SELECT GET_LOCK(:n, -1)", "SELECT RELEASE_LOCK(:n)"))
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text(take), {"n": name})
-            try:
-                yield
-            finally:
-                conn.execute(sqlalchemy.text(drop), {"n": name})
+        with database_lock(url, f"aquaml-tune:{cfg.study}"):
+            yield
         return
     if not url:
         path = cfg.path / ".ask.lock"
@@ -180,100 +196,180 @@ def study_lock(cfg: TuneConfig):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@contextmanager
+def database_lock(url: str, name: str):
+    """A PostgreSQL advisory lock or a MySQL named lock ``name`` in the database ``url`` (stored
+    without its password: :func:`~aquaml.tune.storage.connect_url` adds it back)."""
+    import sqlalchemy
+
+    take, drop = (("SELECT pg_advisory_lock(hashtext(:n))", "SELECT pg_advisory_unlock(hashtext(:n))")
+                  if url.startswith("postgresql") else ("SELECT GET_LOCK(:n, -1)", "SELECT RELEASE_LOCK(:n)"))
+    with storage_errors(url, "cannot lock the study"):
+        if url not in _ENGINES:
+            _ENGINES[url] = sqlalchemy.create_engine(connect_url(url), poolclass=sqlalchemy.pool.NullPool)
+        conn = _ENGINES[url].connect()
+    try:
+        with storage_errors(url, "cannot lock the study"):
+            conn.execute(sqlalchemy.text(take), {"n": name})
+        try:
+            yield
+        finally:
+            conn.execute(sqlalchemy.text(drop), {"n": name})
+    finally:
+        conn.close()
+
+
 def tune(cfg: TuneConfig, space_file: str | None = None, log=print) -> Any:
     """Run (or continue) the study until it holds ``cfg.trials`` finished trials; returns it."""
-    import optuna
-    from optuna.trial import TrialState
+    return Tuner(cfg, space_file, log).run()
 
-    space = check_config(cfg, space_file)
-    cfg.path.mkdir(parents=True, exist_ok=True)
-    with study_lock(cfg):  # also around opening: tuners starting together would create the tables twice
-        study = open_study(cfg)
-        check_joining(study.user_attrs.get("config"), cfg)
-        requeue_stale(study, cfg, log)
-        if "config" not in study.user_attrs:
-            study.set_user_attr("config", asdict(cfg))
-            inside, texts = default_assignment(cfg, space)  # defaults outside a user's space run as they are
-            study.enqueue_trial(inside, user_attrs={"default": True, "default_assignments": texts,
-                                                    "default_inside": sorted(inside)})
-    (cfg.path / "study.json").write_text(json.dumps(asdict(cfg), indent=2))
-    started = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
-    wrong_objective: list[str] = []  # the first run that lacks the objective stops the study: every run would
+class Tuner:
+    """One tuner of a study: ``cfg.workers`` threads, each with its warm trial process, ask for
+    trials under the study lock and run them until the study holds ``cfg.trials`` trials."""
 
-    def ask():
-        if wrong_objective:
+    STARTED = ("RUNNING", "COMPLETE", "PRUNED", "FAIL")  #: the states that count towards the trial cap
+
+    def __init__(self, cfg: TuneConfig, space_file: str | None = None, log=print) -> None:
+        self.cfg, self.log = cfg, log
+        self.space = check_config(cfg, space_file)
+        self.study = None
+        self.wrong_objective: list[str] = []  # the first run that lacks the objective stops the study: every run would
+        self.interrupted = threading.Event()  # Ctrl-C: no new trial; running ones stay RUNNING for `tune resume`
+        self.processes: list[TrialProcess] = []
+
+    def run(self):
+        """Run (or continue) the study until it holds ``cfg.trials`` finished trials; returns it."""
+        self.open()
+        self.run_workers()
+        with study_lock(self.cfg):  # tuners finishing together (mpirun ranks) write one after another
+            write_outputs(self.study, self.cfg)
+        if self.wrong_objective:
+            raise ValueError(f"--objective: {self.wrong_objective[0]}")
+        return self.study
+
+    def open(self) -> None:
+        """Open (or create) the study, requeue its dead tuners' trials, enqueue the default first."""
+        cfg = self.cfg
+        cfg.path.mkdir(parents=True, exist_ok=True)
+        with study_lock(cfg):  # also around opening: tuners starting together would create the tables twice
+            self.study = open_study(cfg)
+            check_joining(self.study.user_attrs.get("config"), cfg)
+            requeue_stale(self.study, cfg, self.log)
+            if "config" not in self.study.user_attrs:
+                self.study.set_user_attr("config", settings(cfg))
+                enqueue_default(self.study, cfg, self.space)
+        write_settings(cfg)
+
+    def ask(self):
+        """The next trial (a queued one first), or None once the study holds its trials."""
+        from optuna.trial import TrialState
+
+        if self.wrong_objective:
             return None
-        with study_lock(cfg):
-            counted = [t for t in study.get_trials(deepcopy=False, states=started) if not t.user_attrs.get("requeued")]
-            if len(counted) >= cfg.trials:
+        with study_lock(self.cfg):
+            started = [TrialState[name] for name in self.STARTED]
+            counted = [t for t in self.study.get_trials(deepcopy=False, states=started)
+                       if not t.user_attrs.get("requeued")]
+            if len(counted) >= self.cfg.trials:
                 return None
-            trial = study.ask()
+            trial = self.study.ask()
             trial.set_user_attr("tuner", {"machine": machine_id(), "pid": os.getpid()})
             trial.set_user_attr("heartbeat", time.time())
             return trial
 
-    def run_one(trial, process: TrialProcess) -> TrialOutcome:
-        # the default trial suggests its in-space values (the sampler learns from them), the rest run as they are
+    def assign(self, trial) -> dict[str, str]:
+        """The trial's values as ``--set`` text. The default trial suggests its in-space values
+        (the sampler learns from them); the rest of it runs as it is."""
         fixed, inside = trial.user_attrs.get("default_assignments"), trial.user_attrs.get("default_inside", ())
         assignments = {name: as_text(dim.suggest(trial)) if fixed is None or name in inside else fixed[name]
-                       for name, dim in space.items()}
+                       for name, dim in self.space.items()}
         trial.set_user_attr("assignments", assignments)
+        return assignments
 
-        def report(value: float, step: int) -> bool:
-            trial.report(value, step)
-            return trial.should_prune()
+    def run_one(self, trial, process: TrialProcess) -> TrialOutcome:
+        cfg = self.cfg
 
-        return run_trial(cfg.algo, cfg.env, cfg.budget, list(range(cfg.seeds)), {**cfg.sets, **assignments},
+        def report(value: float, point: int) -> bool:
+            return self.report(trial, value, point)
+
+        def record(value: float, point: int) -> None:
+            self.study._storage.set_trial_intermediate_value(trial._trial_id, point, value)
+
+        return run_trial(cfg.algo, cfg.env, cfg.budget, list(range(cfg.seeds)), {**cfg.sets, **self.assign(trial)},
                          cfg.path / "runs" / f"trial_{trial.number:04d}", report, cfg.objective, cfg.last_evals,
-                         cfg.aggregate, process=process, beat=lambda: trial.set_user_attr("heartbeat", time.time()))
+                         cfg.aggregate, process=process, beat=lambda: trial.set_user_attr("heartbeat", time.time()),
+                         record=record)
 
-    interrupted = threading.Event()  # Ctrl-C: no new trial; running ones stay RUNNING for `tune resume`
-    processes: list[TrialProcess] = []
+    def report(self, trial, value: float, point: int) -> bool:
+        """The trial's value at a report point (the aggregate over the seeds that passed it,
+        replacing what fewer seeds reported there), and whether the pruner stops the trial there:
+        judged on its values up to that point, as every trial is at that point."""
+        storage = self.study._storage
+        storage.set_trial_intermediate_value(trial._trial_id, point, value)
+        view = copy.deepcopy(storage.get_trial(trial._trial_id))
+        view.intermediate_values = {p: v for p, v in view.intermediate_values.items() if p <= point}
+        return self.study.pruner.prune(self.study, view)
 
-    def worker(cpus) -> None:
-        env_vars = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"} if cfg.workers > 1 else None
-        with TrialProcess(env_vars, cpus) as process:  # one warm process runs this worker's trials
-            processes.append(process)
-            while not interrupted.is_set() and (trial := ask()) is not None:
+    def worker(self, cpus) -> None:
+        """One thread's trials, one after another in one warm process."""
+        env_vars = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"} if self.cfg.workers > 1 else None
+        with TrialProcess(env_vars, cpus) as process:
+            self.processes.append(process)
+            while not self.interrupted.is_set() and (trial := self.ask()) is not None:
                 try:
-                    outcome = run_one(trial, process)
+                    outcome = self.run_one(trial, process)
                 except Exception:  # the tuner's own failure: the trial must not stay RUNNING
                     outcome = TrialOutcome("fail", error=traceback.format_exc()[-3000:])
-                if interrupted.is_set():
+                if self.interrupted.is_set():
                     return  # killed by the interrupt, not by its configuration: resume runs it again
-                try:
-                    finish(study, trial, outcome)
-                except optuna.exceptions.UpdateFinishedTrialError:  # another tuner judged it stale meanwhile
-                    log(f"trial {trial.number}: already marked failed by another tuner; its result is dropped")
-                    continue
-                log(f"trial {trial.number}: {outcome.state}" + (f", {cfg.objective} {outcome.value:.2f}"
-                                                               if outcome.value is not None else ""))
-                if outcome.error.startswith(UNKNOWN_OBJECTIVE):
-                    wrong_objective.append(outcome.error)
+                self.settle(trial, outcome)
 
-    # each worker's trials get their share of the cores (none pinned when workers outnumber cores)
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    shares = [cores[i::cfg.workers] if 1 < cfg.workers <= len(cores) else None for i in range(cfg.workers)]
-    threads = [threading.Thread(target=worker, args=(shares[i],), name=f"aquaml-tune-{i}") for i in range(cfg.workers)]
-    for t in threads:
-        t.start()
-    try:
+    def settle(self, trial, outcome: TrialOutcome) -> None:
+        """Tell the study the trial's outcome and log it."""
+        import optuna
+
+        try:
+            finish(self.study, trial, outcome)
+        except optuna.exceptions.UpdateFinishedTrialError:  # another tuner judged it stale meanwhile
+            self.log(f"trial {trial.number}: already marked failed by another tuner; its result is dropped")
+            return
+        self.log(f"trial {trial.number}: {outcome.state}" + (f", {self.cfg.objective} {outcome.value:.2f}"
+                                                            if outcome.value is not None else ""))
+        if outcome.error.startswith(UNKNOWN_OBJECTIVE):
+            self.wrong_objective.append(outcome.error)
+
+    def core_shares(self) -> list:
+        """Each worker's share of the cores (none pinned when workers outnumber cores)."""
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        n = self.cfg.workers
+        return [cores[i::n] if 1 < n <= len(cores) else None for i in range(n)]
+
+    def run_workers(self) -> None:
+        """The workers until the study is full; Ctrl-C kills their trial processes and re-raises."""
+        threads = [threading.Thread(target=self.worker, args=(cpus,), name=f"aquaml-tune-{i}")
+                   for i, cpus in enumerate(self.core_shares())]
         for t in threads:
-            while t.is_alive():
-                t.join(0.2)  # short waits: Ctrl-C reaches this thread
-    except KeyboardInterrupt:
-        interrupted.set()
-        for process in processes:
-            process.kill()
-        for t in threads:
-            t.join()
-        raise
-    with study_lock(cfg):  # tuners finishing together (mpirun ranks) write one after another
-        write_outputs(study, cfg)
-    if wrong_objective:
-        raise ValueError(f"--objective: {wrong_objective[0]}")
-    return study
+            t.start()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)  # short waits: Ctrl-C reaches this thread
+        except KeyboardInterrupt:
+            self.interrupted.set()
+            for process in self.processes:
+                process.kill()
+            for t in threads:
+                t.join()
+            raise
+
+
+def enqueue_default(study, cfg: TuneConfig, space: dict[str, Dimension]) -> None:
+    """The algorithm's default configuration as the study's first trial (defaults outside a
+    user's space run as they are)."""
+    inside, texts = default_assignment(cfg, space)
+    study.enqueue_trial(inside, user_attrs={"default": True, "default_assignments": texts,
+                                            "default_inside": sorted(inside)})
 
 
 #: settings in which the tuners of one study may differ (each its own cores, paths and output)
@@ -285,7 +381,7 @@ def check_joining(stored: dict | None, cfg: TuneConfig) -> None:
     each setting that differs, before any trial runs."""
     if stored is None:
         return
-    given = json.loads(json.dumps(asdict(cfg)))  # the storage's JSON form: tuples as lists
+    given = json.loads(json.dumps(settings(cfg)))  # the storage's JSON form: tuples as lists
     differ = [f"{k}: {stored.get(k)!r} in the study, {given.get(k)!r} given" for k in sorted(set(stored) | set(given))
               if k not in JOIN_FREE and stored.get(k) != given.get(k)]
     if differ:
@@ -331,8 +427,8 @@ def requeue_stale(study, cfg: TuneConfig, log=print) -> None:
         study._storage.set_trial_user_attr(t._trial_id, "requeued", True)
         study._storage.set_trial_user_attr(t._trial_id, "error", "its tuner stopped (killed or crashed); requeued")
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        fixed = t.user_attrs.get("default_assignments")
-        attrs = {"default": True, "default_assignments": fixed} if fixed else {}
+        # the default configuration stays the default, suggesting its in-space values again
+        attrs = {key: t.user_attrs[key] for key in DEFAULT_ATTRS if key in t.user_attrs}
         study.enqueue_trial(dict(t.params), user_attrs=attrs)
         log(f"trial {t.number}: its tuner is gone; marked failed and its configuration queued again")
 

@@ -318,16 +318,22 @@ def _judged_reports(out: Path):
     return trials, [step for step in trials[2].intermediate_values if step >= warm_up]
 
 
+def _mocked_ppo_study(tmp_path, monkeypatch, bad_rollout: str):
+    """The study of ``_ppo_study_with_a_bad_trial`` on mocked curves: the bad trial (learning rate
+    below 1e-5) stays at 10, the others climb from 20 to 220 over the budget."""
+    out, argv = _ppo_study_with_a_bad_trial(tmp_path, bad_rollout)
+    curve = lambda sets, seed, steps: 10.0 if float(sets["learning_rate"]) < 1e-5 else 20 + 200 * steps / 2560
+    monkeypatch.setattr("aquaml.tune.study.TrialProcess", fake_process(curve))
+    assert main(argv) == 0
+    return _judged_reports(out)
+
+
 def test_a_bad_ppo_trial_is_pruned_at_its_first_report_past_the_warm_up_whatever_its_evaluation_grid(
         tmp_path, monkeypatch):
     """The good trials evaluate every 512 env steps (rollout_length 128), the bad one every 256
     (rollout_length 64): on the shared report grid the pruner compares them at its first report
     past the warm-up, and prunes it there."""
-    out, argv = _ppo_study_with_a_bad_trial(tmp_path, "64")
-    curve = lambda sets, seed, steps: 10.0 if float(sets["learning_rate"]) < 1e-5 else 20 + 200 * steps / 2560
-    monkeypatch.setattr("aquaml.tune.study.TrialProcess", fake_process(curve))
-    assert main(argv) == 0
-    trials, judged = _judged_reports(out)
+    trials, judged = _mocked_ppo_study(tmp_path, monkeypatch, "64")
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
     assert len(judged) == 1, f"pruned at its report number {len(judged)} past the warm-up"
 
@@ -335,11 +341,7 @@ def test_a_bad_ppo_trial_is_pruned_at_its_first_report_past_the_warm_up_whatever
 def test_no_trial_is_judged_on_an_evaluation_from_the_first_quarter_of_its_run(tmp_path, monkeypatch):
     """Evaluations every 512 steps of 2560: the third report point (768 steps) still holds the
     evaluation at 512 (20 %), so the bad trial is judged first at the fourth (1024 steps)."""
-    out, argv = _ppo_study_with_a_bad_trial(tmp_path, "128")
-    curve = lambda sets, seed, steps: 10.0 if float(sets["learning_rate"]) < 1e-5 else 20 + 200 * steps / 2560
-    monkeypatch.setattr("aquaml.tune.study.TrialProcess", fake_process(curve))
-    assert main(argv) == 0
-    trials, _ = _judged_reports(out)
+    trials, _ = _mocked_ppo_study(tmp_path, monkeypatch, "128")
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
     assert trials[2].intermediate_values == {2: 10.0, 3: 10.0, 4: 10.0}
 

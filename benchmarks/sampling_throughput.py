@@ -94,9 +94,9 @@ def trainer_rate(env_id: str, n_workers: int, steps: int) -> float:
     actor = starter.algo.actor_params(starter.state)
     warm_until = time.perf_counter() + 0.5  # compilation, then half a second of warm-up steps
     while time.perf_counter() < warm_until:
-        c.collect(50, actor, starter.act_key, rng)
+        c.collect(50, actor, starter.loop.act_key, rng)
     start = time.perf_counter()
-    c.collect(steps // n_envs, actor, starter.act_key, rng)
+    c.collect(steps // n_envs, actor, starter.loop.act_key, rng)
     rate = (steps // n_envs) * n_envs / (time.perf_counter() - start)
     starter.close()
     return rate

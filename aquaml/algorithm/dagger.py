@@ -61,6 +61,9 @@ class DAggerFeeder(Feeder):
     uses_dataset = "optional"
     uses_expert = True
     requires = ("prepare_batches", "observe_dataset", "norm_shapes")
+    requires_instance = ("models",)
+    reads_parameters = ("expert", "expert_episodes", "dataset", "max_episodes", "sequence_length", "batch_size",
+                        "update_times")
 
     def __init__(self, algo, params, *, fields=None, dataset=None, expert=None) -> None:
         super().__init__(algo, params)

@@ -49,6 +49,8 @@ class Feeder:
     requires: ClassVar[tuple[str, ...]] = ()
     #: members set on the algorithm instance by its ``__init__`` that this feeder reads
     requires_instance: ClassVar[tuple[str, ...]] = ()
+    #: fields of the run's parameters this feeder reads (checked before anything is built)
+    reads_parameters: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, algo, params, *, fields: Fields | None = None, dataset=None, expert=None) -> None:
         self.algo, self.params = algo, params
@@ -86,6 +88,7 @@ class ReplayFeeder(Feeder):
 
     can_overlap = True
     requires = ("prepare_batches",)
+    reads_parameters = ("buffer_size", "mini_buffer_size", "batch_size", "update_times", "save_buffer", "n_envs")
 
     def __init__(self, algo, params, *, fields: Fields | None = None, dataset=None, expert=None) -> None:
         super().__init__(algo, params)
@@ -144,6 +147,8 @@ class DatasetFeeder(Feeder):
     steps_envs = False
     uses_dataset = "required"
     requires = ("prepare_batches", "observe_dataset")
+    requires_instance = ("models",)
+    reads_parameters = ("dataset", "max_episodes", "batch_size", "update_times")
 
     def __init__(self, algo, params, *, fields: Fields | None = None, dataset=None, expert=None) -> None:
         super().__init__(algo, params)
@@ -168,6 +173,7 @@ class AdversarialReplayFeeder(ReplayFeeder):
     ``sequence_length`` both are windows of consecutive steps."""
 
     uses_dataset = "required"
+    reads_parameters = (*ReplayFeeder.reads_parameters, "dataset", "max_episodes", "sequence_length")
 
     def __init__(self, algo, params, *, fields: Fields | None = None, dataset=None, expert=None) -> None:
         super().__init__(algo, params, fields=fields)
@@ -194,6 +200,7 @@ class AdversarialRolloutFeeder(RolloutFeeder):
 
     uses_dataset = "required"
     requires = ("prepare_rollout", "prepare_batches")
+    reads_parameters = ("dataset", "max_episodes", "rollout_length", "n_envs", "discriminator_epochs", "batch_size")
 
     def __init__(self, algo, params, *, fields: Fields | None = None, dataset=None, expert=None) -> None:
         super().__init__(algo, params)
@@ -214,14 +221,17 @@ FEEDERS: dict[str, type[Feeder]] = {"off_policy": ReplayFeeder, "on_policy": Rol
 
 
 def feeder_of(algo: type) -> type[Feeder]:
-    """The feeder class an algorithm class declares (``feeder``, or a built-in one by ``kind``)."""
-    feeder = getattr(algo, "feeder", None)
-    if feeder is not None:
+    """The feeder class an algorithm class declares: ``feeder``, or a built-in one by ``kind``,
+    whichever the most derived class that sets one of them sets (``class X(SAC): kind = 'adversarial'``
+    gets the adversarial feeder, not SAC's)."""
+    owner = next((c for c in algo.__mro__ if "feeder" in vars(c) or "kind" in vars(c)), None)
+    if owner is not None and "feeder" in vars(owner):
+        feeder = vars(owner)["feeder"]
         if not (isinstance(feeder, type) and issubclass(feeder, Feeder)):
             raise TypeError(f"{algo.__name__}.feeder = {feeder!r}; it must be a subclass of "
                             "aquaml.algorithm.feeders.Feeder")
         return feeder
-    kind = getattr(algo, "kind", None)
+    kind = vars(owner)["kind"] if owner is not None else None
     if kind not in FEEDERS:
         raise TypeError(f"{algo.__name__}.kind = {kind!r}; use one of {', '.join(sorted(FEEDERS))} "
                         "(or set feeder = a Feeder subclass)")

@@ -131,6 +131,31 @@ def check_algorithm(cls) -> None:
                         "docs/new_algorithm.md)")
 
 
+#: parameter fields the training loop, the evaluation and the default models read
+LOOP_FIELDS = ("n_epochs", "n_envs", "overlap", "display_interval", "calculate_episodes", "store_model_times", "seed",
+               "episode_length", "steps_per_env", "total_steps", "hidden_sizes", "learning_rate", "lstm_size")
+#: those a generative model's run reads (no environment, no evaluation episodes)
+GENERATIVE_FIELDS = ("n_epochs", "overlap", "display_interval", "store_model_times", "seed", "total_steps")
+
+
+def check_parameters(algo: type, params):
+    """``params`` (None: the defaults) as an instance of ``algo.Parameters``, holding every field
+    the loop and the algorithm's feeder read; a ``TypeError`` names what is wrong."""
+    check_algorithm(algo)
+    params = params if params is not None else algo.Parameters()
+    if not isinstance(params, algo.Parameters):
+        raise TypeError(f"algo_hyperparameter is a {type(params).__name__}; {algo.__name__} needs "
+                        f"{algo.Parameters.__name__} (e.g. SAC2_parameter(...))")
+    feeder = feeder_of(algo)
+    fields = dict.fromkeys((*(LOOP_FIELDS if feeder.needs_env else GENERATIVE_FIELDS), *feeder.reads_parameters))
+    missing = _lacking(params, fields)
+    if missing:
+        raise TypeError(f"{type(params).__name__} lacks {', '.join(missing)}, which the training loop or "
+                        f"{feeder.__name__} reads: subclass one of aquaml.algorithm's parameter base classes "
+                        "(LoopParameters, OnPolicyParameters, OffPolicyParameters, OfflineParameters)")
+    return params
+
+
 def check_instance(algo) -> None:
     """After construction: what ``__init__`` was to set exists (``act``, ``update``, the feeder's needs)."""
     feeder = feeder_of(type(algo))

@@ -140,9 +140,17 @@ class Parameters(metaclass=_ParametersMeta):
 
     def changed_from(self, saved: Mapping[str, Any]) -> list[str]:
         """The fields whose values differ from ``saved`` (a ``config.json``'s parameters, read
-        as :meth:`from_kwargs` reads them, so old names such as PPO's ``update_times`` match)."""
-        old = type(self).from_kwargs(**saved)
-        return sorted(f.name for f in dataclasses.fields(self) if getattr(old, f.name) != getattr(self, f.name))
+        as :meth:`from_kwargs` reads them, so old names such as PPO's ``update_times`` match),
+        and the fields ``saved`` lacks: a field added since the run started (IQL's
+        ``normalize_rewards``) may change what its default now does."""
+        old, given = type(self).from_kwargs(**saved), self.fields_in(saved)
+        return sorted(f.name for f in dataclasses.fields(self)
+                      if f.name not in given or getattr(old, f.name) != getattr(self, f.name))
+
+    @classmethod
+    def fields_in(cls, saved: Mapping[str, Any]) -> set[str]:
+        """The fields a saved ``to_dict()`` sets (old names resolved)."""
+        return set(cls._resolve_names({k: v for k, v in saved.items() if k != DERIVED_KEY}))
 
     def replace(self, **changes: Any):
         """A copy with ``changes`` (aliases accepted); derived fields that were not given are

@@ -103,6 +103,7 @@ class FieldFeeder(Feeder):
     uses_dataset = "required"
     requires = ("observe_dataset",)
     requires_instance = ("evaluate",)
+    reads_parameters = ("dataset", "batch_size", "update_times")
 
     def __init__(self, algo, params, *, fields=None, dataset=None, expert=None) -> None:
         super().__init__(algo, params)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from aquaml.tools.console import assignments, fail, first_line
 
 
@@ -85,8 +87,6 @@ def _train_generative(algo, args) -> int:
 
 
 def _eval(args) -> int:
-    import numpy as np
-
     from aquaml.sampler import EVAL_FIRST_EPISODE
     from aquaml.starter.loading import load_run
 

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from aquaml.data.dataset import STEP_FIELDS, Dataset, DatasetError
+from aquaml.data.minari_io import from_minari, to_minari
 
 _HDF5 = (".h5", ".hdf5")
 MINARI_PREFIX = "minari:"
@@ -46,8 +47,6 @@ def save_data(path: str | os.PathLike, data: Dataset | Mapping[str, np.ndarray])
     if str(path).startswith(MINARI_PREFIX):
         if not isinstance(data, Dataset):
             raise TypeError("save_data: a Minari dataset is written from an aquaml.data.Dataset, not a dict")
-        from aquaml.data.minari_io import to_minari
-
         return to_minari(data, str(path)[len(MINARI_PREFIX):])
     path = _resolve(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +88,6 @@ def load_data(path: str | os.PathLike, max_episode_steps: int | None = None) -> 
     """
     text = str(path)
     if text.startswith(MINARI_PREFIX) or _is_minari_dir(Path(text)):
-        from aquaml.data.minari_io import from_minari
-
         return from_minari(text[len(MINARI_PREFIX):] if text.startswith(MINARI_PREFIX) else Path(text))
     if Path(text).is_dir():
         return from_npy_folder(Path(text), max_episode_steps)

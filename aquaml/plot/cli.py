@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Mapping
 
 from aquaml.tools.console import fail, first_line

@@ -243,7 +243,6 @@ def read_sb3_evaluations(f: Path) -> Run:
             steps, results = np.asarray(data["timesteps"], np.float64), np.asarray(data["results"], np.float64)
             lengths = np.asarray(data["ep_lengths"], np.float64) if "ep_lengths" in data.files else None
     except (OSError, ValueError, KeyError) as e:
-
         raise LogError(f"{f}: not an SB3 evaluations.npz ({first_line(e)})") from None
     results = results.reshape(len(steps), -1)
     columns = {"env_steps": steps, "eval_return_mean": results.mean(axis=1), "eval_return_std": results.std(axis=1)}

@@ -2,7 +2,7 @@
 
 Everything here runs before any training and fails with a message naming what is wrong.
 The same :func:`build_agent` serves training (:class:`RLTaskStarter`) and read-only
-evaluation of a run folder (:mod:`aquaml.starter.evaluation`).
+evaluation of a run folder (:mod:`aquaml.starter.loading`).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 import keras
 
-from aquaml.algorithm.interface import check_algorithm, check_instance
+from aquaml.algorithm.interface import check_instance
 from aquaml.data import load_dataset
 from aquaml.env import ActionSpace, RLBaseEnv, env_factory, make_env
 from aquaml.model import MLPActor, MLPCritic, ModelSpec, build_actor, build_critic, build_model
@@ -39,16 +39,6 @@ class Agent:
     @property
     def actor_inputs(self) -> tuple[str, ...]:
         return self.models["actor"].input_names
-
-
-def check_parameters(algo: type, params):
-    """``params`` (None: the defaults) as an instance of ``algo.Parameters``."""
-    check_algorithm(algo)
-    params = params if params is not None else algo.Parameters()
-    if not isinstance(params, algo.Parameters):
-        raise TypeError(f"algo_hyperparameter is a {type(params).__name__}; {algo.__name__} needs "
-                        f"{algo.Parameters.__name__} (e.g. SAC2_parameter(...))")
-    return params
 
 
 def model_classes(algo: type, given: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -16,12 +16,12 @@ import keras
 import numpy as np
 
 from aquaml.algorithm.feeders import feeder_of
-from aquaml.algorithm.interface import check_algorithm, check_instance
+from aquaml.algorithm.interface import check_instance, check_parameters
 from aquaml.data import DatasetError, load_dataset
 from aquaml.model import build_model
 from aquaml.model.defaults import MLPCritic
 from aquaml.starter.loop import Hook, TrainingLoop
-from aquaml.starter.session import RunSession, dataset_record, describe
+from aquaml.starter.session import RunSession, dataset_record, describe, resolve_dataset_path
 
 
 @dataclass
@@ -70,12 +70,10 @@ class GenerativeTaskStarter:
     def __init__(self, algo, params=None, model_class_dict: Mapping[str, Any] | None = None, *, env: str | None = None,
                  name: str | None = None, run_root: str | Path = "runs", progress: bool = True,
                  resume: str | Path | None = None) -> None:
-        check_algorithm(algo)
-        params = params if params is not None else algo.Parameters()
+        params = check_parameters(algo, params)
         if not params.dataset:
             raise ValueError(f"{algo.name} learns from a dataset: set dataset=PATH (--set dataset=PATH)")
-        if not params.dataset.startswith("minari:"):
-            params = params.replace(dataset=str(Path(params.dataset).resolve()))
+        params = resolve_dataset_path(params)
         unknown = set(model_class_dict or {}) - set(algo.roles)
         if unknown:
             raise ValueError(f"model_class_dict has unknown roles {sorted(unknown)}; {algo.__name__} uses {algo.roles}")

@@ -88,7 +88,11 @@ class CheckpointHook(Hook):
 
 
 class StopOnNonFinite(Hook):
-    """Stops a run whose losses became NaN or infinite, naming the column (instead of training on)."""
+    """Stops a run whose losses became NaN or infinite, naming the column (instead of training on).
+
+    It raises (an error, not a clean stop): as a caller's hook it runs before the log hook, so the
+    diverged row is not written to ``progress.csv``; the run keeps its last checkpoint.
+    """
 
     def on_display(self, loop: TrainingLoop, row: dict) -> None:
         bad = [k for k, v in loop.metrics.items() if not math.isfinite(float(v))]

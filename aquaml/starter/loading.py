@@ -70,6 +70,10 @@ def reward_scorer(run_dir: str | Path, role: str = "discriminator"):
     """The jitted ``g`` of the run's ``role`` model: named inputs (batch first) -> one value per row."""
     run = load_run(run_dir)
     run.close()
+    return _scorer(run, role)
+
+
+def _scorer(run: LoadedRun, role: str):
     spec, params = run.agent.models[role], run.agent.algo.model_params(run.state)[role]
     apply = jax.jit(lambda p, inputs: spec.fn.apply(p, inputs).reshape(-1))
     return lambda inputs: np.asarray(apply(params, inputs))
@@ -92,7 +96,7 @@ def load_reward(run_dir: str | Path, role: str = "discriminator", scale: float |
     shapes = {k: tuple(v) for k, v in spec.input_shapes.items()}
     make_scorer = functools.partial(reward_scorer, run_dir, role)
     if scale == "auto":
-        g = make_scorer()(_inputs_of(_seen_transitions(run), shapes))
+        g = _scorer(run, role)(_inputs_of(_seen_transitions(run), shapes))
         scale = 1.0 / (float(np.std(g)) + 1e-8)
     elif not (isinstance(scale, (int, float)) and scale > 0):
         raise ValueError(f"scale must be 'auto' or a positive number, got {scale!r}")
@@ -108,7 +112,7 @@ def _seen_transitions(run: LoadedRun) -> dict[str, np.ndarray]:
         pass
     path = run.config.get("dataset", {}).get("path")
     if path:
-        data = load_dataset(path)
+        data = load_dataset(path, max_episode_steps=run.agent.episode_length)
         first = run.config.get("parameters", {}).get("max_episodes")  # the episodes the run learned from
         parts.append((data.select(range(first)) if first else data).transitions())
     if not parts:

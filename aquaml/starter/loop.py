@@ -82,11 +82,17 @@ class TrainingLoop:
         #: (final evaluation and checkpoint included): how a tuner's pruner stops a trial cleanly
         self.stop_file: Path | None = None
         self.stopped = False  #: training ended early (the stop file, or a hook's request_stop)
+        #: False where stopping alone would strand others (data-parallel learners average gradients
+        #: every epoch, so they train to the end)
+        self.can_stop_early = True
 
     def request_stop(self) -> None:
         """End training after the current epoch, as if it were the last one: called from a hook's
         ``on_epoch`` the epoch still gets its log row (evaluation, checkpoint); called from
         ``on_display`` the hooks after the caller see ``finished`` (the checkpoint hook saves)."""
+        if not self.can_stop_early:
+            raise RuntimeError("request_stop: data-parallel learners (learners > 1) train to the end, since the "
+                               "others would wait for this one's gradients forever; set n_epochs instead")
         self.stopped = True
 
     @property
@@ -121,7 +127,7 @@ class TrainingLoop:
                 hook.on_start(self)
             while not self.finished:
                 epoch_start = time.perf_counter()
-                lags.append(p.update_times if pending is not None else 0)
+                lags.append(self.feeder.grad_steps() if pending is not None else 0)
                 data = self._collect()
                 if pending is not None:
                     self._apply(pending.result())

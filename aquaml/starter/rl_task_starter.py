@@ -27,12 +27,13 @@ from aquaml.algorithm.registry import algorithm_reference
 from aquaml.env import EnvDriver, env_factory
 from aquaml.env.learned_reward import learned_reward_factory
 from aquaml.sampler import Collector, Evaluator, episode_seed
-from aquaml.starter.build import build_agent, check_parameters, training_dataset
+from aquaml.algorithm.interface import check_parameters
+from aquaml.starter.build import build_agent, training_dataset
 from aquaml.starter.hooks import EvaluationHook
 from aquaml.starter.loading import load_policy, load_reward
 from aquaml.starter.loop import Hook, TrainingLoop
 from aquaml.starter.run_folder import RunFolder, rebuild_inputs
-from aquaml.starter.session import RunSession, dataset_record, describe
+from aquaml.starter.session import RunSession, dataset_record, describe, resolve_dataset_path
 from aquaml.starter.topology import Topology, resolve_workers
 from aquaml.tools.imports import qualname
 
@@ -76,8 +77,9 @@ class RLTaskStarter:
         mpi_transport: ``'auto'`` (MPI-3 shared memory on the learner's node, messages to other
             nodes) or ``'messages'`` (messages everywhere); default ``$AQUAML_MPI_TRANSPORT`` or auto.
         learners: data-parallel learners under MPI (each with its own samplers; gradients averaged).
-        hooks: extra :class:`~aquaml.starter.loop.Hook` objects called after the standard ones
-            (evaluation, logs, console, checkpoints) on the process that writes the run.
+        hooks: extra :class:`~aquaml.starter.loop.Hook` objects, called on the process that writes
+            the run after the evaluation and before logs, console and checkpoints (so the columns
+            they add are logged, and a stop they request gets its checkpoint).
         reward_model: a run folder whose learned reward (AIRL's ``'discriminator'``) replaces the
             reward of the training environments (Gymnasium envs; :class:`aquaml.env.LearnedReward`);
             evaluations keep the task's own reward.
@@ -137,9 +139,7 @@ class RLTaskStarter:
                 print(f"aquaml: {top.samplers} sampler ranks: n_envs {params.n_envs} -> {top.samplers} (one env per "
                       "sampler; set n_envs to choose)", file=sys.stderr, flush=True)
                 params = params.replace(n_envs=top.samplers)
-        if getattr(params, "dataset", "") and not params.dataset.startswith("minari:"):
-            params = params.replace(dataset=str(Path(params.dataset).resolve()))
-        return params
+        return resolve_dataset_path(params)
 
     def _build_loop(self, mpi_transport: str) -> None:
         """The dataset, collector, feeder, evaluator and training loop of the built agent."""
@@ -241,6 +241,7 @@ class RLTaskStarter:
             top.serve(env_factory(self._training_env()))
             return None
         with top.fatal_on_every_rank(self._sampler_pool):
+            self.loop.can_stop_early = top.learner_comm is None
             if top.writes_run:  # other learners only train
                 # data-parallel learners would have to agree on the epoch of a STOP file: they train to the end
                 self.session.start(self._describe(), [EvaluationHook(self.evaluator, self.params.calculate_episodes),

@@ -91,8 +91,10 @@ class RunFolder:
             raise ValueError(f"{self.path} is a {saved['algo']} run; it cannot be resumed with {algo_name}")
         changed = sorted(k for k in params.changed_from(saved["parameters"]) if k not in RESUMABLE_CHANGES)
         if changed:
+            added = [k for k in changed if k not in params.fields_in(saved["parameters"])]
+            why = f" ({', '.join(added)}: new since this run started)" if added else ""
             raise ValueError(
-                f"resuming {self.path} with different parameters {changed} would not continue the same run; "
+                f"resuming {self.path} with different parameters {changed}{why} would not continue the same run; "
                 f"only {', '.join(sorted(RESUMABLE_CHANGES))} may change")
 
     def truncate_progress(self, epoch: int) -> None:

@@ -21,6 +21,14 @@ from aquaml.tools.imports import qualname
 from aquaml.tools.versions import package_versions
 
 
+def resolve_dataset_path(params):
+    """``params`` with its ``dataset`` path made absolute (a run must find it again from anywhere;
+    ``minari:NAME`` ids are kept)."""
+    if getattr(params, "dataset", "") and not params.dataset.startswith("minari:"):
+        return params.replace(dataset=str(Path(params.dataset).resolve()))
+    return params
+
+
 def dataset_record(path: str, dataset) -> dict:
     """What ``config.json`` records of the data a run learns from (a resume checks the digest)."""
     return {"path": path, "episodes": dataset.n_episodes, "steps": dataset.n_steps,
@@ -65,8 +73,9 @@ class RunSession:
         folder = RunFolder.open(run_dir)
         folder.check_resumable(algo_name, self.loop.params)
         if self.dataset is not None and folder.config.get("dataset", {}).get("sha256") != self.dataset.digest():
-            raise ValueError(f"{dataset_path} changed since {folder.path} started training on it "
-                             "(its SHA-256 differs from config.json's): resuming would not continue the same run")
+            raise ValueError(f"{dataset_path} changed since {folder.path} started training on it (its SHA-256 as "
+                             "read now differs from config.json's; a legacy .npy folder also reads differently since "
+                             "time-limit ends became truncations): resuming would not continue the same run")
         path, arrays, meta = folder.load_checkpoint()
         self.loop.load_state_dict(arrays, meta)
         self.feeder.restore(path)

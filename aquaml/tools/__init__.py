@@ -1,6 +1,17 @@
-"""Run tools: logging, checkpoints, GPU placement, versions."""
-from aquaml.tools.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from aquaml.tools.gpu import allocate_gpu
-from aquaml.tools.logger import COLUMNS, RunLogger, format_table
+"""Run tools: logging, checkpoints, GPU placement, versions, command-line helpers.
 
-__all__ = ["allocate_gpu", "RunLogger", "COLUMNS", "format_table", "save_checkpoint", "load_checkpoint", "latest_checkpoint"]
+The names below load their modules on first use: the command-line helpers
+(:mod:`aquaml.tools.console`) serve ``aquaml plot``, which must not pay for JAX, which
+checkpoints import.
+"""
+from importlib import import_module
+
+_EXPORTS = {"latest_checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+            "allocate_gpu": "gpu", "COLUMNS": "logger", "RunLogger": "logger", "format_table": "logger"}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f"aquaml.tools.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'aquaml.tools' has no attribute {name!r}")

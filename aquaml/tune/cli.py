@@ -8,9 +8,11 @@ from pathlib import Path
 
 from aquaml.plot.cli import PlotCommand
 from aquaml.tools.console import assignments, fail, first_line
+from aquaml.tune.confirm import confirm
+from aquaml.tune.report import write_plots
 from aquaml.tune.space import SpaceError
 from aquaml.tune.storage import StorageError, mask, shown, without_password
-from aquaml.tune.study import PRUNERS, SAMPLERS, TuneConfig
+from aquaml.tune.study import PRUNERS, SAMPLERS, TuneConfig, load_config, open_study, tune
 
 PROG = "aquaml tune"
 #: the subcommands on a study folder, with their one-line help
@@ -91,8 +93,6 @@ def _storage(storage: str) -> str:
 
 def load_folder(folder: Path, storage: str | None = None) -> TuneConfig:
     """A study folder's settings; ``storage``: its database URL given again with the password."""
-    from aquaml.tune.study import load_config
-
     cfg = load_config(folder)
     if storage:
         given = without_password(_storage(storage))
@@ -104,8 +104,6 @@ def load_folder(folder: Path, storage: str | None = None) -> TuneConfig:
 
 def open_folder(folder: Path, storage: str | None = None):
     """A study folder's settings and its study (read from the storage it names)."""
-    from aquaml.tune.study import open_study
-
     cfg = load_folder(folder, storage)
     return cfg, open_study(cfg)
 
@@ -118,8 +116,6 @@ def _plot_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _plot(args) -> int:
-    from aquaml.tune.report import write_plots
-
     _, study = open_folder(Path(args.study_dir), args.storage)
     out = Path(args.out) if args.out else Path(args.study_dir) / "plots"
     written = write_plots(study, out, f".{args.format}")
@@ -143,8 +139,6 @@ def main(argv: list[str]) -> int:
 
 
 def _study(args) -> int:
-    from aquaml.tune.study import tune
-
     cfg = None
     try:
         study = args.study or f"{args.algo}_{args.env}".replace("/", "_")
@@ -160,8 +154,6 @@ def _study(args) -> int:
 
 
 def _resume(args) -> int:
-    from aquaml.tune.study import tune
-
     cfg = None
     try:
         cfg = load_folder(Path(args.study_dir), args.storage)  # tune() opens the study and requeues
@@ -185,8 +177,6 @@ def _best(args) -> int:
 
 
 def _confirm(args) -> int:
-    from aquaml.tune.confirm import confirm
-
     if args.top <= 0 or args.seeds <= 0:
         return _fail("--top and --seeds must be positive")
     try:

@@ -32,7 +32,8 @@ from aquaml.tune.process import TrialProcess
 from aquaml.tune.report import write_plots, write_report
 from aquaml.tune.space import Dimension, as_text, default_space, load_space, parse_space
 from aquaml.tune.storage import connect_url, is_database, storage_errors, without_password
-from aquaml.tune.trial import REPORT_POINTS, UNKNOWN_OBJECTIVE, TrialOutcome, first_pruned_point, run_trial
+from aquaml.tune.trial import (REPORT_POINTS, UNKNOWN_OBJECTIVE, TrialOutcome, first_pruned_point, run_trial,
+                               train_command)
 
 SAMPLERS = ("tpe", "random", "cmaes", "qmc")
 STALE_AFTER_S = 120.0  #: a RUNNING trial whose heartbeat is older is its dead tuner's (clocks must agree)
@@ -453,8 +454,6 @@ def write_outputs(study, cfg: TuneConfig) -> None:
 
     import yaml
     from optuna.trial import TrialState
-
-    from aquaml.tune.trial import train_command
 
     trials = study.get_trials(deepcopy=False)
     names = list(cfg.space)

@@ -5,6 +5,9 @@ import math
 import warnings
 from pathlib import Path
 
+from aquaml.plot.style import paper_style, save
+from aquaml.tune.storage import mask
+
 PLOTS = ("optimization_history", "param_importances", "intermediate_values", "parallel_coordinate")
 
 
@@ -12,8 +15,6 @@ def write_plots(study, out_dir: Path, suffix: str = ".png") -> list[str]:
     """``out_dir/<name><suffix>`` for each of :data:`PLOTS` that the study's trials allow;
     returns their names."""
     import optuna.visualization.matplotlib as vis
-
-    from aquaml.plot.style import paper_style, save
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -36,8 +37,6 @@ def write_plots(study, out_dir: Path, suffix: str = ".png") -> list[str]:
 def write_report(study, cfg, folder: Path, command_of, top: int = 5) -> None:
     """``report.md``: what ran, the default against the best, the best trials with their commands."""
     from optuna.trial import TrialState
-
-    from aquaml.tune.storage import mask
 
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]

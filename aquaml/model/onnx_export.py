@@ -438,6 +438,16 @@ class _Converter:
                      self.node("Squeeze", [index, np.array([-1], np.int64)]))
         return [self.node("Gather", [ins[0], index], axis=int(axis))]
 
+    def _sort(self, eqn, ins, outs, scope):
+        """Sorting one array along an axis of static size (sparsemax): ``TopK`` over all of it, ascending."""
+        axis = int(eqn.params["dimension"])
+        size = eqn.invars[0].aval.shape[axis]
+        if len(ins) != 1 or not _static(size):
+            raise UnsupportedOperation(f"cannot export {self.layer(scope)}: a sort of several arrays or the batch")
+        values, _ = self.node("TopK", [ins[0], np.array([size], np.int64)], outputs=2, axis=axis, largest=0,
+                              sorted=1)
+        return [values]
+
     def _iota(self, eqn, ins, outs, scope):
         raise UnsupportedOperation(f"cannot export {self.layer(scope)}: a range whose size is the batch size")
 

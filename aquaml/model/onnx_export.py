@@ -69,6 +69,11 @@ def _dtype(aval) -> np.dtype:
     return np.dtype(aval.dtype)
 
 
+def _is_zero(value) -> bool:
+    """A constant scalar zero (``max(x, 0)`` is a ReLU)."""
+    return not isinstance(value, str) and np.ndim(value) == 0 and float(np.asarray(value)) == 0.0
+
+
 def _live(jaxpr: Jaxpr, wanted: Sequence[bool]) -> tuple[list, set]:
     """The equations the wanted outputs depend on, in order, and every variable they read or write."""
     live = {v for v, w in zip(jaxpr.outvars, wanted) if w and not isinstance(v, Literal)}
@@ -185,6 +190,8 @@ class _Converter:
         rule = getattr(self, f"_{name}", None)
         if name in _UNARY:
             return [self.node(_UNARY[name], ins)]
+        if name == "max" and any(_is_zero(x) for x in ins):  # relu: a node onnxruntime fuses with the product
+            return [self.node("Relu", [next(x for x in ins if not _is_zero(x))])]
         if name in _BINARY:
             return [self.node(_BINARY[name], ins)]
         if name in _REDUCE:
@@ -313,6 +320,8 @@ class _Converter:
 
     def _clamp(self, eqn, ins, outs, scope):
         low, x, high = ins
+        if all(not isinstance(v, str) and np.ndim(v) == 0 for v in (low, high)):
+            return [self.node("Clip", [x, np.asarray(low), np.asarray(high)])]
         return [self.node("Min", [self.node("Max", [x, low]), high])]
 
     def _ne(self, eqn, ins, outs, scope):

@@ -120,13 +120,12 @@ class Policy:
         actor).
         """
         inputs, single = policy_inputs(obs, state, self.observation_shapes, self.state_outputs)
-        if deterministic:
-            key = jax.random.PRNGKey(0)
-        else:
-            key = self._key if self._key is not None else jax.random.PRNGKey(self.seed)
+        if self._key is None:  # made once: a key is a device array
+            self._key = (jax.random.PRNGKey(self.seed),) * 2  # (deterministic calls', sampling's next)
+        key = self._key[0] if deterministic else self._key[1]
         action_dict, _, key = self.act(self.params, inputs, key, deterministic=deterministic)
         if not deterministic:
-            self._key = key
+            self._key = (self._key[0], key)
         action = np.asarray(action_dict["action"])
         action = self.action_units(action) if self.action_units is not None else action
         if action.dtype.kind in "iu":

@@ -268,6 +268,19 @@ def test_onnx_policy_needs_neither_jax_nor_keras(sac_run, tmp_path, capsys):
     assert lone.stdout.strip() == "ok", lone.stderr
 
 
+def test_the_robot_side_code_of_the_guide_runs(sac_run, tmp_path, capsys):
+    """docs/deploy.md's Python for the robot (OnnxPolicy, onnxruntime alone) runs as printed."""
+    export(sac_run, tmp_path / "policy.onnx", capsys)
+    text = (REPO / "docs" / "deploy.md").read_text()
+    blocks = [b.split("```")[0] for b in text.split("```python\n")[1:]]
+    robot = [b for b in blocks if '"policy.onnx"' in b and "lstm" not in b]
+    assert len(robot) == 2
+    for code in robot:
+        done = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert done.returncode == 0, done.stderr
+
+
 def test_onnx_policy_is_deterministic_only(sac_run, tmp_path, capsys):
     onnx_policy = export(sac_run, tmp_path / "p.onnx", capsys)
     with pytest.raises(ValueError, match="deterministic"):
@@ -321,13 +334,14 @@ class Recurrent(keras.Model):
     def __init__(self, kind, sequences):
         super().__init__()
         self.rnn = getattr(keras.layers, kind)(6, return_state=True, return_sequences=sequences)
-        self.norm, self.head = keras.layers.LayerNormalization(), keras.layers.Dense(2, activation="tanh")
+        self.norm, self.drop = keras.layers.LayerNormalization(), keras.layers.Dropout(0.5)
+        self.head = keras.layers.Dense(2, activation="tanh")
 
     def call(self, x, goal, *state):
         goal = keras.ops.repeat(keras.ops.expand_dims(goal, 1), x.shape[1], axis=1)
         out, *state = self.rnn(keras.ops.concatenate([x, goal], axis=-1), initial_state=list(state))
-        return (self.head(self.norm(keras.ops.reshape(out, (-1, 6 * (3 if self.rnn.return_sequences else 1))))),
-                *state)
+        out = keras.ops.reshape(out, (-1, 6 * (3 if self.rnn.return_sequences else 1)))
+        return (self.head(self.drop(self.norm(out))), *state)
 
 
 @pytest.mark.parametrize("kind,states", [("LSTM", 2), ("GRU", 1), ("SimpleRNN", 1)])

@@ -200,6 +200,41 @@ def test_predict_single_batched_and_stochastic(recurrent_run):
     assert np.all(np.abs(sampled) <= 2.0) and len(np.unique(sampled)) > 1
 
 
+@pytest.mark.parametrize("name,env", [("bc", "Pendulum-v1"), ("bc", "CartPole-v1"), ("dagger", "Pendulum-v1"),
+                                      ("td3bc", "Pendulum-v1"), ("iql", "Pendulum-v1"), ("gail", "Pendulum-v1"),
+                                      ("airl_ppo", "Pendulum-v1"), ("amp", "Pendulum-v1")])
+def test_every_algorithm_with_an_actor_exports(name, env, tmp_path):
+    """The other actors, untrained (random observation statistics where the algorithm keeps them):
+    the file takes predict's actions."""
+    import jax
+
+    from aquaml.algorithm import ALGORITHMS
+    from aquaml.apps.export import export_policy, random_inputs
+    from aquaml.starter.build import build_agent
+    from aquaml.starter.loading import agent_policy
+
+    algo = ALGORITHMS[name]
+    agent = build_agent(env, None, algo, algo.Parameters(hidden_sizes=(16, 16)))
+    state = agent.algo.init_state(jax.random.PRNGKey(1))
+    stats = getattr(state, "obs_stats", None)
+    if stats is not None and stats["mean"]:  # offline algorithms: the dataset's statistics
+        rng = np.random.default_rng(1)
+        state = state._replace(obs_stats={**stats, "mean": {k: rng.normal(size=v.shape).astype(np.float32)
+                                                            for k, v in stats["mean"].items()},
+                                          "var": {k: rng.uniform(0.5, 2.0, v.shape).astype(np.float32)
+                                                  for k, v in stats["var"].items()}})
+    policy = agent_policy(agent, state, seed=0)
+    agent.env.close()
+    summary = export_policy(policy, tmp_path / "p.onnx")
+    obs, _ = random_inputs(policy, 64, np.random.default_rng(2))
+    expected, got = policy.predict(obs)[0], OnnxPolicy(summary.path).predict(obs)[0]
+    assert summary.discrete == (env == "CartPole-v1")
+    if summary.discrete:
+        np.testing.assert_array_equal(got, expected)
+    else:
+        assert np.max(np.abs(got - expected)) <= TOLERANCE and summary.max_difference <= TOLERANCE
+
+
 # -- bad input ------------------------------------------------------------------------------------------
 def test_a_run_without_a_complete_checkpoint(sac_run, tmp_path, capsys):
     folder = tmp_path / "fresh"

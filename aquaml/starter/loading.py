@@ -40,14 +40,17 @@ class LoadedRun:
 
     def policy(self) -> Policy:
         """The run's actor: acting parameters, inputs, and the environment it plays in."""
-        agent = self.agent
-        return Policy(agent.algo.act, agent.algo.actor_params(self.state), agent.actor_inputs, agent.state_outputs,
-                      {**agent.env.obs_info.shape_dict, **agent.state_outputs}, agent.episode_length,
-                      agent.env_factory, self.config["seed"], f"{self.folder.path} ({self.checkpoint.name})",
-                      agent.env.action_units, agent.models["actor"].model)
+        return agent_policy(self.agent, self.state, self.config["seed"], f"{self.folder.path} ({self.checkpoint.name})")
 
     def close(self) -> None:
         self.agent.env.close()
+
+
+def agent_policy(agent: Agent, state: Any, seed: int, source: str = "") -> Policy:
+    """The actor of ``agent`` with the acting parameters of the training ``state``."""
+    return Policy(agent.algo.act, agent.algo.actor_params(state), agent.actor_inputs, agent.state_outputs,
+                  {**agent.env.obs_info.shape_dict, **agent.state_outputs}, agent.episode_length, agent.env_factory,
+                  seed, source, agent.env.action_units, agent.models["actor"].model)
 
 
 def load_run(run_dir: str | Path) -> LoadedRun:

@@ -136,14 +136,16 @@ def _collect(args) -> int:
 
 
 def _export(args) -> int:
-    from aquaml.starter.loading import load_policy
+    from importlib.util import find_spec
 
     if not args.out.endswith(".onnx"):
         return fail(f"--out {args.out}: name the file PATH.onnx")
-    try:
-        from aquaml.apps.export import export_policy
-    except ImportError as e:
-        return fail(f"{first_line(e)} (aquaml export needs the deploy extra: pip install 'aquaml[deploy]')")
+    missing = [name for name in ("onnx", "onnxruntime") if find_spec(name) is None]
+    if missing:
+        return fail(f"aquaml export needs {' and '.join(missing)}: pip install 'aquaml[deploy]'")
+    from aquaml.apps.export import export_policy
+    from aquaml.starter.loading import load_policy
+
     summary = export_policy(load_policy(args.run_dir), args.out)  # read-only, as eval
     print(summary.describe())
     return 0

@@ -327,20 +327,22 @@ class _Converter:
     def _ne(self, eqn, ins, outs, scope):
         return [self.node("Not", [self.node("Equal", ins)])]
 
-    def _one(self, eqn) -> np.ndarray:
+    @staticmethod
+    def unit(eqn) -> np.ndarray:
+        """A scalar 1 of the equation's operand type."""
         return np.array(1, _dtype(eqn.invars[0].aval))
 
     def _rsqrt(self, eqn, ins, outs, scope):
-        return [self.node("Div", [self._one(eqn), self.node("Sqrt", ins)])]
+        return [self.node("Div", [self.unit(eqn), self.node("Sqrt", ins)])]
 
     def _erfc(self, eqn, ins, outs, scope):
-        return [self.node("Sub", [self._one(eqn), self.node("Erf", ins)])]
+        return [self.node("Sub", [self.unit(eqn), self.node("Erf", ins)])]
 
     def _expm1(self, eqn, ins, outs, scope):
-        return [self.node("Sub", [self.node("Exp", ins), self._one(eqn)])]
+        return [self.node("Sub", [self.node("Exp", ins), self.unit(eqn)])]
 
     def _log1p(self, eqn, ins, outs, scope):
-        return [self.node("Log", [self.node("Add", [ins[0], self._one(eqn)])])]
+        return [self.node("Log", [self.node("Add", [ins[0], self.unit(eqn)])])]
 
     def _exp2(self, eqn, ins, outs, scope):
         return [self.node("Pow", [np.array(2, _dtype(eqn.invars[0].aval)), ins[0]])]
@@ -352,7 +354,7 @@ class _Converter:
         """``x ** y`` by repeated squaring, the products XLA computes."""
         y, x, acc = int(eqn.params["y"]), ins[0], None
         if y == 0:
-            return [self.node("Expand", [self._one(eqn), self.node("Shape", [x])])]
+            return [self.node("Expand", [self.unit(eqn), self.node("Shape", [x])])]
         n = abs(y)
         while n:
             if n & 1:
@@ -360,7 +362,7 @@ class _Converter:
             n >>= 1
             if n:
                 x = self.node("Mul", [x, x])
-        return [self.node("Div", [self._one(eqn), acc]) if y < 0 else acc]
+        return [self.node("Div", [self.unit(eqn), acc]) if y < 0 else acc]
 
     def _is_finite(self, eqn, ins, outs, scope):
         return [self.node("Not", [self.node("Or", [self.node("IsInf", ins), self.node("IsNaN", ins)])])]

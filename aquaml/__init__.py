@@ -19,7 +19,7 @@ _EXPORTS = {
     "RLBaseEnv": "aquaml.env", "GymnasiumEnv": "aquaml.env",
     "SAC": "aquaml.algorithm", "SACParameters": "aquaml.algorithm", "SAC2": "aquaml.algorithm",
     "SAC2_parameter": "aquaml.algorithm",
-    "RLTaskStarter": "aquaml.seed", "RunSummary": "aquaml.starter",
+    "RLTaskStarter": "aquaml.seed", "RunSummary": "aquaml.starter", "load_policy": "aquaml.starter",
 }
 __all__ = list(_EXPORTS)
 

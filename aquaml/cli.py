@@ -1,4 +1,4 @@
-"""The ``aquaml`` command: ``train``, ``eval`` and ``collect`` (:mod:`aquaml.apps.commands`), ``tune``
+"""The ``aquaml`` command: ``train``, ``eval``, ``collect`` and ``export`` (:mod:`aquaml.apps.commands`), ``tune``
 (:mod:`aquaml.tune.cli`) and ``plot`` (:mod:`aquaml.plot.cli`), each with its own parser.
 
 Each command's module is imported only when it runs, so ``aquaml plot`` never loads JAX and

@@ -166,3 +166,44 @@ class LSTMDiscriminator(keras.Model):
 
     def reset(self):
         pass
+
+
+class Reach6(gym.Env):
+    """A 6-D reach: named observations ``'pos'`` and ``'goal'``; a 6-D action with unequal bounds moves ``pos``."""
+
+    observation_space = spaces.Dict({"pos": spaces.Box(-np.inf, np.inf, (6,), np.float32),
+                                     "goal": spaces.Box(-1, 1, (6,), np.float32)})
+    action_space = spaces.Box(np.array([-1, -2, -0.5, 0, -3, -1], np.float32),
+                              np.array([1, 2, 0.5, 2, 1, 3], np.float32))
+    spec = gym.envs.registration.EnvSpec("Reach6-v0", max_episode_steps=50)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.pos, self.goal = self.np_random.uniform(-1, 1, (2, 6)).astype(np.float32)
+        self.t = 0
+        return self._obs(), {}
+
+    def _obs(self):
+        return {"pos": self.pos.copy(), "goal": self.goal.copy()}
+
+    def step(self, action):
+        self.pos = (self.pos + 0.05 * np.asarray(action, np.float32)).astype(np.float32)
+        self.t += 1
+        return self._obs(), -float(np.linalg.norm(self.pos - self.goal)), False, self.t >= 50, {}
+
+
+class ReachActor(keras.Model):
+    """Reads two named observations: their concatenation through layer normalisation and SiLU/GELU layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.d1, self.norm = keras.layers.Dense(32, activation="silu"), keras.layers.LayerNormalization()
+        self.d2, self.out = keras.layers.Dense(32, activation="gelu"), keras.layers.Dense(6)
+        self.input_name, self.output_info = ("pos", "goal"), {"action": (6,)}
+        self.learning_rate, self.optimizer = 1e-3, "Adam"
+
+    def call(self, pos, goal):
+        return (self.out(self.d2(self.norm(self.d1(keras.ops.concatenate([pos, goal - pos], axis=-1))))),)
+
+    def reset(self):
+        pass

@@ -1,7 +1,8 @@
 """The package's structure: every import (inside functions too) points down the layers, and no
 module imports itself back through others.
 
-Layers, lowest first: helpers (``tools``, ``_backend``), ``model``, ``data``, ``env``,
+Layers, lowest first: helpers (``tools``, ``_backend``), the policy runtime that needs neither JAX
+nor Keras (``deploy``), ``model``, ``data``, ``env``,
 ``parallel``, ``sampler``, ``algorithm``, ``starter`` (run session, building, loading runs),
 then the applications: ``apps`` (train/eval/collect, videos), ``plot``, ``tune``, ``cli``, the
 seed's import paths (``seed``) and the package's ``__init__``. A module may import its own
@@ -13,7 +14,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "aquaml"
-LAYERS = ["tools", "_backend", "model", "data", "env", "parallel", "sampler", "algorithm", "starter", "apps", "plot",
+LAYERS = ["tools", "_backend", "deploy", "model", "data", "env", "parallel", "sampler", "algorithm", "starter", "apps", "plot",
           "tune", "cli", "seed", "__init__"]
 
 

@@ -1,5 +1,5 @@
-"""``aquaml train ALGO ENV ...``, ``aquaml eval RUN_DIR`` and ``aquaml collect RUN_DIR``: the commands
-that train a run and use one."""
+"""``aquaml train ALGO ENV ...``, ``aquaml eval RUN_DIR``, ``aquaml collect RUN_DIR`` and ``aquaml export
+RUN_DIR``: the commands that train a run and use one."""
 from __future__ import annotations
 
 import argparse
@@ -135,6 +135,22 @@ def _collect(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from importlib.util import find_spec
+
+    if not args.out.endswith(".onnx"):
+        return fail(f"--out {args.out}: name the file PATH.onnx")
+    missing = [name for name in ("onnx", "onnxruntime") if find_spec(name) is None]
+    if missing:
+        return fail(f"aquaml export needs {' and '.join(missing)}: pip install 'aquaml[deploy]'")
+    from aquaml.apps.export import export_policy
+    from aquaml.starter.loading import load_policy
+
+    summary = export_policy(load_policy(args.run_dir), args.out)  # read-only, as eval
+    print(summary.describe())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aquaml", description="Train and evaluate AquaML agents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic ones")
     co.add_argument("--from-buffer", action="store_true",
                     help="write the replay buffer of the run's latest checkpoint instead (a 'replay' dataset)")
+    ex = sub.add_parser("export", help="write a run's deterministic policy as an ONNX model (docs/deploy.md)")
+    ex.add_argument("run_dir")
+    ex.add_argument("--out", required=True, metavar="PATH.onnx", help="the ONNX file to write")
     sub.add_parser("tune", add_help=False, help="tune parameters with Optuna (aquaml tune -h)")
     sub.add_parser("plot", add_help=False, help="learning curves, aggregate scores, tuning and rosbag figures "
                    "(aquaml plot -h)")
@@ -174,9 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    """Run ``train``, ``eval`` or ``collect`` with ``argv`` (the words after ``aquaml``)."""
+    """Run ``train``, ``eval``, ``collect`` or ``export`` with ``argv`` (the words after ``aquaml``)."""
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "eval": _eval, "collect": _collect}[args.command](args)
+        return {"train": _train, "eval": _eval, "collect": _collect, "export": _export}[args.command](args)
     except (OSError, ValueError, TypeError, KeyError, ImportError) as e:
         return fail(first_line(e))

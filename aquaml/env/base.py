@@ -19,6 +19,34 @@ class ActionSpace:
     n: int | None = None
 
 
+@dataclass(frozen=True)
+class ActionUnits:
+    """How an environment turns the actor's ``'action'`` into its own units (the Gymnasium adapter's
+    rule): a continuous action is clipped to ``[-1, 1]`` and mapped linearly onto ``[low, high]``; a
+    discrete action is an index counted from ``start``."""
+
+    low: np.ndarray | None = None  #: float64 bounds of a continuous action (None: discrete)
+    high: np.ndarray | None = None
+    start: int = 0  #: the first discrete action
+    dtype: np.dtype = np.dtype(np.float32)  #: what the environment receives (continuous)
+
+    @property
+    def discrete(self) -> bool:
+        return self.low is None
+
+    @staticmethod
+    def rescale(action, low, high):
+        """``low + (clip(action, -1, 1) + 1) * (high - low) / 2``, for NumPy and JAX arrays alike (the
+        bounds given in the arithmetic's precision)."""
+        return low + (action.clip(-1.0, 1.0) + 1.0) * ((high - low) / 2.0)
+
+    def __call__(self, action) -> np.ndarray:
+        """Actions as the environment receives them (float64 arithmetic, cast to its dtype)."""
+        if self.discrete:
+            return self.start + np.asarray(action, np.int64)
+        return self.rescale(np.asarray(action, np.float64), self.low, self.high).astype(self.dtype)
+
+
 class RLBaseEnv:
     """Base class for environments that return named observations.
 
@@ -76,6 +104,12 @@ class RLBaseEnv:
         for name, shape in self._state_shapes.items():
             obs[name] = np.asarray(action_dict[name], np.float32).reshape(1, *shape)
         return obs
+
+    @property
+    def action_units(self) -> ActionUnits | None:
+        """How ``step`` turns the actor's action into the environment's units, if it says (the Gymnasium
+        adapter does); None: the environment scales actions its own way inside ``step``."""
+        return None
 
     def seed(self, seed: int) -> None:
         """Make the next ``reset()`` deterministic.

@@ -8,7 +8,7 @@ import numpy as np
 from gymnasium import spaces
 
 from aquaml.data import DataInfo
-from aquaml.env.base import RLBaseEnv
+from aquaml.env.base import ActionUnits, RLBaseEnv
 
 
 def _box_check(space, what: str, env_name: str) -> None:
@@ -51,16 +51,17 @@ class GymnasiumEnv(RLBaseEnv):
         self._seed: int | None = None
         if isinstance(act, spaces.Discrete):
             self._action_info = DataInfo(("action",), ((int(act.n),),), np.int64)
-            self._start = int(act.start)
-            self._discrete = True
+            self._units = ActionUnits(start=int(act.start))
             return
-        self._discrete = False
         _box_check(act, "action", self.env_name)
         if not (np.all(np.isfinite(act.low)) and np.all(np.isfinite(act.high))):
             raise ValueError(f"{self.env_name}: action space {act} is unbounded; squashed actions need finite bounds")
         self._action_info = DataInfo(("action",), (act.shape,), np.float32)
-        self._low = act.low.astype(np.float64)
-        self._scale = (act.high.astype(np.float64) - self._low) / 2.0
+        self._units = ActionUnits(act.low.astype(np.float64), act.high.astype(np.float64), dtype=np.dtype(act.dtype))
+
+    @property
+    def action_units(self) -> ActionUnits:
+        return self._units
 
     @property
     def max_episode_steps(self) -> int | None:
@@ -82,11 +83,9 @@ class GymnasiumEnv(RLBaseEnv):
         return self.initial_obs(self._named(observation))
 
     def _env_action(self, action):
-        if self._discrete:
-            return self._start + int(np.asarray(action).reshape(-1)[0])
-        action = np.asarray(action, np.float64).reshape(self.env.action_space.shape)
-        action = self._low + (np.clip(action, -1.0, 1.0) + 1.0) * self._scale
-        return action.astype(self.env.action_space.dtype)
+        if self._units.discrete:
+            return int(self._units(np.asarray(action).reshape(-1)[0]))
+        return self._units(np.asarray(action).reshape(self.env.action_space.shape))
 
     def step(self, action_dict):
         observation, reward, terminated, truncated, info = self.env.step(self._env_action(action_dict["action"]))

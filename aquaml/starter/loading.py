@@ -18,6 +18,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from aquaml.algorithm.feeders import feeder_of
+from aquaml.algorithm.registry import resolve_algorithm
 from aquaml.data import Dataset, DatasetError, load_dataset
 from aquaml.env import RewardModel, action_metadata, make_env
 from aquaml.sampler import Policy
@@ -38,21 +40,34 @@ class LoadedRun:
 
     def policy(self) -> Policy:
         """The run's actor: acting parameters, inputs, and the environment it plays in."""
-        agent = self.agent
-        return Policy(agent.algo.act, agent.algo.actor_params(self.state), agent.actor_inputs, agent.state_outputs,
-                      {**agent.env.obs_info.shape_dict, **agent.state_outputs}, agent.episode_length,
-                      agent.env_factory, self.config["seed"], f"{self.folder.path} ({self.checkpoint.name})")
+        return agent_policy(self.agent, self.state, self.config["seed"], f"{self.folder.path} ({self.checkpoint.name})")
 
     def close(self) -> None:
         self.agent.env.close()
 
 
+def agent_policy(agent: Agent, state: Any, seed: int, source: str = "") -> Policy:
+    """The actor of ``agent`` with the acting parameters of the training ``state``."""
+    return Policy(agent.algo.act, agent.algo.actor_params(state), agent.actor_inputs, agent.state_outputs,
+                  {**agent.env.obs_info.shape_dict, **agent.state_outputs}, agent.episode_length, agent.env_factory,
+                  seed, source, agent.env.action_units, agent.models["actor"].model)
+
+
 def load_run(run_dir: str | Path) -> LoadedRun:
-    """The run in ``run_dir``, rebuilt from its ``config.json`` with the newest complete checkpoint's state."""
+    """The run in ``run_dir``, rebuilt from its ``config.json`` with the newest complete checkpoint's state.
+
+    Raises ``ValueError`` for a run without an actor (a generative model such as the VAE's) and
+    ``FileNotFoundError`` for a run that has saved no complete checkpoint yet.
+    """
     folder = RunFolder.open(run_dir)
-    env, models, algo, params = rebuild_inputs(folder.config, folder.path)
-    agent = build_agent(env, models, algo, params)
+    config = folder.config
+    algo = resolve_algorithm(config.get("algo_class") or config["algo"])
+    if not feeder_of(algo).needs_env:
+        raise ValueError(f"{folder.path} is a {algo.name} run: a generative model of dataset fields, with no actor "
+                         "to act with or export")
     path = folder.latest_checkpoint()
+    env, models, algo, params = rebuild_inputs(config, folder.path)
+    agent = build_agent(env, models, algo, params)
     saved = load_npz(path / "state.npz")
     template = agent.algo.init_state(jax.random.PRNGKey(0))
     state = arrays_to_tree(template, {k[len("algo"):]: v for k, v in saved.items() if k.startswith("algo")})

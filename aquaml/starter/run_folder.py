@@ -67,7 +67,8 @@ class RunFolder:
         """The newest complete checkpoint (an older one, with a warning, if the newest is damaged)."""
         path = latest_checkpoint(self.checkpoints)
         if path is None:
-            raise FileNotFoundError(f"no checkpoint in {self.checkpoints}")
+            raise FileNotFoundError(f"{self.path} holds no complete checkpoint in {self.checkpoints.name}/ (none "
+                                    "saved yet, or each one damaged)")
         return path
 
     def save_checkpoint(self, tag: str, **contents) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from aquaml.deploy import NEXT, OnnxPolicy
+from aquaml.model.onnx_export import keras_layer_types, to_onnx
 from aquaml.sampler import Policy
 from aquaml.tools.versions import package_versions
 
@@ -61,8 +62,6 @@ def policy_metadata(policy: Policy) -> dict[str, str]:
 
 def policy_onnx(policy: Policy):
     """The ONNX model of ``policy``'s deterministic actions (see :meth:`Policy.env_actions`)."""
-    from aquaml.model.onnx_export import keras_layer_types, to_onnx
-
     inputs = {**policy.observation_shapes, **policy.state_outputs}
     return to_onnx(policy.env_actions, inputs, layer_types=keras_layer_types(policy.model),
                    metadata=policy_metadata(policy), doc=f"aquaml policy of {policy.source}")

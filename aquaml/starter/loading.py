@@ -24,8 +24,9 @@ from aquaml.data import Dataset, DatasetError, load_dataset
 from aquaml.env import RewardModel, action_metadata, make_env
 from aquaml.sampler import Policy
 from aquaml.starter.build import Agent, build_agent
+from aquaml.starter.loop import training_state
 from aquaml.starter.run_folder import RunFolder, rebuild_inputs
-from aquaml.tools.checkpoint import arrays_to_tree, load_npz
+from aquaml.tools.checkpoint import load_npz
 
 
 @dataclass
@@ -68,10 +69,8 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     path = folder.latest_checkpoint()
     env, models, algo, params = rebuild_inputs(config, folder.path)
     agent = build_agent(env, models, algo, params)
-    saved = load_npz(path / "state.npz")
-    template = agent.algo.init_state(jax.random.PRNGKey(0))
-    state = arrays_to_tree(template, {k[len("algo"):]: v for k, v in saved.items() if k.startswith("algo")})
-    return LoadedRun(folder, folder.config, agent, state, path)
+    state = training_state(agent.algo.init_state(jax.random.PRNGKey(0)), load_npz(path / "state.npz"))
+    return LoadedRun(folder, config, agent, state, path)
 
 
 def load_policy(run_dir: str | Path) -> Policy:

@@ -13,12 +13,18 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
 
 from aquaml.tools.checkpoint import arrays_to_tree, tree_to_arrays
+
+
+def training_state(template, arrays: Mapping[str, np.ndarray]):
+    """The algorithm's training state from a checkpoint's arrays (:meth:`TrainingLoop.state_dict`
+    stores it under ``algo``-prefixed keys), shaped as ``template``."""
+    return arrays_to_tree(template, {k[len("algo"):]: v for k, v in arrays.items() if k.startswith("algo")})
 
 
 class Hook:
@@ -208,7 +214,7 @@ class TrainingLoop:
         return arrays, meta
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self.state = arrays_to_tree(self.state, {k[len("algo"):]: v for k, v in arrays.items() if k.startswith("algo")})
+        self.state = training_state(self.state, arrays)
         self.act_key = jax.numpy.asarray(arrays["act_key"])
         self.rng.bit_generator.state = meta["rng"]
         known = Counters.__dataclass_fields__

@@ -1,10 +1,36 @@
-"""Small environments and models shared by the tests."""
+"""Small environments, models, data and runners shared by the tests (test files import
+from here, never from each other)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import gymnasium as gym
 import keras
 import numpy as np
 from gymnasium import spaces
 
 from aquaml import DataInfo, RLBaseEnv
+
+ROOT = Path(__file__).resolve().parents[1]
+MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
+
+
+def mpirun(args, transport="auto", timeout=240, cwd=None, n=3, **env_vars):
+    """``mpirun -n n python args...`` with the repository on the path; returns the result and seconds taken."""
+    env = dict(os.environ, AQUAML_MPI_TRANSPORT=transport, PYTHONPATH=str(ROOT), **env_vars)
+    start = time.monotonic()
+    result = subprocess.run([MPIRUN, "-n", str(n), sys.executable, *map(str, args)], capture_output=True, text=True,
+                            timeout=timeout, env=env, cwd=cwd)
+    return result, time.monotonic() - start
+
+
+def summary_line(stdout: str) -> dict:
+    """The JSON line an MPI script prints."""
+    return json.loads(next(line for line in stdout.splitlines() if line.startswith("{")))
 
 
 class Drift(gym.Env):
@@ -75,36 +101,141 @@ class SeedStyleEnv(RLBaseEnv):
 
 
 class TinyActor(keras.Model):
-    def __init__(self):
+    """``action_dim`` action means from ``obs``; ``hidden=0`` makes it linear, so that a test can
+    write its forward pass by hand (:func:`mlp_numpy`)."""
+
+    def __init__(self, action_dim: int = 1, hidden: int = 8, optimizer: str = "Adam", learning_rate: float = 1e-3):
         super().__init__()
-        self.d1 = keras.layers.Dense(8, activation="relu")
-        self.mu = keras.layers.Dense(1)
+        self.d1 = keras.layers.Dense(hidden, activation="relu") if hidden else None
+        self.mu = keras.layers.Dense(action_dim)
         self.input_name = ("obs",)
-        self.output_info = {"action": (1,)}
-        self.learning_rate = 1e-3
-        self.optimizer = "Adam"
+        self.output_info = {"action": (action_dim,)}
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
 
     def call(self, obs):
-        return (self.mu(self.d1(obs)),)
+        return (self.mu(self.d1(obs) if self.d1 else obs),)
 
     def reset(self):
         pass
 
 
 class TinyQ(keras.Model):
-    def __init__(self):
+    """``Q([obs, action])`` for any action dimension; ``hidden=0``: linear."""
+
+    def __init__(self, hidden: int = 8, optimizer: str = "Adam", learning_rate: float = 1e-3):
         super().__init__()
-        self.d1 = keras.layers.Dense(8, activation="relu")
+        self.d1 = keras.layers.Dense(hidden, activation="relu") if hidden else None
         self.q = keras.layers.Dense(1)
         self.input_name = ("obs", "action")
-        self.learning_rate = 1e-3
-        self.optimizer = "Adam"
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
 
     def call(self, obs, action):
-        return self.q(self.d1(keras.ops.concatenate([obs, action], axis=-1)))
+        x = keras.ops.concatenate([obs, action], axis=-1)
+        return self.q(self.d1(x) if self.d1 else x)
 
     def reset(self):
         pass
+
+
+def mlp_numpy(params, x):
+    """The forward pass of TinyActor/TinyQ in float64 numpy: ``params`` = [kernel, bias, ...] of
+    Dense layers, ReLU between them."""
+    x = np.asarray(x, np.float64)
+    for k in range(0, len(params), 2):
+        if k:
+            x = np.maximum(x, 0.0)
+        x = x @ np.asarray(params[k], np.float64) + np.asarray(params[k + 1], np.float64)
+    return x
+
+
+def numeric_gradient(f, arrays, h=1e-6):
+    """Central differences of the scalar ``f(arrays)`` with respect to every element of the
+    float64 arrays in the list ``arrays``."""
+    arrays = [np.array(a, np.float64) for a in arrays]
+    grads = [np.zeros_like(a) for a in arrays]
+    for a, g in zip(arrays, grads):
+        for idx in np.ndindex(a.shape):
+            keep = a[idx]
+            a[idx] = keep + h
+            up = f(arrays)
+            a[idx] = keep - h
+            down = f(arrays)
+            a[idx] = keep
+            g[idx] = (up - down) / (2 * h)
+    return grads
+
+
+def replay_batches(n, b=16, seed=0, reward=None, terminated=None, action_dim=1, obs_dim=3):
+    """``n`` stacked batches of ``b`` random transitions (observations ``obs``, actions in [-1, 1])."""
+    rng = np.random.default_rng(seed)
+    return {"obs": {"obs": rng.normal(size=(n, b, obs_dim)).astype(np.float32)},
+            "next_obs": {"obs": rng.normal(size=(n, b, obs_dim)).astype(np.float32)},
+            "action": rng.uniform(-1, 1, size=(n, b, action_dim)).astype(np.float32),
+            "reward": (rng.normal(size=(n, b)) if reward is None else np.full((n, b), reward)).astype(np.float32),
+            "terminated": (rng.random((n, b)) < 0.2 if terminated is None else np.full((n, b), terminated)).astype(np.float32)}
+
+
+def build_algorithm(algo, params, action_dim, models=None, obs_dim=3):
+    """``algo`` on default models (or ``models``: role -> a model class or a function returning a
+    model) for observations ``obs`` of ``obs_dim`` numbers and ``action_dim``-dimensional actions
+    in [-1, 1]; no environment, so any action dimension can be tried. Keras is seeded before any
+    model exists (a layer draws its initialiser's seed when constructed): the weights are the same
+    whichever test ran before."""
+    from types import SimpleNamespace
+
+    from aquaml.env import ActionSpace
+    from aquaml.starter.build import build_models, model_classes
+
+    keras.utils.set_random_seed(0)
+    models = {role: m if isinstance(m, type) else m() for role, m in (models or {}).items()}
+    env = SimpleNamespace(obs_info=SimpleNamespace(shape_dict={"obs": (obs_dim,)}))
+    space = ActionSpace((action_dim,))
+    return algo(params, build_models(algo, model_classes(algo, models), env, params, space), space)
+
+
+def pendulum_dataset(episodes=4, T=200, seed=0, with_pos=False):
+    """Episodes of Pendulum-v1 under a noisy energy-pumping controller (actions in [-1, 1])."""
+    from aquaml.data import Dataset
+
+    env = gym.make("Pendulum-v1")
+    rng = np.random.default_rng(seed)
+    eps = []
+    for e in range(episodes):
+        o, _ = env.reset(seed=seed * 1000 + e)
+        obs, actions, rewards = [o], [], []
+        for _ in range(T):
+            a = np.clip(np.sign(o[2] * o[0]) + 0.3 * rng.normal(), -1, 1).astype(np.float32).reshape(1)
+            o, r, _, _, _ = env.step(2.0 * a)
+            obs.append(o), actions.append(a), rewards.append(r)
+        obs = np.array(obs, np.float32)
+        observations = {"obs": obs, **({"pos": obs[:, :2]} if with_pos else {})}
+        ends = np.zeros(T, bool)
+        ends[-1] = True
+        eps.append({"observations": observations, "action": np.array(actions), "reward": np.array(rewards),
+                    "terminated": np.zeros(T, bool), "truncated": ends})
+    return Dataset.from_episodes(eps, {"env": "Pendulum-v1", "action_low": [-2.0], "action_high": [2.0]})
+
+
+def cartpole_demos(path, episodes=3):
+    """Saves episodes of CartPole-v1 under a balancing controller to ``path``; returns the path."""
+    from aquaml.data import Dataset, save_data
+
+    env, eps = gym.make("CartPole-v1"), []
+    for e in range(episodes):
+        o, _ = env.reset(seed=e)
+        obs, actions, rewards, done = [o], [], [], False
+        while not done:
+            a = int(o[2] + 0.5 * o[3] > 0)  # a balancing controller
+            o, r, term, trunc, _ = env.step(a)
+            obs.append(o), actions.append(a), rewards.append(r)
+            done = term or trunc
+        T = len(actions)
+        eps.append({"observations": {"obs": np.array(obs, np.float32)}, "action": np.array(actions),
+                    "reward": np.array(rewards, np.float32), "terminated": np.eye(T, dtype=bool)[-1] & term,
+                    "truncated": np.eye(T, dtype=bool)[-1] & trunc})
+    return str(save_data(path, Dataset.from_episodes(eps, {"env": "CartPole-v1"})))
 
 
 class PositionActor(keras.Model):

@@ -2,8 +2,6 @@
 an independent numpy reference written in the paper's notation. Losses that read actions are
 checked with 1-D and 6-D actions: the algorithms are built from their models directly (no
 environment), so any action dimension can be tried."""
-from types import SimpleNamespace
-
 import jax
 import jax.numpy as jnp
 import keras
@@ -15,21 +13,9 @@ from aquaml.algorithm import (AIRL, AMP, IQL, TD3BC, AIRLParameters, AIRLPPOPara
                               GAILParameters, GAILPPOParameters, IQLParameters, TD3BCParameters)
 from aquaml.algorithm.td3bc import td3bc_actor_loss
 from aquaml.data import Dataset, save_data
+from helpers import build_algorithm
 
 OBS_DIM = 3
-
-
-def build(algo, params, action_dim, classes=None):
-    """``algo`` on default models (or ``classes``) for observations ``obs`` of 3 numbers and
-    ``action_dim``-dimensional actions in [-1, 1]."""
-    from aquaml.env import ActionSpace
-    from aquaml.starter.build import build_models, model_classes
-
-    keras.utils.set_random_seed(0)
-    env = SimpleNamespace(obs_info=SimpleNamespace(shape_dict={"obs": (OBS_DIM,)}))
-    space = ActionSpace((action_dim,))
-    models = build_models(algo, model_classes(algo, classes), env, params, space)
-    return algo(params, models, space)
 
 
 def transitions(rng, n, action_dim, terminated_share=0.0):
@@ -65,7 +51,7 @@ def test_td3bc_actor_loss_averages_the_cloning_term_over_action_dimensions(actio
     np.testing.assert_allclose(grad, 2 * (pi - a) / (N * action_dim), rtol=1e-5, atol=1e-8)
 
     # the same through the algorithm: its actor and first critic give pi(s) and Q(s, pi(s))
-    algo = build(TD3BC, TD3BCParameters(hidden_sizes=(8,)), action_dim)
+    algo = build_algorithm(TD3BC, TD3BCParameters(hidden_sizes=(8,)), action_dim)
     state = algo.init_state(jax.random.PRNGKey(0)).inner
     batch = transitions(rng, N, action_dim)
     loss = algo._actor_loss(state.actor, state.critics, batch)
@@ -81,7 +67,7 @@ def test_airls_sac_generator_optimises_the_airl_reward_at_temperature_one(action
     E sum_t gamma^t (log D - log(1 - D)). SAC maximises E sum_t gamma^t (r - alpha log pi) with
     r = f, which is that objective only at alpha = 1: the default parameters must keep alpha at 1."""
     params = AIRLParameters(hidden_sizes=(8,))
-    algo = build(AIRL, params, action_dim)
+    algo = build_algorithm(AIRL, params, action_dim)
     state = algo.init_state(jax.random.PRNGKey(0))
     rng = np.random.default_rng(action_dim)
     for _ in range(3):  # a few updates: an automatic temperature would drift from its start
@@ -121,7 +107,7 @@ def test_amp_gradient_penalty_is_half_the_weight_times_the_squared_gradient(acti
     """Peng et al. (2021), eq. 8: argmin_D E_M[(D(s, s') - 1)^2] + E_pi[(D(s, s') + 1)^2]
     + (w_gp / 2) E_M[|grad_phi D(phi)|^2]. Here the discriminator also reads the action."""
     w_gp = 10.0
-    algo = build(AMP, AMPParameters(gradient_penalty=w_gp, hidden_sizes=(8,)), action_dim,
+    algo = build_algorithm(AMP, AMPParameters(gradient_penalty=w_gp, hidden_sizes=(8,)), action_dim,
                  {"discriminator": LinearDiscriminator})
     state = algo.init_state(jax.random.PRNGKey(0))
     rng = np.random.default_rng(action_dim)

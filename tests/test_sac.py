@@ -2,40 +2,29 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
 from aquaml.algorithm import SAC, SAC2_parameter, SACParameters, soft_td_target
-from aquaml.model import build_actor, build_critic
-from helpers import TinyActor, TinyQ
+from helpers import TinyActor, TinyQ, build_algorithm, mlp_numpy, numeric_gradient
+from helpers import replay_batches as batches
 
 
-def make_sac(**kw):
-    params = SACParameters(batch_size=16, **kw)
-    models = {"actor": build_actor(TinyActor, "actor", {"obs": (3,)}),
-              "qf1": build_critic(TinyQ, "qf1", {"obs": (3,), "action": (1,)}),
-              "qf2": build_critic(TinyQ, "qf2", {"obs": (3,), "action": (1,)})}
-    return SAC(params, models)
+def make_sac(action_dim=1, hidden=8, actor_optimizer="Adam", actor_learning_rate=1e-3, **kw):
+    models = {"actor": lambda: TinyActor(action_dim, hidden, actor_optimizer, actor_learning_rate),
+              "qf1": lambda: TinyQ(hidden), "qf2": lambda: TinyQ(hidden)}
+    return build_algorithm(SAC, SACParameters(batch_size=16, **kw), action_dim, models)
 
 
-def batches(n, b=16, seed=0, reward=None, terminated=None):
-    rng = np.random.default_rng(seed)
-    return {"obs": {"obs": rng.normal(size=(n, b, 3)).astype(np.float32)},
-            "next_obs": {"obs": rng.normal(size=(n, b, 3)).astype(np.float32)},
-            "action": rng.uniform(-1, 1, size=(n, b, 1)).astype(np.float32),
-            "reward": (rng.normal(size=(n, b)) if reward is None else np.full((n, b), reward)).astype(np.float32),
-            "terminated": (rng.random((n, b)) < 0.2 if terminated is None else np.full((n, b), terminated)).astype(np.float32)}
-
-
-def test_soft_td_target_against_numpy():
-    rng = np.random.default_rng(0)
-    r, q1, q2, logp = (rng.normal(size=8) for _ in range(4))
-    term = np.array([0, 1, 0, 0, 1, 0, 0, 0], np.float32)
-    alpha, gamma = 0.3, 0.97
-    expected = np.empty(8)
-    for i in range(8):  # written out per transition, independent of the vectorised code
-        bootstrap = 0.0 if term[i] else gamma * (min(q1[i], q2[i]) - alpha * logp[i])
-        expected[i] = r[i] + bootstrap
-    got = soft_td_target(*(jnp.asarray(x, jnp.float32) for x in (r, term, q1, q2, logp)), alpha, gamma)
-    np.testing.assert_allclose(got, expected, rtol=1e-5)
+def test_soft_td_target_against_hand_computed_values():
+    # y = r + gamma (1 - d) (min(Q1', Q2') - alpha log pi(a'|s')), alpha = 0.5, gamma = 0.9:
+    #   r   d  Q1'  Q2'  log pi   min - alpha log pi     y
+    #   1   0   5    4    -2      4 + 1     = 5          1 + 0.9 * 5   = 5.5
+    #  -1   0  -3    2     1     -3 - 0.5   = -3.5      -1 - 0.9 * 3.5 = -4.15
+    #   2   1   5    4    -2      (terminal: no bootstrap)               2
+    #   0   0   1    1     0      1                       0.9
+    r, term = jnp.array([1.0, -1.0, 2.0, 0.0]), jnp.array([0.0, 0.0, 1.0, 0.0])
+    q1, q2, logp = jnp.array([5.0, -3.0, 5.0, 1.0]), jnp.array([4.0, 2.0, 4.0, 1.0]), jnp.array([-2.0, 1.0, -2.0, 0.0])
+    np.testing.assert_allclose(soft_td_target(r, term, q1, q2, logp, 0.5, 0.9), [5.5, -4.15, 2.0, 0.9], rtol=1e-6)
 
 
 def test_truncated_transition_bootstraps():
@@ -43,6 +32,87 @@ def test_truncated_transition_bootstraps():
     t0 = soft_td_target(1.0, 0.0, 5.0, 4.0, 0.0, 0.1, 0.9)
     t1 = soft_td_target(1.0, 1.0, 5.0, 4.0, 0.0, 0.1, 0.9)
     assert float(t0) == pytest.approx(1.0 + 0.9 * 4.0) and float(t1) == pytest.approx(1.0)
+
+
+def sac_actor_objective(W, b, log_std, critics, obs, eps, alpha):
+    """Haarnoja et al. (2018), eq. 7 (the second paper's J_pi), reparameterised, for a linear actor
+    mu(s) = s W + b: a_i = tanh(u_i), u_i = mu(s_i) + sigma * eps_i, and
+    J_pi = 1/N sum_i [alpha log pi(a_i|s_i) - min_k Q_k(s_i, a_i)], where by the change of variables
+    log pi(a|s) = log N(u; mu(s), diag sigma^2) - sum_j log(1 - tanh(u_j)^2). Returns J_pi and each
+    log pi(a_i|s_i)."""
+    N, d = eps.shape
+    sigma = np.exp(np.clip(log_std, -5.0, 2.0))
+    log_pis, total = np.empty(N), 0.0
+    for i in range(N):
+        mu = obs[i] @ W + b
+        u = mu + sigma * eps[i]
+        a = np.tanh(u)
+        log_pis[i] = stats.norm.logpdf(u, mu, sigma).sum()  # independent dimensions
+        for j in range(d):
+            log_pis[i] -= np.log(1.0 - a[j] ** 2)
+        q = min(mlp_numpy(c, np.concatenate([obs[i], a])[None])[0, 0] for c in critics)
+        total += alpha * log_pis[i] - q
+    return total / N, log_pis
+
+
+@pytest.mark.parametrize("action_dim", [1, 6])
+def test_actor_and_temperature_losses_and_the_actor_step_against_numpy(action_dim):
+    """One update of a linear actor by SGD: the actor's loss, its gradient (finite differences of
+    the numpy objective) and the temperature's loss with the default target entropy -dim(A)."""
+    lr = 0.05
+    sac = make_sac(action_dim, hidden=0, actor_optimizer="SGD", actor_learning_rate=lr)
+    state = sac.init_state(jax.random.PRNGKey(5))
+    # a narrow policy: at 6-D its entropy lies between -6 and -1, so a target of -1 would flip alpha's step
+    state = state._replace(actor={**state.actor, "log_std": jnp.full((action_dim,), -1.8, jnp.float32)})
+    batch = batches(1, action_dim=action_dim, seed=action_dim)
+    new, metrics = sac.update(state, batch)
+
+    _, _, k_pi = jax.random.split(state.key, 3)  # the update's third key draws the actor's noise
+    eps = np.asarray(jax.random.normal(k_pi, (16, action_dim), jnp.float32), np.float64)
+    obs = batch["obs"]["obs"][0].astype(np.float64)
+    W, b = (np.asarray(x, np.float64) for x in state.actor["net"])
+    log_alpha = float(state.log_alpha)
+    critics = new.critics  # the actor steps against the critics just updated
+
+    def objective(arrays):
+        return sac_actor_objective(*arrays, critics, obs, eps, np.exp(log_alpha))[0]
+
+    J, log_pis = sac_actor_objective(W, b, np.asarray(state.actor["log_std"], np.float64), critics, obs, eps,
+                                     np.exp(log_alpha))
+    np.testing.assert_allclose(metrics["actor_loss"], J, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(metrics["entropy"], -np.mean(log_pis), rtol=1e-4, atol=1e-5)
+    # SGD: theta' = theta - lr * dJ/dtheta
+    grads = numeric_gradient(objective, [W, b, state.actor["log_std"]])
+    for old, moved, g in zip([*state.actor["net"], state.actor["log_std"]], [*new.actor["net"], new.actor["log_std"]],
+                             grads):
+        np.testing.assert_allclose((np.asarray(old, np.float64) - np.asarray(moved, np.float64)) / lr, g,
+                                   rtol=1e-3, atol=2e-4)
+
+    # J(alpha) = E[-alpha (log pi + H)], H = -dim(A) (differentiated in log alpha, as the code logs it)
+    np.testing.assert_allclose(metrics["alpha_loss"], -log_alpha * np.mean(log_pis - action_dim), rtol=1e-4)
+    entropy = -np.mean(log_pis)
+    if action_dim > 1:
+        assert -action_dim < entropy < -1
+    # alpha grows while the entropy is below the target, shrinks above it
+    assert (float(new.log_alpha) > log_alpha) == (entropy < -action_dim)
+    assert sac.target_entropy == -action_dim
+
+
+@pytest.mark.parametrize("action_dim", [1, 6])
+def test_log_prob_of_given_actions_matches_scipy(action_dim):
+    """log pi(a|s) of stored actions (AIRL's logit reads it): the Gaussian's density at atanh(a) times
+    the Jacobian of atanh, 1 / (1 - a_j^2) in each dimension."""
+    sac = make_sac(action_dim)
+    state = sac.init_state(jax.random.PRNGKey(0))
+    batch = batches(1, b=8, action_dim=action_dim, seed=3)
+    obs, action = batch["obs"]["obs"][0], batch["action"][0].astype(np.float64)
+    mean = mlp_numpy(state.actor["net"], obs)
+    std = np.exp(np.asarray(state.actor["log_std"], np.float64))
+    want = [stats.norm.logpdf(np.arctanh(a), m, std).sum() - sum(np.log(1 - x ** 2) for x in a)
+            for a, m in zip(action, mean)]
+    np.testing.assert_allclose(sac.log_prob_of(state, {"obs": obs}, batch["action"][0]), want, rtol=1e-4, atol=1e-4)
+    at_bound = np.ones((1, action_dim), np.float32)  # atanh(1) is infinite: the code moves it just inside
+    assert np.isfinite(np.asarray(sac.log_prob_of(state, {"obs": obs[:1]}, at_bound))).all()
 
 
 def test_update_times_steps_are_one_compiled_call_without_retracing():

@@ -13,8 +13,7 @@ from aquaml.algorithm import (AIRL, AIRLPPO, AMP, GAIL, GAILPPO, AIRLParameters,
                               GAILParameters, GAILPPOParameters)
 from aquaml.algorithm.adversarial import absorbing_bonus, expert_loss, imitation_reward, policy_loss
 from aquaml.data import DatasetError, save_data
-from helpers import LSTMDiscriminator, assert_resumes_exactly
-from test_offline import pendulum_dataset
+from helpers import LSTMDiscriminator, assert_resumes_exactly, cartpole_demos, pendulum_dataset
 
 
 @pytest.fixture(scope="module")
@@ -28,26 +27,43 @@ def small(P, demos, **kw):
     return P(**{**base, **kw})
 
 
-# -- losses and rewards against numpy ----------------------------------------------------------
-def test_discriminator_losses_and_rewards_match_numpy():
+# -- losses and rewards against independent references ----------------------------------------
+def absorbing_state_value(r_a, gamma, steps=20000):
+    """DAC (Kostrikov et al. 2019): after a termination the agent stays in the absorbing state for
+    ever, earning r_a each step from the next one on: sum_{t >= 1} gamma^t r_a, summed term by term."""
+    total, discount = 0.0, 1.0
+    for _ in range(steps):
+        discount *= gamma
+        total += discount * r_a
+    return total
+
+
+def test_discriminator_losses_and_rewards_against_scipy_and_hand_computed_values():
+    from scipy.special import expit
+
     logit = np.linspace(-4, 4, 9).astype(np.float32)
-    sig = 1 / (1 + np.exp(-logit.astype(np.float64)))
-    np.testing.assert_allclose(expert_loss("bce", jnp.asarray(logit)), -np.log(sig), rtol=1e-5)
-    np.testing.assert_allclose(policy_loss("bce", jnp.asarray(logit)), -np.log(1 - sig), rtol=1e-5)
-    np.testing.assert_allclose(expert_loss("least_squares", jnp.asarray(logit)), (logit - 1) ** 2, rtol=1e-6)
-    np.testing.assert_allclose(policy_loss("least_squares", jnp.asarray(logit)), (logit + 1) ** 2, rtol=1e-6)
-    np.testing.assert_allclose(imitation_reward(jnp.asarray(logit), "logit"), np.log(sig) - np.log(1 - sig),
+    D = expit(logit.astype(np.float64))  # the discriminator's probability that a sample is the expert's
+    np.testing.assert_allclose(expert_loss("bce", jnp.asarray(logit)), -np.log(D), rtol=1e-5)
+    np.testing.assert_allclose(policy_loss("bce", jnp.asarray(logit)), -np.log(1 - D), rtol=1e-5)
+    np.testing.assert_allclose(imitation_reward(jnp.asarray(logit), "logit"), np.log(D) - np.log(1 - D),
                                rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(imitation_reward(jnp.asarray(logit), "positive"), -np.log(1 - sig), rtol=1e-5)
-    np.testing.assert_allclose(imitation_reward(jnp.asarray(logit), "negative"), np.log(sig), rtol=1e-5)
-    np.testing.assert_allclose(imitation_reward(jnp.asarray(logit), "amp"),
-                               np.maximum(0, 1 - 0.25 * (logit - 1) ** 2), rtol=1e-6)
+    np.testing.assert_allclose(imitation_reward(jnp.asarray(logit), "positive"), -np.log(1 - D), rtol=1e-5)
+    np.testing.assert_allclose(imitation_reward(jnp.asarray(logit), "negative"), np.log(D), rtol=1e-5)
+    # AMP (Peng et al. 2021): least squares towards +1 (expert) and -1 (agent); at D = -4 ... 4:
+    np.testing.assert_allclose(expert_loss("least_squares", jnp.asarray(logit)), [25, 16, 9, 4, 1, 0, 1, 4, 9])
+    np.testing.assert_allclose(policy_loss("least_squares", jnp.asarray(logit)), [9, 4, 1, 0, 1, 4, 9, 16, 25])
+    # style reward max(0, 1 - (D - 1)^2 / 4): 1 - 9/4, 1 - 4/4 and 1 - 1/4 at D = -2, -1 and 0, ...
+    np.testing.assert_allclose(imitation_reward(jnp.asarray(logit), "amp"), [0, 0, 0, 0, 0.75, 1, 0.75, 0, 0],
+                               atol=1e-7)
 
 
-def test_absorbing_bonus_reaches_terminal_transitions_only():
+def test_absorbing_bonus_is_the_absorbing_states_value_on_terminal_transitions_only():
     terminated = jnp.asarray([0.0, 1.0, 0.0, 1.0])
-    np.testing.assert_allclose(absorbing_bonus(terminated, jnp.float32(-0.5), 0.99),
-                               [0, 0.99 * -0.5 / 0.01, 0, 0.99 * -0.5 / 0.01], rtol=1e-5)
+    for r_a, gamma in ((-0.5, 0.99), (2.0, 0.9)):  # -0.5 * 0.99 / 0.01 = -49.5; 2 * 0.9 / 0.1 = 18
+        value = absorbing_state_value(r_a, gamma)
+        np.testing.assert_allclose(value, {0.99: -49.5, 0.9: 18.0}[gamma], rtol=1e-9)
+        bonus = absorbing_bonus(terminated, jnp.float32(r_a), gamma)
+        np.testing.assert_allclose(bonus, [0, value, 0, value], rtol=1e-5)
 
 
 def synthetic_batches(rng, updates, n, terminated_share):
@@ -151,7 +167,7 @@ def test_amp_mixes_task_and_style_rewards(demos):
 
 
 def test_airl_logit_is_shaped_reward_minus_log_pi(demos):
-    from aquaml.model.distributions import squashed_gaussian_log_prob
+    from scipy.stats import norm
 
     starter = RLTaskStarter("Pendulum-v1", None, AIRL, small(AIRLParameters, demos), progress=False)
     algo, state = starter.algo, starter.state
@@ -163,11 +179,11 @@ def test_airl_logit_is_shaped_reward_minus_log_pi(demos):
     h2 = np.asarray(h_spec.fn.apply(state.disc["shaping"], {"obs": batch["next_obs"]["obs"]}))[:, 0]
     np.testing.assert_allclose(f, g + 0.99 * (1 - batch["terminated"]) * h2 - h, rtol=1e-5, atol=1e-6)
     actor = state.gen.actor
-    outputs = algo.policy.outputs(actor["net"], batch["obs"])
-    mean, log_std = algo.policy.dist(actor, outputs)
-    log_pi = squashed_gaussian_log_prob(jnp.arctanh(batch["action"]), mean, log_std)
-    np.testing.assert_allclose(algo.disc_logits(state.disc, state.gen, batch), f - np.asarray(log_pi), rtol=1e-4,
-                               atol=1e-5)
+    mean, log_std = algo.policy.dist(actor, algo.policy.outputs(actor["net"], batch["obs"]))
+    # log pi(a|s) of the squashed Gaussian: log N(atanh a; mean, std) - log(1 - a^2)
+    a = batch["action"][:, 0].astype(np.float64)
+    log_pi = norm.logpdf(np.arctanh(a), np.asarray(mean)[:, 0], np.exp(np.asarray(log_std)[:, 0])) - np.log(1 - a ** 2)
+    np.testing.assert_allclose(algo.disc_logits(state.disc, state.gen, batch), f - log_pi, rtol=1e-4, atol=1e-5)
     starter.close()
 
 
@@ -295,7 +311,7 @@ def test_ppo_generators_train_the_discriminator_on_rollout_minibatches_then_lear
     for a, b in zip(jax.tree_util.tree_leaves(manual.disc), jax.tree_util.tree_leaves(new_state.disc)):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
     logit = np.asarray(algo.disc_logits(manual.disc, state.gen, steps))
-    bonus = 0.99 * steps["terminated"] * float(manual.absorbing_logit) / 0.01
+    bonus = steps["terminated"] * absorbing_state_value(float(manual.absorbing_logit), 0.99)
     np.testing.assert_allclose(metrics["imitation_reward"], np.mean(logit + bonus), rtol=1e-3, atol=1e-4)
     for key in ("disc_loss", "expert_accuracy", "policy_accuracy", "actor_loss", "value_loss", "approx_kl"):
         assert np.isfinite(metrics[key]), key
@@ -328,27 +344,6 @@ def test_ppo_log_prob_of_and_airl_ppo_logit_match_scipy(demos):
     np.testing.assert_allclose(algo.generator_reward(state.disc, gen, batch, jnp.asarray(f - want)), f - want,
                                rtol=1e-6)
     starter.close()
-
-
-def cartpole_demos(path, episodes=3):
-    import gymnasium as gym
-
-    from aquaml.data import Dataset
-
-    env, eps = gym.make("CartPole-v1"), []
-    for e in range(episodes):
-        o, _ = env.reset(seed=e)
-        obs, actions, rewards, done = [o], [], [], False
-        while not done:
-            a = int(o[2] + 0.5 * o[3] > 0)  # a balancing controller
-            o, r, term, trunc, _ = env.step(a)
-            obs.append(o), actions.append(a), rewards.append(r)
-            done = term or trunc
-        T = len(actions)
-        eps.append({"observations": {"obs": np.array(obs, np.float32)}, "action": np.array(actions),
-                    "reward": np.array(rewards, np.float32), "terminated": np.eye(T, dtype=bool)[-1] & term,
-                    "truncated": np.eye(T, dtype=bool)[-1] & trunc})
-    return str(save_data(path, Dataset.from_episodes(eps, {"env": "CartPole-v1"})))
 
 
 def test_discrete_actions_reach_the_discriminator_one_hot(tmp_path):

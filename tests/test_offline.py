@@ -14,30 +14,7 @@ from aquaml.algorithm.iql import awr_weights, expectile_loss
 from aquaml.algorithm.offline import STD_FLOOR
 from aquaml.algorithm.td3bc import td3bc_actor_loss
 from aquaml.data import Dataset, DatasetError, save_data
-from helpers import PositionActor, assert_resumes_exactly
-
-
-def pendulum_dataset(episodes=4, T=200, seed=0, with_pos=False):
-    """Episodes of Pendulum-v1 under a noisy energy-pumping controller (actions in [-1, 1])."""
-    import gymnasium as gym
-
-    env = gym.make("Pendulum-v1")
-    rng = np.random.default_rng(seed)
-    eps = []
-    for e in range(episodes):
-        o, _ = env.reset(seed=seed * 1000 + e)
-        obs, actions, rewards = [o], [], []
-        for _ in range(T):
-            a = np.clip(np.sign(o[2] * o[0]) + 0.3 * rng.normal(), -1, 1).astype(np.float32).reshape(1)
-            o, r, _, _, _ = env.step(2.0 * a)
-            obs.append(o), actions.append(a), rewards.append(r)
-        obs = np.array(obs, np.float32)
-        observations = {"obs": obs, **({"pos": obs[:, :2]} if with_pos else {})}
-        ends = np.zeros(T, bool)
-        ends[-1] = True
-        eps.append({"observations": observations, "action": np.array(actions), "reward": np.array(rewards),
-                    "terminated": np.zeros(T, bool), "truncated": ends})
-    return Dataset.from_episodes(eps, {"env": "Pendulum-v1", "action_low": [-2.0], "action_high": [2.0]})
+from helpers import PositionActor, assert_resumes_exactly, build_algorithm, pendulum_dataset, replay_batches
 
 
 @pytest.fixture(scope="module")
@@ -52,48 +29,98 @@ def small(P, data_file, **kw):
 
 
 # -- losses against independent references ------------------------------------------------
-def test_expectile_loss_matches_numpy():
-    rng = np.random.default_rng(0)
-    u = rng.normal(size=100).astype(np.float32)
-    for tau in (0.5, 0.7, 0.9):
-        want = np.mean(np.where(u < 0, 1 - tau, tau) * u ** 2)
-        np.testing.assert_allclose(expectile_loss(jnp.asarray(u), tau), want, rtol=1e-5)
-    # tau = 0.5 is half the squared error
-    np.testing.assert_allclose(expectile_loss(jnp.asarray(u), 0.5), 0.5 * np.mean(u ** 2), rtol=1e-5)
+def expectile_reference(u, tau):
+    """Kostrikov et al. (2021), eq. 5: L_2^tau(u) = |tau - 1(u < 0)| u^2, averaged; one term at a time."""
+    return sum(abs(tau - (1.0 if x < 0 else 0.0)) * x * x for x in u) / len(u)
 
 
-def test_awr_weights_are_clipped_exponentials():
-    adv = np.array([-1.0, 0.0, 0.5, 3.0], np.float32)
-    np.testing.assert_allclose(awr_weights(jnp.asarray(adv), 3.0, 100.0), np.minimum(np.exp(3 * adv), 100), rtol=1e-6)
+def test_expectile_loss_against_hand_computed_values_and_a_loop():
+    u = jnp.array([-2.0, -0.5, 0.0, 1.0, 3.0])
+    # tau = 0.7: (0.3 * 4 + 0.3 * 0.25 + 0 + 0.7 * 1 + 0.7 * 9) / 5 = 8.275 / 5
+    np.testing.assert_allclose(expectile_loss(u, 0.7), 1.655, rtol=1e-6)
+    # tau = 0.9: (0.1 * 4 + 0.1 * 0.25 + 0 + 0.9 * 1 + 0.9 * 9) / 5 = 9.425 / 5
+    np.testing.assert_allclose(expectile_loss(u, 0.9), 1.885, rtol=1e-6)
+    # tau = 0.5: half the mean squared error, 0.5 * 14.25 / 5
+    np.testing.assert_allclose(expectile_loss(u, 0.5), 1.425, rtol=1e-6)
+    x = np.random.default_rng(0).normal(size=100).astype(np.float32)
+    for tau in (0.1, 0.7, 0.9):
+        np.testing.assert_allclose(expectile_loss(jnp.asarray(x), tau), expectile_reference(x, tau), rtol=1e-5)
 
 
-def test_td3bc_actor_loss_matches_numpy():
-    rng = np.random.default_rng(1)
-    q = rng.normal(size=64).astype(np.float32) * 10
-    pi, a = rng.uniform(-1, 1, (2, 64, 2)).astype(np.float32)
-    want = -2.5 / np.mean(np.abs(q)) * np.mean(q) + np.mean((pi - a) ** 2)  # F.mse_loss: every element
-    np.testing.assert_allclose(td3bc_actor_loss(jnp.asarray(q), jnp.asarray(pi), jnp.asarray(a), 2.5), want, rtol=1e-5)
-    # lambda carries no gradient: d loss / d q = -lambda / n
-    g = jax.grad(lambda q: td3bc_actor_loss(q, jnp.asarray(pi), jnp.asarray(a), 2.5))(jnp.asarray(q))
-    np.testing.assert_allclose(g, np.full(64, -2.5 / np.mean(np.abs(q)) / 64), rtol=1e-5)
+def test_awr_weights_against_hand_computed_values():
+    # min(exp(3 * A), 100) at A = -1, 0, 0.5, 3: e^-3, 1, e^1.5, and e^9 = 8103 clipped to 100
+    adv = jnp.array([-1.0, 0.0, 0.5, 3.0])
+    np.testing.assert_allclose(awr_weights(adv, 3.0, 100.0), [0.0497871, 1.0, 4.4816891, 100.0], rtol=1e-6)
 
 
-def test_bounded_gaussian_log_likelihood_matches_scipy():
+def test_td3bc_actor_loss_against_hand_computed_values():
+    # Fujimoto and Gu (2021): -lambda mean Q + mean over all elements of (pi - a)^2, lambda = alpha / mean |Q|.
+    # Q = (2, -4): lambda = 2.5 / 3, mean Q = -1, so the Q term is 2.5 / 3 = 0.8333333;
+    # pi - a = [[0.5, -1], [0, 2]]: squares 0.25 + 1 + 0 + 4 = 5.25 over 4 elements = 1.3125
+    q = jnp.array([2.0, -4.0])
+    pi, a = jnp.array([[0.5, -0.5], [0.2, 1.0]]), jnp.array([[0.0, 0.5], [0.2, -1.0]])
+    np.testing.assert_allclose(td3bc_actor_loss(q, pi, a, 2.5), 2.5 / 3 + 1.3125, rtol=1e-6)
+    # lambda carries no gradient: d loss / d Q_i = -lambda / N = -(2.5 / 3) / 2
+    np.testing.assert_allclose(jax.grad(lambda q: td3bc_actor_loss(q, pi, a, 2.5))(q), [-2.5 / 6] * 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("action_dim", [1, 6])
+def test_iql_losses_of_one_update_against_numpy(action_dim):
+    """Kostrikov et al. (2021), eqs. 5-7 with their code's clipped weights, per sample in numpy:
+    L_V = 1/N sum_i L_2^tau(Q'(s_i, a_i) - V(s_i)), Q' = min_k of the target critics;
+    L_Q = sum_k 1/N sum_i (Q_k(s_i, a_i) - r_i - gamma (1 - d_i) V_new(s'_i))^2;
+    L_pi = -1/N sum_i min(exp(beta (Q'(s_i, a_i) - V(s_i))), w_max) log N(a_i; tanh(mu(s_i)), sigma^2)."""
+    params = IQLParameters(hidden_sizes=(8,), expectile=0.8, temperature=3.0, max_weight=1.5, log_std_init=-0.5)
+    algo = build_algorithm(IQL, params, action_dim)
+    state = algo.init_state(jax.random.PRNGKey(0)).inner
+    batch = jax.tree_util.tree_map(lambda x: x[0], replay_batches(1, b=32, action_dim=action_dim, seed=action_dim))
+    new, metrics = jax.jit(algo._update_one)(state, batch)
+
+    obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"]
+    # the networks' outputs, from the models; every formula on them below is written out
+    q_target = [np.asarray(algo.critics.q(k, state.targets[k], obs, action), np.float64) for k in range(2)]
+    q_old = [np.asarray(algo.critics.q(k, state.critics[k], obs, action), np.float64) for k in range(2)]  # pre-step
+    v = np.asarray(algo._v(state.value, obs), np.float64)
+    v_next = np.asarray(algo._v(new.value, next_obs), np.float64)  # the critics learn from the updated value
+    mu = np.asarray(algo.policy.outputs(state.actor["net"], obs)["action"], np.float64).reshape(32, action_dim)
+    sigma = np.exp(np.asarray(state.actor["log_std"], np.float64))
+
+    N = 32
+    u = [min(q_target[0][i], q_target[1][i]) - v[i] for i in range(N)]
+    assert min(u) < 0 < max(u)
+    np.testing.assert_allclose(metrics["v_loss"], expectile_reference(u, 0.8), rtol=1e-5)
+    gamma = params.discount
+    y = [batch["reward"][i] + gamma * (1 - batch["terminated"][i]) * v_next[i] for i in range(N)]
+    q_loss = sum((q_old[k][i] - y[i]) ** 2 for k in range(2) for i in range(N)) / N
+    np.testing.assert_allclose(metrics["q_loss"], q_loss, rtol=1e-5)
+    weights = [min(np.exp(3.0 * u[i]), 1.5) for i in range(N)]
+    assert 0 < sum(w == 1.5 for w in weights) < N  # some weights clipped, some not
+    log_pi = [stats.norm.logpdf(action[i], np.tanh(mu[i]), sigma).sum() for i in range(N)]
+    np.testing.assert_allclose(metrics["actor_loss"], -sum(w * lp for w, lp in zip(weights, log_pi)) / N, rtol=1e-5)
+    np.testing.assert_allclose(metrics["adv_weight"], np.mean(weights), rtol=1e-5)
+
+
+@pytest.mark.parametrize("action_dim", [1, 6])
+def test_bounded_gaussian_log_likelihood_matches_scipy(action_dim):
     from aquaml.model.contract import build_actor
     from aquaml.model.defaults import MLPActor
     from aquaml.model.policy import BoundedGaussianPolicy
 
-    spec = build_actor(MLPActor(("obs",), (2,), (8,), 1e-3, log_std=False), "actor", {"obs": (3,)},
-                       action_shape=(2,))
+    spec = build_actor(MLPActor(("obs",), (action_dim,), (8,), 1e-3, log_std=False), "actor", {"obs": (3,)},
+                       action_shape=(action_dim,))
     policy = BoundedGaussianPolicy(spec, log_std_init=-0.5)
     params = policy.init_params()
-    obs = {"obs": jnp.asarray(np.random.default_rng(2).normal(size=(5, 3)), jnp.float32)}
+    rng = np.random.default_rng(2)
+    obs = {"obs": jnp.asarray(rng.normal(size=(5, 3)), jnp.float32)}
     outputs = policy.outputs(params["net"], obs)
-    action = np.array([[1.0, -1.0], [0.3, 0.2], [0.0, 1.0], [-0.99, 0.5], [1.0, 1.0]], np.float32)
-    mean = np.tanh(np.asarray(outputs["action"]).reshape(5, 2))
-    want = stats.norm.logpdf(action, mean, np.exp(-0.5)).sum(axis=1)
-    np.testing.assert_allclose(policy.log_prob(params, outputs, jnp.asarray(action)), want, rtol=1e-5)
-    assert np.isfinite(np.asarray(policy.log_prob(params, outputs, jnp.asarray(action)))).all()  # finite at +-1
+    action = rng.uniform(-1, 1, (5, action_dim)).astype(np.float32)
+    action[0], action[1, 0], action[4] = 1.0, -1.0, -1.0  # experts act at the bounds: finite there
+    mean = np.tanh(np.asarray(outputs["action"], np.float64).reshape(5, action_dim))
+    want = [stats.multivariate_normal(mean[i], np.exp(-0.5) ** 2 * np.eye(action_dim)).logpdf(action[i])
+            for i in range(5)]
+    got = policy.log_prob(params, outputs, jnp.asarray(action))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert np.isfinite(np.asarray(got)).all()
     det, _ = policy.act(params, obs, jax.random.PRNGKey(0), deterministic=True)
     np.testing.assert_allclose(det["action"], mean, rtol=1e-6)
 

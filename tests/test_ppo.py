@@ -82,10 +82,10 @@ def test_normalizer_matches_numpy_over_batches():
     np.testing.assert_array_equal(out["hidden"], 1.0)  # names without statistics pass through
 
 
-def make_ppo(discrete: bool, **kw):
+def make_ppo(discrete: bool, action_dim: int = 2, **kw):
     params = PPOParameters(n_envs=2, rollout_length=8, batch_size=4, n_update_epochs=3, **kw)
     n = 3
-    action_shape = (n,) if discrete else (2,)
+    action_shape = (n,) if discrete else (action_dim,)
     actor = build_actor(MLPActor(("obs",), action_shape, (8,), log_std=False), "actor", {"obs": (4,)})
     critic = build_critic(MLPCritic(("obs",), (8,)), "critic", {"obs": (4,)})
     return PPO(params, {"actor": actor, "critic": critic}, ActionSpace(action_shape, n if discrete else None))
@@ -127,8 +127,9 @@ def test_ppo_update_is_one_compiled_call(discrete):
     assert float(new.obs_stats["count"]) == pytest.approx(2 * 16, rel=1e-6)
 
 
-def test_stored_log_probs_match_the_policy():
-    ppo = make_ppo(False)
+@pytest.mark.parametrize("action_dim", [1, 6])
+def test_stored_log_probs_match_the_policy(action_dim):
+    ppo = make_ppo(False, action_dim, log_std_init=-0.7)
     state, rollout = fake_rollout(ppo)
     flat = lambda x: x.reshape(16, *x.shape[2:])  # noqa: E731
     obs = ppo._normalize(state.obs_stats, {"obs": flat(rollout["obs"]["obs"])})
@@ -136,6 +137,10 @@ def test_stored_log_probs_match_the_policy():
     outputs = ppo.policy.outputs(state.actor["net"], obs)
     log_prob, _ = ppo.policy.log_prob_entropy(state.actor, outputs, flat(rollout["action"]), extras)
     np.testing.assert_allclose(log_prob, extras["log_prob"], rtol=1e-5)
+    # the density of the unclipped sample under N(mean(s), diag std^2), from scipy
+    mean, std = np.asarray(outputs["action"], np.float64), np.exp(np.asarray(state.actor["log_std"], np.float64))
+    want = [stats.multivariate_normal(m, np.diag(std ** 2)).logpdf(u) for m, u in zip(mean, extras["raw_action"])]
+    np.testing.assert_allclose(extras["log_prob"], want, rtol=1e-5)
     assert np.all(np.abs(rollout["action"]) <= 1.0)  # the environment gets clipped actions
 
 
@@ -171,18 +176,25 @@ def test_policy_loss_against_numpy():
     new = old + rng.normal(0, 0.4, size=n)  # ratios from about 0.3 to 3: many clipped either way
     adv, entropy = rng.normal(size=n), rng.uniform(0, 2, size=n)
     w = (rng.random(n) < 0.7).astype(np.float64)
-    loss, (ent, kl, clipped) = policy_loss(*(jnp.asarray(x, jnp.float32) for x in (new, old, entropy, adv, w)),
-                                           eps, c)
-    objective = np.empty(n)
+    loss, (ent, _, clipped) = policy_loss(*(jnp.asarray(x, jnp.float32) for x in (new, old, entropy, adv, w)),
+                                          eps, c)
+    objective, outside = np.empty(n), np.empty(n)
     for i in range(n):  # the clipped objective case by case (the paper's figure 1)
         r, a = np.exp(new[i] - old[i]), adv[i]
         objective[i] = min(r, 1 + eps) * a if a >= 0 else max(r, 1 - eps) * a
-    ratio = np.exp(new - old)
-    assert 0.1 < weighted(np.abs(ratio - 1) > eps, w) < 0.9  # both clipped and unclipped cases
+        outside[i] = r < 1 - eps or r > 1 + eps
+    assert 0.1 < weighted(outside, w) < 0.9  # both clipped and unclipped cases
     np.testing.assert_allclose(float(loss), -weighted(objective, w) - c * weighted(entropy, w), rtol=1e-5)
     np.testing.assert_allclose(float(ent), weighted(entropy, w), rtol=1e-5)
-    np.testing.assert_allclose(float(kl), weighted(ratio - 1 - np.log(ratio), w), rtol=1e-4)
-    np.testing.assert_allclose(float(clipped), weighted(np.abs(ratio - 1) > eps, w), rtol=1e-6)
+    np.testing.assert_allclose(float(clipped), weighted(outside, w), rtol=1e-6)
+
+    # by hand: log-ratios 0.5, -0.5, 0 (and 3 at weight 0, left out), advantages 1, eps = 0.2, no entropy:
+    # r = 1.6487213 -> clipped to 1.2;  r = 0.6065307 < 0.8 counts as it is (min);  r = 1 -> 1
+    # loss = -(1.2 + 0.6065307 + 1) / 3;  approx KL (r - 1) - log r: (0.1487213 + 0.1065307 + 0) / 3
+    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    zeros, ones = f32([0, 0, 0, 0]), f32([1, 1, 1, 1])
+    loss, (_, kl, clipped) = policy_loss(f32([0.5, -0.5, 0, 3]), zeros, zeros, ones, f32([1, 1, 1, 0]), 0.2, 0.01)
+    np.testing.assert_allclose([float(loss), float(kl), float(clipped)], [-0.9355102, 0.0850840, 2 / 3], rtol=1e-5)
 
 
 @pytest.mark.parametrize("clip_value", [None, 0.3])

@@ -104,6 +104,7 @@ def test_log_prob_of_given_actions_matches_scipy(action_dim):
     the Jacobian of atanh, 1 / (1 - a_j^2) in each dimension."""
     sac = make_sac(action_dim)
     state = sac.init_state(jax.random.PRNGKey(0))
+    state = state._replace(actor={**state.actor, "log_std": jnp.linspace(-1.0, 0.5, action_dim)})
     batch = batches(1, b=8, action_dim=action_dim, seed=3)
     obs, action = batch["obs"]["obs"][0], batch["action"][0].astype(np.float64)
     mean = mlp_numpy(state.actor["net"], obs)

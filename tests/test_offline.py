@@ -101,6 +101,25 @@ def test_iql_losses_of_one_update_against_numpy(action_dim):
 
 
 @pytest.mark.parametrize("action_dim", [1, 6])
+def test_bc_losses_against_numpy(action_dim):
+    """Behaviour cloning's two continuous losses, per sample: -log N(a; tanh(mu(s)), diag sigma^2)
+    (scipy), or the squared distance |tanh(mu(s)) - a|^2 summed over the action's dimensions."""
+    rng = np.random.default_rng(action_dim)
+    batch = {"obs": {"obs": rng.normal(size=(16, 3)).astype(np.float32)},
+             "action": rng.uniform(-1, 1, (16, action_dim)).astype(np.float32), "reward": np.zeros(16, np.float32)}
+    for loss in ("gaussian", "mse"):
+        algo = build_algorithm(BC, BCParameters(hidden_sizes=(8,), log_std_init=-0.5, loss=loss), action_dim)
+        state = algo.init_state(jax.random.PRNGKey(0)).inner
+        got, metrics = algo._losses(state.actor, batch)
+        mu = np.asarray(algo.policy.outputs(state.actor["net"], batch["obs"])["action"], np.float64)
+        mean = np.tanh(mu.reshape(16, action_dim))
+        nll = -np.mean([stats.norm.logpdf(batch["action"][i], mean[i], np.exp(-0.5)).sum() for i in range(16)])
+        sq = np.mean([sum((mean[i, j] - batch["action"][i, j]) ** 2 for j in range(action_dim)) for i in range(16)])
+        np.testing.assert_allclose(metrics["action_mse"], sq, rtol=1e-5)
+        np.testing.assert_allclose(got, nll if loss == "gaussian" else sq, rtol=1e-5)
+
+
+@pytest.mark.parametrize("action_dim", [1, 6])
 def test_bounded_gaussian_log_likelihood_matches_scipy(action_dim):
     from aquaml.model.contract import build_actor
     from aquaml.model.defaults import MLPActor

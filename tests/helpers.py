@@ -170,11 +170,12 @@ def numeric_gradient(f, arrays, h=1e-6):
 def replay_batches(n, b=16, seed=0, reward=None, terminated=None, action_dim=1, obs_dim=3):
     """``n`` stacked batches of ``b`` random transitions (observations ``obs``, actions in [-1, 1])."""
     rng = np.random.default_rng(seed)
+    terminated = rng.random((n, b)) < 0.2 if terminated is None else np.full((n, b), terminated)
     return {"obs": {"obs": rng.normal(size=(n, b, obs_dim)).astype(np.float32)},
             "next_obs": {"obs": rng.normal(size=(n, b, obs_dim)).astype(np.float32)},
             "action": rng.uniform(-1, 1, size=(n, b, action_dim)).astype(np.float32),
             "reward": (rng.normal(size=(n, b)) if reward is None else np.full((n, b), reward)).astype(np.float32),
-            "terminated": (rng.random((n, b)) < 0.2 if terminated is None else np.full((n, b), terminated)).astype(np.float32)}
+            "terminated": terminated.astype(np.float32)}
 
 
 def build_algorithm(algo, params, action_dim, models=None, obs_dim=3):

@@ -15,6 +15,7 @@ def _train(args) -> int:
     from aquaml.algorithm.registry import resolve_algorithm, with_generator
     from aquaml.env import make_env
     from aquaml.starter import RLTaskStarter
+    from aquaml.tools.imports import portable_reference
 
     if args.steps is not None and args.steps <= 0:
         return fail(f"--steps must be positive, got {args.steps}")
@@ -27,7 +28,7 @@ def _train(args) -> int:
                          "--steps may change)")
         starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps, n_workers=args.workers)
         variants = {algo, *(resolve_algorithm(n) for n in getattr(algo, "generators", {}).values())}
-        if starter.algo_cls not in variants or args.env != starter.config_env:  # gail also resumes gail_ppo
+        if starter.algo_cls not in variants or portable_reference(args.env) != starter.config_env:  # gail: gail_ppo too
             return fail(f"{args.resume} is a {starter.algo_cls.name} run on {starter.config_env}, "
                          f"not {args.algo} on {args.env}")
     else:

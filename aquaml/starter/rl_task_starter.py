@@ -35,7 +35,7 @@ from aquaml.starter.loop import Hook, TrainingLoop
 from aquaml.starter.run_folder import RunFolder, rebuild_inputs
 from aquaml.starter.session import RunSession, dataset_record, describe, resolve_dataset_path
 from aquaml.starter.topology import Topology, resolve_workers
-from aquaml.tools.imports import qualname
+from aquaml.tools.imports import portable_reference, qualname
 
 
 @dataclass
@@ -91,7 +91,8 @@ class RLTaskStarter:
                  progress: bool = True, n_workers: int = 0, envs_per_worker: int | None = None,
                  mpi_transport: str | None = None, learners: int = 1, hooks: Sequence[Hook] = (),
                  reward_model: str | Path | None = None) -> None:
-        self._env_spec = env
+        # a module found from the current directory is recorded by its file: the run works from anywhere
+        self._env_spec = portable_reference(env) if isinstance(env, str) else env
         self.reward_model = str(Path(reward_model).resolve()) if reward_model is not None else None
         self.topology = Topology(mpi_comm, learners)
         self._reward: Any = None  # the loaded learned reward, on first use
@@ -215,7 +216,8 @@ class RLTaskStarter:
 
     @property
     def config_env(self) -> str | None:
-        """The environment as ``config.json`` records it: a Gymnasium id or an importable class."""
+        """The environment as ``config.json`` records it: a Gymnasium id (``module:Id``, a local module by its
+        file's absolute path) or an importable class."""
         env = self._env_spec
         return env if isinstance(env, str) else qualname(env)
 

@@ -91,9 +91,8 @@ def _eval(args) -> int:
     from aquaml.sampler import EVAL_FIRST_EPISODE
     from aquaml.starter.loading import load_run
 
-    episodes = args.episodes if args.episodes is not None else 1 if args.video else 10
-    if episodes <= 0:
-        return fail(f"--episodes must be positive, got {episodes}")
+    if args.episodes is not None and args.episodes <= 0:
+        return fail(f"--episodes must be positive, got {args.episodes}")
     if args.video:
         from aquaml.apps.video import check_video_path, record_video
 
@@ -101,19 +100,39 @@ def _eval(args) -> int:
     # read-only: weights from the newest complete checkpoint; the run folder is not touched
     run = load_run(args.run_dir)
     run.close()
+    first = EVAL_FIRST_EPISODE if args.held_out else 0
     if args.video:
-        frames, returns = record_video(run.policy(), run.config.get("env"), args.video, episodes)
+        frames, returns = record_video(run.policy(), run.config.get("env"), args.video, args.episodes or 1, first)
         print(f"video of {len(returns)} episode(s), return {np.mean(returns):.2f}: {frames} frames in {args.video}")
         return 0
+    # by default the episodes training evaluated on, so the number is the one it logged
+    trained = int(run.config["parameters"].get("calculate_episodes", 10))
+    episodes = args.episodes or trained
     policy = run.policy()
     evaluator = policy.evaluator()
     try:
-        returns, lengths = evaluator(policy.params, episodes, first_episode=EVAL_FIRST_EPISODE)
+        returns, lengths = evaluator(policy.params, episodes, first_episode=first)
     finally:
         evaluator.close()
-    print(f"evaluation over {len(returns)} episodes: return {np.mean(returns):.2f} +- {np.std(returns):.2f}, "
-          f"length {np.mean(lengths):.1f}")
+    print(f"evaluation over {len(returns)} episodes ({_episode_range(first, episodes)}): return "
+          f"{np.mean(returns):.2f} +- {np.std(returns):.2f}, length {np.mean(lengths):.1f}")
+    print(_compared_with_training(run.training_evaluation(), trained, first, episodes))
     return 0
+
+
+def _episode_range(first: int, episodes: int) -> str:
+    return f"episode {first:,}" if episodes == 1 else f"episodes {first:,}-{first + episodes - 1:,}"
+
+
+def _compared_with_training(logged: tuple[int, float] | None, trained: int, first: int, episodes: int) -> str:
+    """One line on the evaluation training logged for the same checkpoint, and why it differs if it can."""
+    if logged is None:
+        return "training logged no evaluation of this checkpoint"
+    steps, mean = logged
+    line = f"training's evaluation of this checkpoint at {steps:,} steps: {mean:.2f} over {_episode_range(0, trained)}"
+    differs = [what for what, same in (("held-out episodes", first == 0),
+                                       (f"{episodes} episodes, not {trained}", episodes == trained)) if not same]
+    return line + (" (the same episodes)" if not differs else f" (differs: {', '.join(differs)})")
 
 
 def _collect(args) -> int:
@@ -174,7 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "report the env's own return")
     ev = sub.add_parser("eval", help="evaluate the latest checkpoint of a run deterministically")
     ev.add_argument("run_dir")
-    ev.add_argument("--episodes", type=int, help="episodes to run (default 10; 1 with --video)")
+    ev.add_argument("--episodes", type=int, help="episodes to run (default: as many as each training evaluation, "
+                    "calculate_episodes, so the return is the one training logged; 1 with --video)")
+    ev.add_argument("--held-out", action="store_true",
+                    help="play episodes no training evaluation played (numbered from 1,000,000) instead of its own")
     ev.add_argument("--video", metavar="FILE", help="render the episodes off-screen into FILE.mp4 or FILE.gif")
     co = sub.add_parser("collect", help="record a trained agent's episodes as a dataset (or write its replay buffer)")
     co.add_argument("run_dir")

@@ -15,10 +15,11 @@ from typing import Iterator, NamedTuple
 from aquaml.tools.console import check_output as check_suffix
 
 #: Paul Tol's "bright" qualitative scheme (colour-blind safe, for lines and markers) and black:
-#: blue, red, green, yellow, cyan, purple, grey, black. Every pair differs by a CIEDE2000 of at
-#: least 20 in normal vision and 14 under simulated deuteranopia and protanopia (tested), where
-#: Okabe-Ito's orange and vermillion fall to 12
-PALETTE = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB", "#000000")
+#: blue, red, green, purple, cyan, black, then the two light ones, yellow and grey. Every pair
+#: differs by a CIEDE2000 of at least 20 in normal vision and 14 under simulated deuteranopia and
+#: protanopia (tested), where Okabe-Ito's orange and vermillion fall to 12
+PALETTE = ("#4477AA", "#EE6677", "#228833", "#AA3377", "#66CCEE", "#000000", "#CCBB44", "#BBBBBB")
+FIRST = 6  #: groups hash into the first, strongest colours; yellow and grey serve a 7th and 8th group
 #: line styles and markers for groups beyond the palette's colours (a colour comes back with another)
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D")
@@ -64,14 +65,16 @@ def paper_style() -> Iterator[None]:
 def styles_for(groups) -> dict[str, Style]:
     """``group -> Style``, chosen from the group's name: the same colour in every figure unless two
     groups of a figure hash to one colour (then the later one, in name order, moves to the next
-    free colour). Past the palette's colours, colours come back with another line style and marker."""
+    free colour; yellow and grey last). Past the palette's colours, colours come back with another
+    line style and marker."""
     n = len(PALETTE)
     out: dict[str, Style] = {}
     used: set[int] = set()
     for g in sorted(map(str, groups)):
-        first = zlib.crc32(g.encode()) % n
+        first = zlib.crc32(g.encode()) % FIRST
         lap = len(used) // n  # the palette used up lap times: colours start over with the next style
-        k = min((k for k in range(lap * n, (lap + 1) * n) if k not in used), key=lambda k: (k - first) % n)
+        order = [(first + k) % FIRST for k in range(FIRST)] + list(range(FIRST, n))
+        k = next(lap * n + k for k in order if lap * n + k not in used)
         used.add(k)
         out[g] = Style(PALETTE[k % n], LINESTYLES[lap % len(LINESTYLES)], MARKERS[lap % len(MARKERS)])
     return out

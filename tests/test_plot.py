@@ -173,7 +173,7 @@ def test_mixed_runs_offline_against_gradient_steps_single_evaluations_as_markers
     rows = lambda x, y: "".join(f"{a},{b}\n" for a, b in zip(x, y))  # noqa: E731
     for seed in (0, 1):
         _run_folder(tmp_path / f"sac{seed}", "sac", "Pendulum-v1",
-                    "env_steps,grad_steps,eval_return_mean\n" + rows(["1000,50", "2000,100"], [-900 + seed, -500 + seed]))
+                    "env_steps,grad_steps,eval_return_mean\n" + rows(["1000,50", "2000,100"], [-900 + seed, -500]))
         _run_folder(tmp_path / f"bc{seed}", "bc", "Pendulum-v1",  # offline: env step 0 in every row
                     "env_steps,grad_steps,eval_return_mean\n" + rows(["0,500", "0,1000"], [-700 + seed, -300 + seed]))
     _run_folder(tmp_path / "td3", "td3", "Pendulum-v1", "env_steps,eval_return_mean\n20000,-150.5\n")  # one evaluation
@@ -238,14 +238,17 @@ def _ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> float:
          + 0.32 * np.cos(np.radians(3 * h_mean + 6)) - 0.2 * np.cos(np.radians(4 * h_mean - 63)))
     s_l = 1 + 0.015 * (l_mean - 50) ** 2 / np.sqrt(20 + (l_mean - 50) ** 2)
     s_c, s_h = 1 + 0.045 * c_mean, 1 + 0.015 * c_mean * t
-    r_t = -2 * np.sqrt(c_mean ** 7 / (c_mean ** 7 + 25 ** 7)) * np.sin(np.radians(60 * np.exp(-((h_mean - 275) / 25) ** 2)))
+    rotation = np.sin(np.radians(60 * np.exp(-((h_mean - 275) / 25) ** 2)))
+    r_t = -2 * np.sqrt(c_mean ** 7 / (c_mean ** 7 + 25 ** 7)) * rotation
     return float(np.sqrt(((l2 - l1) / s_l) ** 2 + ((c2 - c1) / s_c) ** 2 + (d_h / s_h) ** 2
                          + r_t * (c2 - c1) / s_c * d_h / s_h))
 
 
 #: Machado, Oliveira and Fernandes (2009), severity 1, on linear RGB
-DEUTERANOPIA = np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]])
-PROTANOPIA = np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]])
+DEUTERANOPIA = np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                         [-0.011820, 0.042940, 0.968881]])
+PROTANOPIA = np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                       [-0.003882, -0.048116, 1.051998]])
 
 
 def test_eight_groups_get_colours_that_readers_and_colour_blind_readers_tell_apart():

@@ -131,8 +131,9 @@ def _say_rounded(args, params, steps_envs: bool) -> None:
     """One line when ``--steps`` is not a whole number of epochs, saying how many steps run instead."""
     if args.steps is not None and params.total_steps != args.steps and verbosity(args) >= NORMAL:
         unit = "env steps" if steps_envs else "gradient steps"
+        epochs = f"{params.n_epochs:,} epoch{'s' if params.n_epochs > 1 else ''}"
         print(f"--steps {args.steps:,} is not a whole number of epochs: training runs {params.total_steps:,} {unit} "
-              f"({params.n_epochs:,} epoch{'s' if params.n_epochs > 1 else ''} of {params.total_steps // params.n_epochs:,})")
+              f"({epochs} of {params.total_steps // params.n_epochs:,})")
 
 
 def _print_episodes(returns, lengths, first: int) -> None:

@@ -199,9 +199,8 @@ def curves_figure(curves: Mapping[str, Mapping[str, Curve]], out: str | Path, me
             for group, c in curves[panel].items():
                 style = styles[group]
                 if len(c.x) == 1:  # one evaluation: a line of one point would not show
-                    banded = ci != "none" and c.n_runs > 1
-                    handles[group] = ax.errorbar(c.x, c.mean, yerr=[c.mean - c.low, c.high - c.mean] if banded else None,
-                                                 fmt=style.marker, color=style.color, capsize=3)
+                    yerr = [c.mean - c.low, c.high - c.mean] if ci != "none" and c.n_runs > 1 else None
+                    handles[group] = ax.errorbar(c.x, c.mean, yerr=yerr, fmt=style.marker, color=style.color, capsize=3)
                     continue
                 handles[group], = ax.plot(c.x, c.mean, color=style.color, linestyle=style.linestyle)
                 if ci != "none" and c.n_runs > 1:

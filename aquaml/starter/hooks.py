@@ -91,7 +91,7 @@ class ProgressHook(Hook):
     """What a run prints while it trains, by ``verbosity`` (:mod:`aquaml.tools.console`): 0
     nothing; 1 one line per log row (:func:`progress_line`); 2 each log row as a table of the
     columns :func:`console_row` keeps. A progress bar (steps/s, time left, last evaluation) is
-    drawn above them on a terminal or in a notebook only: in a file each redraw would be a line."""
+    drawn below them on a terminal or in a notebook only: in a file each redraw would be a line."""
 
     def __init__(self, title: str, verbosity: int = NORMAL) -> None:
         self.title, self.verbosity = title, int(verbosity)

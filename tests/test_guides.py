@@ -165,6 +165,53 @@ def test_point_reach_trains_by_gymnasium_id_from_the_cli(run_root, capsys):
     assert cli(["eval", str(run_dir), "--episodes", "1"]) == 0
 
 
+TINY_SAC = ["--set", "mini_buffer_size=100", "--set", "batch_size=32", "--set", "display_interval=2", "--set",
+            "calculate_episodes=1", "--set", "update_interval=50"]
+
+
+def test_modules_and_files_are_found_from_the_current_directory_and_recorded_for_anywhere(
+        run_root, tmp_path, monkeypatch, capsys):
+    """docs/new_environment.md and docs/new_algorithm.md as printed from the repository root
+    (``path/to/file.py:Id``) and from a module's folder (``module:Id``, as ``python -m`` finds it);
+    the run folder records the files' absolute paths, so eval, collect and --resume work elsewhere."""
+    from aquaml.env import make_env
+    from aquaml.tools import imports
+
+    monkeypatch.setattr(imports, "_LOCAL", {})
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+
+    def train(*argv):
+        assert cli(["train", *argv, "--run-root", str(run_root)]) == 0, capsys.readouterr().err
+        run_dir = Path(capsys.readouterr().out.split("run directory: ")[1].strip())
+        return run_dir, json.loads((run_dir / "config.json").read_text())
+
+    monkeypatch.chdir(EXAMPLES.parent)
+    reach, config = train("sac", "examples/point_reach.py:PointReach-v0", "--steps", "100", *TINY_SAC)
+    assert config["env"] == f"{EXAMPLES / 'point_reach.py'}:PointReach-v0"
+    a2c, config = train("examples/a2c.py:A2C", "CartPole-v1", "--steps", "64", "--set", "n_envs=4", "--set",
+                        "rollout_length=8", "--set", "calculate_episodes=1")
+    assert config["algo_class"] == f"{EXAMPLES / 'a2c.py'}:A2C"
+
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "envs" / "here_reach.py").write_text(
+        "import gymnasium\ngymnasium.register('HereReach-v0', max_episode_steps=20,\n"
+        "                   entry_point='gymnasium.envs.classic_control.pendulum:PendulumEnv')\n")
+    monkeypatch.chdir(tmp_path / "envs")  # not on sys.path: found as python -m finds modules
+    _, config = train("sac", "here_reach:HereReach-v0", "--steps", "40", *TINY_SAC)
+    assert config["env"] == f"{tmp_path / 'envs' / 'here_reach.py'}:HereReach-v0"
+
+    monkeypatch.chdir(tmp_path)  # somewhere else
+    make_env(config["env"]).close()
+    assert cli(["eval", str(reach), "--episodes", "1"]) == 0
+    assert cli(["collect", str(reach), "--episodes", "1", "--out", str(tmp_path / "reach.npz")]) == 0
+    assert cli(["train", str(EXAMPLES / "a2c.py") + ":A2C", "CartPole-v1", "--resume", str(a2c), "--steps",
+                "96"]) == 0
+    capsys.readouterr()
+    assert cli(["train", "sac", "not_here:Reach-v0", "--steps", "40"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot import module 'not_here'" in err and f"not in the current directory {tmp_path}" in err
+
+
 def test_point_reach_env_contract_and_termination():
     from point_reach import PointReachEnv
 

@@ -191,6 +191,42 @@ def test_the_loop_runs_an_offline_learner_and_restores_exactly():
     assert float(resumed.state) == float(loop.state) and resumed.counters.grad_steps == 24
 
 
+def test_console_prints_a_line_per_evaluation_off_a_terminal_tables_with_v_and_results_only_with_q(run_root,
+                                                                                                  capsys):
+    args = ["train", "sac", "Pendulum-v1", "--steps", "100", "--name", "console", "--run-root", str(run_root), "--set",
+            "update_interval=30", "--set", "mini_buffer_size=60", "--set", "batch_size=32", "--set",
+            "hidden_sizes=16", "--set", "display_interval=2", "--set", "calculate_episodes=1"]
+    assert cli(args) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    # the rounding said once; one plain line per evaluation (no bar frames: the output is not a terminal)
+    assert lines[0] == "--steps 100 is not a whole number of epochs: training runs 120 env steps (4 epochs of 30)"
+    assert lines[1].startswith("console | 60/120 env steps | eval return ") and lines[1].endswith(" left")
+    assert lines[2].startswith("console | 120/120 env steps | eval return ") and "train return" not in lines[2]
+    assert lines[3].startswith("final evaluation return: ") and len(lines) == 5
+    assert "\r" not in out + err and "step/s" not in err
+    run_dir = Path(lines[4].split("run directory: ")[1])
+    assert cli(["train", "sac", "Pendulum-v1", "--resume", str(run_dir), "--steps", "180", "-v"]) == 0
+    out = capsys.readouterr().out
+    table = out[:out.index("final evaluation return")].splitlines()
+    assert table[1].startswith("| console  epoch 6/6") and len({len(line) for line in table}) == 1  # borders fit
+    keys = [line.split()[1] for line in table[3:-1]]
+    assert keys[:3] == ["env_steps", "grad_steps", "epoch"] and "eval_return_mean" in keys
+    assert "policy_lag" not in keys and "train_return_mean" not in keys  # no overlap; no episode has ended
+    with open(run_dir / "progress.csv") as f:
+        assert {"policy_lag", "train_return_mean"} <= set(next(csv.reader(f)))  # the log keeps every column
+    assert cli(["train", "sac", "Pendulum-v1", "--resume", str(run_dir), "--steps", "240", "-q"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].startswith("final evaluation return: ")
+
+
+def test_a_table_is_as_wide_as_its_title():
+    from aquaml.tools.logger import format_table
+
+    lines = format_table({"a": 1.0, "bb": 2}, "a title longer than the rows").splitlines()
+    assert len({len(line) for line in lines}) == 1 and lines[1] == "| a title longer than the rows |"
+
+
 def test_stop_on_non_finite_names_the_metric():
     class Loop:
         metrics = {"q_loss": 1.0, "actor_loss": float("nan")}

@@ -277,10 +277,13 @@ def test_cli_trains_offline_algorithms_and_steps_count_gradient_steps(data_file,
     for algo in ("bc", "td3bc", "iql"):
         code = main(["train", algo, "Pendulum-v1", "--set", f"dataset={data_file}", "--steps", "30",
                      "--set", "update_times=10", "--set", "batch_size=32", "--set", "hidden_sizes=16",
-                     "--set", "calculate_episodes=1", "--run-root", str(tmp_path)])
+                     "--set", "calculate_episodes=1", "--run-root", str(tmp_path), "-v"])
         assert code == 0
         out = capsys.readouterr().out
         assert "final evaluation return:" in out
+        # the table shows what an offline run has: no env steps, training episodes or policy lag
+        assert "| grad_steps " in out and "| eval_return_mean " in out
+        assert not {"env_steps", "train_return_mean", "train_episodes", "policy_lag"} & set(out.split())
         row = (next((tmp_path / f"{algo}_Pendulum-v1").glob("*")) / "progress.csv").read_text().splitlines()[-1]
         assert row.startswith("0,30,3,")  # no env steps, 30 gradient steps, 3 epochs
     assert main(["train", "bc", "Pendulum-v1", "--run-root", str(tmp_path)]) == 2

@@ -111,7 +111,7 @@ def test_seeds_logged_at_different_steps_are_interpolated_onto_the_common_range(
     np.testing.assert_allclose(smooth(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1.0, 2.0, 4.0, 6.0])
 
 
-def test_sb3_monitor_progress_and_tensorboard_logs_plot_beside_aquaml_runs(runs_root, tmp_path):
+def test_sb3_monitor_progress_and_tensorboard_logs_plot_beside_aquaml_runs(runs_root, tmp_path, capsys):
     from tensorboardX import SummaryWriter
 
     zoo = tmp_path / "logs" / "td3" / "Pendulum-v1_1"
@@ -160,9 +160,116 @@ def test_sb3_monitor_progress_and_tensorboard_logs_plot_beside_aquaml_runs(runs_
                  "--out", str(out)]) == 0
     assert out.read_bytes()[:4] == b"%PDF"
     assert main(["plot", "curves", str(runs_root), str(tmp_path / "runs"), "--metric", "charts/episodic_return",
-                 "--out", str(out)]) == 2  # AquaML runs have no such column: refused, naming it
-    assert main(["plot", "curves", str(tmp_path / "runs"), "--metric", "charts/episodic_return", "--out",
-                 str(out)]) == 0
+                 "--out", str(out)]) == 0
+    warnings = capsys.readouterr().err.splitlines()  # AquaML runs have no such column: left out, each named
+    assert len(warnings) == 6 and all(w.startswith("aquaml plot: warning: left out ") for w in warnings)
+    assert all("no column 'charts/episodic_return'" in w for w in warnings)
+
+
+def test_mixed_runs_offline_against_gradient_steps_single_evaluations_as_markers_and_left_out_runs_named(
+        tmp_path, monkeypatch, capsys):
+    import aquaml.plot.curves as curves_module
+
+    rows = lambda x, y: "".join(f"{a},{b}\n" for a, b in zip(x, y))  # noqa: E731
+    for seed in (0, 1):
+        _run_folder(tmp_path / f"sac{seed}", "sac", "Pendulum-v1",
+                    "env_steps,grad_steps,eval_return_mean\n" + rows(["1000,50", "2000,100"], [-900 + seed, -500]))
+        _run_folder(tmp_path / f"bc{seed}", "bc", "Pendulum-v1",  # offline: env step 0 in every row
+                    "env_steps,grad_steps,eval_return_mean\n" + rows(["0,500", "0,1000"], [-700 + seed, -300 + seed]))
+    _run_folder(tmp_path / "td3", "td3", "Pendulum-v1", "env_steps,eval_return_mean\n20000,-150.5\n")  # one evaluation
+    _run_folder(tmp_path / "nometric", "sac", "Pendulum-v1", "env_steps,q_loss\n100,1.0\n")
+    _run_folder(tmp_path / "diverged", "td3", "Pendulum-v1", "env_steps,eval_return_mean\n50,-900\n100,inf\n")
+    curves = learning_curves(load_runs([tmp_path]), ci="none")
+    assert {p: sorted(g) for p, g in curves.items()} == {"Pendulum-v1": ["sac", "td3"],
+                                                           "Pendulum-v1 (offline)": ["bc"]}
+    bc = curves["Pendulum-v1 (offline)"]["bc"]
+    assert bc.x_name == "grad_steps" and list(bc.x) == [500, 1000] and list(bc.mean) == [-699.5, -299.5]
+    assert [(Path(p).name, why.split(";")[0]) for p, why in curves.left_out] == [
+        ("diverged", "eval_return_mean logged inf at row 2 after finite values (the run diverged)"),
+        ("nometric", "no column 'eval_return_mean'")]
+
+    figures = []
+    monkeypatch.setattr(curves_module, "save", lambda fig, out: figures.append(fig) or Path(out))
+    assert main(["plot", "curves", str(tmp_path), "--out", str(tmp_path / "f.png")]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [f"aquaml plot: warning: left out {tmp_path / 'diverged'}: {curves.left_out[0][1]}",
+                                f"aquaml plot: warning: left out {tmp_path / 'nometric'}: {curves.left_out[1][1]}"]
+    assert "Pendulum-v1 (offline) bc: 2 run(s), final eval_return_mean -299.50" in out and "at grad_steps 1000" in out
+    online, offline = figures[0].axes[:2]
+    assert offline.get_xlabel() == "Gradient steps" and online.get_xlabel() == "Environment steps"
+    marker = [line for line in online.lines if line.get_marker() == "o"]  # td3's one evaluation: a marker
+    assert len(marker) == 1 and list(marker[0].get_xdata()) == [20000] and marker[0].get_linestyle() == "None"
+    for ax in (online, offline):  # the axis starts at 0: no negative step ticks
+        assert ax.get_xlim()[0] == 0
+    legend = figures[0].legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["sac (n=2)", "td3 (n=1)", "bc (n=2)"]
+
+    # a run evaluated once, alone: a marker with room around it, not an empty panel with ticks at -40m
+    figures.clear()
+    assert main(["plot", "curves", str(tmp_path / "td3"), "--out", str(tmp_path / "f.png")]) == 0
+    ax = figures[0].axes[0]
+    assert ax.get_xlim() == (0, 25000) and min(ax.get_xticks()) == 0
+
+
+def _cie_lab(hex_color: str, simulate=None) -> np.ndarray:
+    """CIELAB (D65) of an sRGB colour, optionally through a colour-vision-deficiency matrix (linear RGB)."""
+    c = np.array([int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    rgb = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    rgb = np.clip(simulate @ rgb, 0, 1) if simulate is not None else rgb
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ rgb
+    f = np.cbrt(xyz / [0.95047, 1.0, 1.08883])
+    f = np.where(xyz / [0.95047, 1.0, 1.08883] > 0.008856, f, 7.787 * xyz / [0.95047, 1.0, 1.08883] + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def _ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> float:
+    """CIEDE2000 colour difference (Sharma, Wu and Dalal 2005)."""
+    (l1, a1, b1), (l2, a2, b2) = lab1, lab2
+    c_mean = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
+    g = 0.5 * (1 - np.sqrt(c_mean ** 7 / (c_mean ** 7 + 25 ** 7)))
+    a1, a2 = a1 * (1 + g), a2 * (1 + g)
+    c1, c2 = np.hypot(a1, b1), np.hypot(a2, b2)
+    h1, h2 = np.degrees(np.arctan2(b1, a1)) % 360, np.degrees(np.arctan2(b2, a2)) % 360
+    dh = h2 - h1 - 360 * np.sign(h2 - h1) * (abs(h2 - h1) > 180) if c1 * c2 else 0.0
+    d_h = 2 * np.sqrt(c1 * c2) * np.sin(np.radians(dh / 2))
+    l_mean, c_mean = (l1 + l2) / 2, (c1 + c2) / 2
+    h_mean = (h1 + h2) / 2 + 180 * (abs(h1 - h2) > 180) * (1 if h1 + h2 < 360 else -1) if c1 * c2 else h1 + h2
+    t = (1 - 0.17 * np.cos(np.radians(h_mean - 30)) + 0.24 * np.cos(np.radians(2 * h_mean))
+         + 0.32 * np.cos(np.radians(3 * h_mean + 6)) - 0.2 * np.cos(np.radians(4 * h_mean - 63)))
+    s_l = 1 + 0.015 * (l_mean - 50) ** 2 / np.sqrt(20 + (l_mean - 50) ** 2)
+    s_c, s_h = 1 + 0.045 * c_mean, 1 + 0.015 * c_mean * t
+    rotation = np.sin(np.radians(60 * np.exp(-((h_mean - 275) / 25) ** 2)))
+    r_t = -2 * np.sqrt(c_mean ** 7 / (c_mean ** 7 + 25 ** 7)) * rotation
+    return float(np.sqrt(((l2 - l1) / s_l) ** 2 + ((c2 - c1) / s_c) ** 2 + (d_h / s_h) ** 2
+                         + r_t * (c2 - c1) / s_c * d_h / s_h))
+
+
+#: Machado, Oliveira and Fernandes (2009), severity 1, on linear RGB
+DEUTERANOPIA = np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                         [-0.011820, 0.042940, 0.968881]])
+PROTANOPIA = np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                       [-0.003882, -0.048116, 1.051998]])
+
+
+def test_eight_groups_get_colours_that_readers_and_colour_blind_readers_tell_apart():
+    from itertools import combinations
+
+    from aquaml.plot.style import PALETTE, styles_for
+
+    # the formula against Sharma et al.'s published test pairs
+    assert round(_ciede2000(np.array([50, 2.6772, -79.7751]), np.array([50, 0, -82.7485])), 4) == 2.0425
+    assert round(_ciede2000(np.array([50, 2.5, 0]), np.array([73, 25, -18])), 4) == 27.1492
+    minimum = {name: min(_ciede2000(_cie_lab(a, m), _cie_lab(b, m)) for a, b in combinations(PALETTE, 2))
+               for name, m in (("normal", None), ("deuteranopia", DEUTERANOPIA), ("protanopia", PROTANOPIA))}
+    assert minimum["normal"] >= 20 and minimum["deuteranopia"] >= 14 and minimum["protanopia"] >= 14, minimum
+    # Okabe-Ito's orange and vermillion (bc and sac before) were closer under deuteranopia
+    assert _ciede2000(_cie_lab("#E69F00", DEUTERANOPIA), _cie_lab("#D55E00", DEUTERANOPIA)) < 13
+
+    groups = ["sac", "td3", "ppo", "bc", "dagger", "gail", "airl", "amp"]
+    styles = styles_for(groups)
+    assert len({s.color for s in styles.values()}) == 8 and {s.linestyle for s in styles.values()} == {"-"}
+    ninth = styles_for([*groups, "iql"])
+    assert len(set(ninth.values())) == 9 and sum(s.linestyle == "--" and s.marker == "s" for s in ninth.values()) == 1
 
 
 def test_aggregate_and_table_of_real_runs(runs_root, tmp_path, capsys):
@@ -203,11 +310,11 @@ def test_bad_plot_input_names_the_culprit(runs_root, tmp_path, capsys):
     other_env = _run_folder(tmp_path / "other", "sac", "Hopper-v4", "env_steps,eval_return_mean\n100,5.0\n")
     diverged = _run_folder(tmp_path / "diverged", "sac", "Pendulum-v1",
                            "env_steps,eval_return_mean,q_loss\n50,nan,\n100,-900.5,\n200,nan,1.0\n")
-    offline = _run_folder(tmp_path / "offline", "bc", "Pendulum-v1",
-                          "env_steps,grad_steps,eval_return_mean\n0,100,-900\n0,200,-800\n")
+    stuck = _run_folder(tmp_path / "stuck", "sac", "Pendulum-v1", "env_steps,eval_return_mean\n100,-900\n100,-800\n")
     cases = [
         (["curves", str(diverged)], "eval_return_mean logged nan at row 3 after finite values (the run diverged)"),
-        (["curves", str(offline)], "env_steps stays at 0 in every row (offline learners count gradient steps"),
+        (["curves", str(stuck)], "env_steps stays at 100 in every row"),
+        (["curves", str(stuck), str(diverged)], "env_steps stays at 100 in every row (1 more runs left out)"),
         (["curves", str(tmp_path / "empty")], "empty: not a run"),
         (["curves", str(tmp_path / "nothing*")], "no such file or folder"),
         (["curves", str(unfinished)], "no eval_return_mean row logged yet"),

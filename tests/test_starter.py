@@ -12,6 +12,7 @@ from aquaml import GymnasiumEnv, RLTaskStarter, SACParameters
 from aquaml.cli import main as cli
 from aquaml.env import EnvContractError
 from aquaml.model import MLPActor
+from aquaml.starter.loading import load_run
 from aquaml.tools.checkpoint import latest_checkpoint, load_checkpoint, tree_to_arrays
 from aquaml.tools.logger import COLUMNS
 from helpers import Drift, SeedStyleEnv, TinyActor, TinyQ
@@ -207,8 +208,19 @@ def test_cli_train_eval_resume(run_root, capsys):
     assert "final evaluation return:" in out
     run_dir = Path(out.split("run directory: ")[1].strip())
     assert json.loads((run_dir / "config.json").read_text())["seed"] == 5
-    assert cli(["eval", str(run_dir), "--episodes", "2"]) == 0
-    assert "evaluation over 2 episodes" in capsys.readouterr().out
+    # by default eval plays the episodes training's evaluations play: the final evaluation's number
+    final = out.split("final evaluation return: ")[1].split()[0]
+    assert cli(["eval", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"evaluation over 1 episodes (episode 0): return {final} +- 0.00" in out
+    assert f"training's evaluation of this checkpoint at 120 steps: {final} over episode 0 (the same episodes)" in out
+    run = load_run(run_dir)
+    policy = run.policy()
+    assert float(np.mean(policy.evaluator()(policy.params, 1)[0])) == run.training_evaluation()[1]  # exactly
+    assert cli(["eval", str(run_dir), "--episodes", "2", "--held-out"]) == 0
+    out = capsys.readouterr().out
+    assert "evaluation over 2 episodes (episodes 1,000,000-1,000,001)" in out
+    assert "(differs: held-out episodes, 2 episodes, not 1)" in out
     assert cli(["train", "sac", "Pendulum-v1", "--resume", str(run_dir), "--steps", "180"]) == 0
     with open(run_dir / "progress.csv") as f:
         assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [60, 120, 180]

@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from aquaml.tools.console import assignments, fail, first_line
+from aquaml.tools.console import NORMAL, VERBOSE, add_verbosity, assignments, fail, first_line, verbosity
 
 
 def _train(args) -> int:
@@ -15,6 +15,7 @@ def _train(args) -> int:
     from aquaml.algorithm.registry import resolve_algorithm, with_generator
     from aquaml.env import make_env
     from aquaml.starter import RLTaskStarter
+    from aquaml.tools.imports import portable_reference
 
     if args.steps is not None and args.steps <= 0:
         return fail(f"--steps must be positive, got {args.steps}")
@@ -25,9 +26,10 @@ def _train(args) -> int:
         if args.set or args.seed is not None or args.reward_model:
             return fail("--resume continues a run with its own parameters; drop --set/--seed/--reward-model (only "
                          "--steps may change)")
-        starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps, n_workers=args.workers)
+        starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps, n_workers=args.workers,
+                                             progress=verbosity(args))
         variants = {algo, *(resolve_algorithm(n) for n in getattr(algo, "generators", {}).values())}
-        if starter.algo_cls not in variants or args.env != starter.config_env:  # gail also resumes gail_ppo
+        if starter.algo_cls not in variants or portable_reference(args.env) != starter.config_env:  # gail: gail_ppo too
             return fail(f"{args.resume} is a {starter.algo_cls.name} run on {starter.config_env}, "
                          f"not {args.algo} on {args.env}")
     else:
@@ -49,7 +51,8 @@ def _train(args) -> int:
         except ValueError as e:
             return fail(first_line(e))
         starter = RLTaskStarter(args.env, None, algo, params, name=args.name, run_root=args.run_root,
-                                n_workers=args.workers, reward_model=args.reward_model)
+                                n_workers=args.workers, reward_model=args.reward_model, progress=verbosity(args))
+    _say_rounded(args, starter.params, feeder_of(starter.algo_cls).steps_envs)
     try:
         summary = starter.run()
     finally:
@@ -71,14 +74,16 @@ def _train_generative(algo, args) -> int:
         if args.steps is not None:
             params = params.replace(n_epochs=epochs_for(params, args.steps))
         starter = GenerativeTaskStarter(algo, params, env=folder.config.get("env"), name=folder.config["name"],
-                                        run_root=folder.path.parent.parent, resume=folder.path)
+                                        run_root=folder.path.parent.parent, resume=folder.path,
+                                        progress=verbosity(args))
     else:
         params = algo.Parameters().with_strings(assignments(args.set))
         changes = {"seed": args.seed} if args.seed is not None else {}
         if args.steps is not None:
             changes["n_epochs"] = epochs_for(params, args.steps)
         starter = GenerativeTaskStarter(algo, params.replace(**changes), env=args.env, name=args.name,
-                                        run_root=args.run_root)
+                                        run_root=args.run_root, progress=verbosity(args))
+    _say_rounded(args, starter.params, steps_envs=False)
     summary = starter.run()
     print(f"final held-out ELBO: {summary.final_heldout_elbo:.3f} nats, reconstruction error "
           f"{summary.final_heldout_recon_error:.3f} of the data variance")
@@ -90,9 +95,8 @@ def _eval(args) -> int:
     from aquaml.sampler import EVAL_FIRST_EPISODE
     from aquaml.starter.loading import load_run
 
-    episodes = args.episodes if args.episodes is not None else 1 if args.video else 10
-    if episodes <= 0:
-        return fail(f"--episodes must be positive, got {episodes}")
+    if args.episodes is not None and args.episodes <= 0:
+        return fail(f"--episodes must be positive, got {args.episodes}")
     if args.video:
         from aquaml.apps.video import check_video_path, record_video
 
@@ -100,19 +104,56 @@ def _eval(args) -> int:
     # read-only: weights from the newest complete checkpoint; the run folder is not touched
     run = load_run(args.run_dir)
     run.close()
+    first = EVAL_FIRST_EPISODE if args.held_out else 0
     if args.video:
-        frames, returns = record_video(run.policy(), run.config.get("env"), args.video, episodes)
+        frames, returns = record_video(run.policy(), run.config.get("env"), args.video, args.episodes or 1, first)
         print(f"video of {len(returns)} episode(s), return {np.mean(returns):.2f}: {frames} frames in {args.video}")
         return 0
+    # by default the episodes training evaluated on, so the number is the one it logged
+    trained = int(run.config["parameters"].get("calculate_episodes", 10))
+    episodes = args.episodes or trained
     policy = run.policy()
     evaluator = policy.evaluator()
     try:
-        returns, lengths = evaluator(policy.params, episodes, first_episode=EVAL_FIRST_EPISODE)
+        returns, lengths = evaluator(policy.params, episodes, first_episode=first)
     finally:
         evaluator.close()
-    print(f"evaluation over {len(returns)} episodes: return {np.mean(returns):.2f} +- {np.std(returns):.2f}, "
-          f"length {np.mean(lengths):.1f}")
+    if verbosity(args) >= VERBOSE:
+        _print_episodes(returns, lengths, first)
+    print(f"evaluation over {len(returns)} episodes ({_episode_range(first, episodes)}): return "
+          f"{np.mean(returns):.2f} +- {np.std(returns):.2f}, length {np.mean(lengths):.1f}")
+    if verbosity(args) >= NORMAL:
+        print(_compared_with_training(run.training_evaluation(), trained, first, episodes))
     return 0
+
+
+def _say_rounded(args, params, steps_envs: bool) -> None:
+    """One line when ``--steps`` is not a whole number of epochs, saying how many steps run instead."""
+    if args.steps is not None and params.total_steps != args.steps and verbosity(args) >= NORMAL:
+        unit = "env steps" if steps_envs else "gradient steps"
+        epochs = f"{params.n_epochs:,} epoch{'s' if params.n_epochs > 1 else ''}"
+        print(f"--steps {args.steps:,} is not a whole number of epochs: training runs {params.total_steps:,} {unit} "
+              f"({epochs} of {params.total_steps // params.n_epochs:,})")
+
+
+def _print_episodes(returns, lengths, first: int) -> None:
+    for k, (ret, length) in enumerate(zip(returns, lengths)):
+        print(f"episode {first + k:,}: return {ret:.2f}, length {int(length)}")
+
+
+def _episode_range(first: int, episodes: int) -> str:
+    return f"episode {first:,}" if episodes == 1 else f"episodes {first:,}-{first + episodes - 1:,}"
+
+
+def _compared_with_training(logged: tuple[int, float] | None, trained: int, first: int, episodes: int) -> str:
+    """One line on the evaluation training logged for the same checkpoint, and why it differs if it can."""
+    if logged is None:
+        return "training logged no evaluation of this checkpoint"
+    steps, mean = logged
+    line = f"training's evaluation of this checkpoint at {steps:,} steps: {mean:.2f} over {_episode_range(0, trained)}"
+    differs = [what for what, same in (("held-out episodes", first == 0),
+                                       (f"{episodes} episodes, not {trained}", episodes == trained)) if not same]
+    return line + (" (the same episodes)" if not differs else f" (differs: {', '.join(differs)})")
 
 
 def _collect(args) -> int:
@@ -130,6 +171,8 @@ def _collect(args) -> int:
             return fail("--episodes must be a positive number of episodes to record")
         dataset = collect(args.run_dir, args.episodes, args.out, deterministic=not args.stochastic)
     returns = dataset.returns()
+    if verbosity(args) >= VERBOSE:
+        _print_episodes(returns, dataset.lengths, int(dataset.metadata.get("first_episode", 0)))
     print(f"collected {dataset.n_episodes} episodes ({dataset.n_steps} steps), return {returns.mean():.2f} "
           f"+- {returns.std():.2f}: {args.out}")
     return 0
@@ -168,15 +211,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sampler processes over shared memory (default 0: in-process; at most n_envs)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     train.add_argument("--run-root", default="runs", help="where run folders are created (default: runs)")
+    add_verbosity(train)
     train.add_argument("--reward-model", metavar="RUN_DIR",
                        help="train on the learned reward of this run (AIRL's) instead of the env's; evaluations "
                             "report the env's own return")
     ev = sub.add_parser("eval", help="evaluate the latest checkpoint of a run deterministically")
     ev.add_argument("run_dir")
-    ev.add_argument("--episodes", type=int, help="episodes to run (default 10; 1 with --video)")
+    add_verbosity(ev)
+    ev.add_argument("--episodes", type=int, help="episodes to run (default: as many as each training evaluation, "
+                    "calculate_episodes, so the return is the one training logged; 1 with --video)")
+    ev.add_argument("--held-out", action="store_true",
+                    help="play episodes no training evaluation played (numbered from 1,000,000) instead of its own")
     ev.add_argument("--video", metavar="FILE", help="render the episodes off-screen into FILE.mp4 or FILE.gif")
     co = sub.add_parser("collect", help="record a trained agent's episodes as a dataset (or write its replay buffer)")
     co.add_argument("run_dir")
+    add_verbosity(co)
     co.add_argument("--episodes", type=int, help="episodes to record (seeded, as evaluations are)")
     co.add_argument("--out", required=True, metavar="PATH",
                     help="PATH.npz, PATH.h5/.hdf5, or minari:NAME-v0 (a Minari dataset)")

@@ -16,7 +16,7 @@ import numpy as np
 
 from aquaml.env import make_env
 from aquaml.env.driver import is_class_path
-from aquaml.sampler import EVAL_FIRST_EPISODE, Policy
+from aquaml.sampler import Policy
 from aquaml.tools.console import check_output
 
 FORMATS = (".mp4", ".gif")
@@ -95,9 +95,10 @@ def check_video_path(path: str | Path) -> Path:
 
 
 def record_video(policy: Policy, env_id: str, out: str | Path, episodes: int = 1,
-                 first_episode: int = EVAL_FIRST_EPISODE) -> tuple[int, np.ndarray]:
-    """Render ``episodes`` of ``policy``'s evaluation episodes (by default the ones ``aquaml eval``
-    runs first) on Gymnasium env ``env_id`` into ``out``; returns ``(frames written, episode returns)``."""
+                 first_episode: int = 0) -> tuple[int, np.ndarray]:
+    """Render ``episodes`` of ``policy``'s evaluation episodes (by default the first ones, which
+    training's evaluations and ``aquaml eval`` play) on Gymnasium env ``env_id`` into ``out``;
+    returns ``(frames written, episode returns)``."""
     out = check_video_path(out)
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen without probing for a display
     if episodes <= 0:

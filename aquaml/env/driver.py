@@ -16,6 +16,7 @@ import numpy as np
 
 from aquaml.env.base import RLBaseEnv
 from aquaml.env.gym_env import GymnasiumEnv
+from aquaml.tools.imports import import_module
 
 
 class EnvContractError(ValueError):
@@ -34,7 +35,8 @@ class StepResult:
 def make_env(env: str | RLBaseEnv | gym.Env | Callable[[], Any], **make_kwargs) -> RLBaseEnv:
     """Turn a Gymnasium id, a Gymnasium env, an ``RLBaseEnv`` or a factory into an ``RLBaseEnv``.
 
-    An id may name the module that registers it, as in Gymnasium: ``'my_pkg.envs:Reach-v0'``;
+    An id may name the module that registers it, as in Gymnasium: ``'my_pkg.envs:Reach-v0'``, or
+    its file, ``'path/to/envs.py:Reach-v0'`` (see :func:`aquaml.tools.imports.import_module`);
     ``make_kwargs`` (e.g. ``render_mode``) go to ``gymnasium.make`` with an id.
     """
     if isinstance(env, RLBaseEnv):
@@ -42,12 +44,10 @@ def make_env(env: str | RLBaseEnv | gym.Env | Callable[[], Any], **make_kwargs) 
     if isinstance(env, str):
         module, sep, env_id = env.rpartition(":")
         if sep:  # Gymnasium's "module:EnvId": importing the module registers the id
-            import importlib
-
             try:
-                importlib.import_module(module)
+                import_module(module)
             except ImportError as e:
-                raise ValueError(f"environment {env!r}: cannot import module {module!r} ({e})") from e
+                raise ValueError(f"environment {env!r}: {e}") from e
             env = env_id
         if env not in gym.registry:
             import difflib
@@ -67,7 +67,7 @@ def make_env(env: str | RLBaseEnv | gym.Env | Callable[[], Any], **make_kwargs) 
 
 def is_class_path(env: str) -> bool:
     """``package.module:ClassName`` (an env class to import), not ``module:Env-v0`` (a registered id)."""
-    return ":" in env and env.partition(":")[2].replace(".", "_").isidentifier()
+    return ":" in env and env.rpartition(":")[2].replace(".", "_").isidentifier()
 
 
 def env_factory(env) -> Callable[[], RLBaseEnv]:

@@ -3,6 +3,7 @@ frameworks' logs, tuning studies and ROS bags. Bad input ends with one line nami
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -41,11 +42,13 @@ def _curves(args) -> int:
     check_output(args.out)
     runs = load_runs(args.runs)
     curves = learning_curves(runs, args.metric, args.x, args.group_by, args.ci, args.smooth)
+    for path, why in curves.left_out:
+        print(f"{PROG}: warning: left out {path}: {why}", file=sys.stderr)
     out = curves_figure(curves, args.out, args.metric, args.x, args.group_by, args.ci)
     for panel, groups in curves.items():
         for group, c in groups.items():
             print(f"{panel + ' ' if panel else ''}{group}: {c.n_runs} run(s), final {args.metric} {c.mean[-1]:.2f} "
-                  f"[{c.low[-1]:.2f}, {c.high[-1]:.2f}] at {args.x} {c.x[-1]:g}")
+                  f"[{c.low[-1]:.2f}, {c.high[-1]:.2f}] at {c.x_name} {c.x[-1]:g}")
     print(f"wrote {out}")
     return 0
 

@@ -22,9 +22,10 @@ from aquaml.env import ActionUnits, EnvDriver, RLBaseEnv, action_metadata
 from aquaml.sampler.collector import run_episodes
 
 #: recorded episodes are numbered from here in the evaluation stream, apart from the episodes that
-#: training evaluations (0, 1, ...) and ``aquaml eval`` (:data:`EVAL_FIRST_EPISODE`, ...) play
+#: training evaluations and ``aquaml eval`` (0, 1, ...) and ``aquaml eval --held-out``
+#: (:data:`EVAL_FIRST_EPISODE`, ...) play
 COLLECT_FIRST_EPISODE = 2 * 10**6
-#: the first episode ``aquaml eval`` plays, apart from training evaluations
+#: the first episode ``aquaml eval --held-out`` plays, apart from training evaluations
 EVAL_FIRST_EPISODE = 10**6
 
 

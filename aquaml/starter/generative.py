@@ -65,10 +65,11 @@ class GenerativeTaskStarter:
     Args:
         model_class_dict: ``{'encoder': cls, 'decoder': cls}``; missing roles get MLPs.
         resume: a run folder to continue from its latest checkpoint, in place.
+        progress: what training prints, as for :class:`~aquaml.starter.RLTaskStarter`.
     """
 
     def __init__(self, algo, params=None, model_class_dict: Mapping[str, Any] | None = None, *, env: str | None = None,
-                 name: str | None = None, run_root: str | Path = "runs", progress: bool = True,
+                 name: str | None = None, run_root: str | Path = "runs", progress: bool | int = True,
                  resume: str | Path | None = None) -> None:
         params = check_parameters(algo, params)
         if not params.dataset:

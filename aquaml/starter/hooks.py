@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from aquaml.sampler import Evaluator
 from aquaml.starter.loop import Hook, TrainingLoop
+from aquaml.tools.console import NORMAL, QUIET, VERBOSE, interactive
 from aquaml.tools.logger import RunLogger, format_table
 
 
@@ -50,16 +51,55 @@ class LogHook(Hook):
             self.logger = None
 
 
-class ProgressHook(Hook):
-    """A progress bar (steps/s, ETA, last evaluation) and, if ``tables``, each row as a table."""
+def console_row(loop: TrainingLoop, row: dict) -> dict:
+    """The columns of ``row`` that mean something for this run, for the console (``progress.csv``
+    keeps them all): a learner that steps no environment has no env steps or training return,
+    the policy lag is 0 unless collection overlaps updates, and a training return is nan until
+    the first training episode ends."""
+    hidden = {"policy_lag"} if not loop.overlaps else set()
+    if loop.collector is None:
+        hidden |= {"env_steps", "train_return_mean", "train_episodes"}
+    if not math.isfinite(row.get("train_return_mean", 0.0)):
+        hidden.add("train_return_mean")
+    return {k: v for k, v in row.items() if k not in hidden}
 
-    def __init__(self, title: str, enabled: bool = True, tables: bool = True) -> None:
-        self.title, self.enabled, self.tables = title, enabled, tables
+
+def _duration(seconds: float) -> str:
+    minutes, s = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{s:02d}" if minutes >= 60 else f"{minutes}:{s:02d}"
+
+
+def progress_line(title: str, loop: TrainingLoop, row: dict) -> str:
+    """One line for a log row: how far, the evaluation, the training return, speed and time left."""
+    unit = "env steps" if loop.collector is not None else "gradient steps"
+    done, total = loop.steps_done, loop.params.total_steps
+    parts = [title, f"{done:,}/{total:,} {unit}"]
+    if "eval_return_mean" in row:
+        parts.append(f"eval return {row['eval_return_mean']:.1f} +- {row['eval_return_std']:.1f}")
+    if "heldout_elbo" in row:
+        parts.append(f"held-out ELBO {row['heldout_elbo']:.3f}")
+    if "train_return_mean" in console_row(loop, row):
+        parts.append(f"train return {row['train_return_mean']:.1f}")
+    speed = row.get("steps_per_s", 0.0)
+    parts.append(f"{speed:,.0f} steps/s")
+    if not loop.finished and speed > 0:
+        parts.append(f"{_duration((total - done) / speed)} left")
+    return " | ".join(parts)
+
+
+class ProgressHook(Hook):
+    """What a run prints while it trains, by ``verbosity`` (:mod:`aquaml.tools.console`): 0
+    nothing; 1 one line per log row (:func:`progress_line`); 2 each log row as a table of the
+    columns :func:`console_row` keeps. A progress bar (steps/s, time left, last evaluation) is
+    drawn below them on a terminal or in a notebook only: in a file each redraw would be a line."""
+
+    def __init__(self, title: str, verbosity: int = NORMAL) -> None:
+        self.title, self.verbosity = title, int(verbosity)
         self.bar = None
 
     def on_start(self, loop: TrainingLoop) -> None:
-        self.bar = tqdm(total=loop.params.total_steps, initial=loop.steps_done, dynamic_ncols=True,
-                        unit="step", disable=not self.enabled, desc=self.title)
+        self.bar = tqdm(total=loop.params.total_steps, initial=loop.steps_done, dynamic_ncols=True, unit="step",
+                        disable=self.verbosity == QUIET or not interactive(), desc=self.title)
 
     def on_epoch(self, loop: TrainingLoop) -> None:
         self.bar.update(loop.steps_done - self.bar.n)
@@ -67,9 +107,11 @@ class ProgressHook(Hook):
     def on_display(self, loop: TrainingLoop, row: dict) -> None:
         if "eval_return_mean" in row:
             self.bar.set_postfix(eval=f"{row['eval_return_mean']:.1f}")
-        if self.enabled and self.tables:
+        if self.verbosity >= VERBOSE:
             c = loop.counters
-            self.bar.write(format_table(row, f"{self.title}  epoch {c.epoch}/{loop.total_epochs}"))
+            self.bar.write(format_table(console_row(loop, row), f"{self.title}  epoch {c.epoch}/{loop.total_epochs}"))
+        elif self.verbosity == NORMAL:
+            self.bar.write(progress_line(self.title, loop, row))
 
     def on_close(self, loop: TrainingLoop) -> None:
         if self.bar is not None:

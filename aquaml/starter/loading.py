@@ -11,6 +11,7 @@ is still training or that crashed can be used.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,15 @@ class LoadedRun:
 
     def close(self) -> None:
         self.agent.env.close()
+
+    def training_evaluation(self) -> tuple[int, float] | None:
+        """``(steps, mean return)`` of the evaluation training ran with this checkpoint's weights
+        (over episodes ``0 .. calculate_episodes - 1``), None if training saved it without one."""
+        meta = json.loads((self.checkpoint / "meta.json").read_text())
+        history = meta.get("eval_history") or []
+        # steps as the loop counts them: env steps, or gradient steps for learners that step no env
+        done = meta["env_steps"] if feeder_of(type(self.agent.algo)).steps_envs else meta["grad_steps"]
+        return (int(history[-1][0]), float(history[-1][1])) if history and history[-1][0] == done else None
 
 
 def agent_policy(agent: Agent, state: Any, seed: int, source: str = "") -> Policy:

@@ -112,6 +112,11 @@ class TrainingLoop:
         return self.counters.env_steps if self.collector is not None else self.counters.grad_steps
 
     @property
+    def overlaps(self) -> bool:
+        """Whether collection overlaps the previous epoch's update (``overlap``, where the feeder allows it)."""
+        return self.params.overlap and self.feeder.can_overlap and self.collector is not None
+
+    @property
     def total_epochs(self) -> int:
         return self.params.n_epochs
 
@@ -123,8 +128,7 @@ class TrainingLoop:
         """Train until ``n_epochs`` epochs are done (the rest of them, after a resume)."""
         p, c = self.params, self.counters
         # overlap: epoch k is collected while epoch k-1's gradient steps run in this thread
-        overlap = p.overlap and self.feeder.can_overlap and self.collector is not None
-        updater = ThreadPoolExecutor(1, "aquaml-update") if overlap else None
+        updater = ThreadPoolExecutor(1, "aquaml-update") if self.overlaps else None
         pending: Future | None = None
         lags: list[int] = []  # gradient steps the acting policy was behind, per epoch
         started, steps_at_start, wall_at_start = time.perf_counter(), self.steps_done, c.wall_time_s

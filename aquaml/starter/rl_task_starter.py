@@ -35,7 +35,7 @@ from aquaml.starter.loop import Hook, TrainingLoop
 from aquaml.starter.run_folder import RunFolder, rebuild_inputs
 from aquaml.starter.session import RunSession, dataset_record, describe, resolve_dataset_path
 from aquaml.starter.topology import Topology, resolve_workers
-from aquaml.tools.imports import qualname
+from aquaml.tools.imports import portable_reference, qualname
 
 
 @dataclass
@@ -70,7 +70,8 @@ class RLTaskStarter:
         name: run name, the folder under ``run_root``; default ``'<algo>_<env>'``.
         run_root: where run folders are created.
         resume: a run folder to continue from its latest checkpoint, in place.
-        progress: show the progress bar and console tables.
+        progress: what training prints: False (0) nothing; True (1) a line per evaluation, under a
+            progress bar on a terminal; 2 a table of each log row (see :class:`~aquaml.starter.ProgressHook`).
         n_workers: sampler processes stepping the ``n_envs`` environments over shared memory
             (0: in this process). The same seed gives the same run either way.
         envs_per_worker: alternative to ``n_workers``: ``n_workers = ceil(n_envs / envs_per_worker)``.
@@ -88,10 +89,11 @@ class RLTaskStarter:
     def __init__(self, env, model_class_dict: Mapping[str, Any] | None = None, algo=SAC,
                  algo_hyperparameter=None, mpi_comm=None, name: str | None = None, *,
                  run_root: str | Path = "runs", resume: str | Path | None = None,
-                 progress: bool = True, n_workers: int = 0, envs_per_worker: int | None = None,
+                 progress: bool | int = True, n_workers: int = 0, envs_per_worker: int | None = None,
                  mpi_transport: str | None = None, learners: int = 1, hooks: Sequence[Hook] = (),
                  reward_model: str | Path | None = None) -> None:
-        self._env_spec = env
+        # a module found from the current directory is recorded by its file: the run works from anywhere
+        self._env_spec = portable_reference(env) if isinstance(env, str) else env
         self.reward_model = str(Path(reward_model).resolve()) if reward_model is not None else None
         self.topology = Topology(mpi_comm, learners)
         self._reward: Any = None  # the loaded learned reward, on first use
@@ -215,7 +217,8 @@ class RLTaskStarter:
 
     @property
     def config_env(self) -> str | None:
-        """The environment as ``config.json`` records it: a Gymnasium id or an importable class."""
+        """The environment as ``config.json`` records it: a Gymnasium id (``module:Id``, a local module by its
+        file's absolute path) or an importable class."""
         env = self._env_spec
         return env if isinstance(env, str) else qualname(env)
 
@@ -274,7 +277,7 @@ class RLTaskStarter:
         return self.session.save_checkpoint()
 
     @classmethod
-    def from_run_dir(cls, run_dir: str | Path, resume: bool = True, progress: bool = True,
+    def from_run_dir(cls, run_dir: str | Path, resume: bool = True, progress: bool | int = True,
                      steps: int | None = None, n_workers: int = 0, **overrides) -> "RLTaskStarter":
         """Rebuild a run from its ``config.json`` (Gymnasium ids and importable classes only).
 

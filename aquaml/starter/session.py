@@ -53,12 +53,13 @@ class RunSession:
         loop: the training loop whose state is saved and restored.
         feeder: its feeder (its files go into each checkpoint).
         models: role -> checked model (their weights go into each checkpoint as Keras files).
-        progress: show the progress bar and console tables.
+        progress: what training prints: False (0) nothing; True (1) a line per evaluation, under a
+            progress bar on a terminal; 2 a table of each log row (see :class:`~aquaml.starter.ProgressHook`).
         dataset: the dataset the run learns from, if any (its digest is checked on resume).
     """
 
     def __init__(self, name: str, run_root: str | Path, loop: TrainingLoop, feeder, models: Mapping[str, Any],
-                 progress: bool = True, dataset=None) -> None:
+                 progress: bool | int = True, dataset=None) -> None:
         self.name, self.run_root, self.loop, self.feeder = name, Path(run_root), loop, feeder
         self.models, self.progress, self.dataset = models, progress, dataset
         self.folder: RunFolder | None = None

@@ -1,6 +1,7 @@
-"""Helpers every command line of the package shares: one-line errors and ``--set`` pairs."""
+"""Helpers every command line of the package shares: one-line errors, ``--set`` pairs, ``-q``/``-v``."""
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -34,3 +35,26 @@ def check_output(path: str | Path, formats: tuple[str, ...], what: str) -> Path:
     if path.suffix.lower() not in formats:
         raise ValueError(f"{path}: {what} are written as {', '.join(formats)}; choose one of those suffixes")
     return path
+
+
+#: what a command prints: the result only, a line per evaluation (default), everything
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+
+
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """``-q/--quiet`` and ``-v/--verbose``; :func:`verbosity` reads them."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="print the result only")
+    group.add_argument("-v", "--verbose", action="store_true", help="print more: each log row as a table, "
+                       "each episode")
+
+
+def verbosity(args: argparse.Namespace) -> int:
+    """:data:`QUIET`, :data:`NORMAL` or :data:`VERBOSE` from the flags :func:`add_verbosity` adds."""
+    return QUIET if args.quiet else VERBOSE if args.verbose else NORMAL
+
+
+def interactive() -> bool:
+    """Whether a person watches the output: a terminal or a notebook (where a progress bar
+    redraws in place; in a file or a pipe each redraw would be another line)."""
+    return sys.stderr.isatty() or "ipykernel" in sys.modules

@@ -1,5 +1,11 @@
 """Import classes named ``module:QualName`` (CLI arguments, ``config.json`` of a run folder).
 
+A module is a dotted name, looked up first in the current directory and then on ``sys.path``
+(as ``python -m`` does), or the path of a ``.py`` file (``examples/a2c.py:A2C``). A module found
+in the current directory or given as a file is *local*: :func:`portable_reference` and
+:func:`qualname` name it by its absolute file path, so the run folder that records it can be
+evaluated or resumed from any directory. Installed modules keep their dotted names.
+
 A run folder records the classes it was built from as import paths, and rebuilding the run
 imports them: a run folder from someone else carries code references, so open it only
 where you would run its code. Each imported object is checked to be a subclass of what the
@@ -8,32 +14,104 @@ caller expects *before* it is instantiated.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+#: local modules imported so far: module name -> its file (absolute)
+_LOCAL: dict[str, Path] = {}
+
+
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or "/" in spec or os.sep in spec
+
+
+def _package_root(file: Path) -> tuple[Path, str]:
+    """The folder to put on ``sys.path`` for ``file`` and its dotted module name there: the
+    folders above it that hold an ``__init__.py`` are its packages."""
+    parts = [] if file.stem == "__init__" else [file.stem]
+    folder = file.parent
+    while (folder / "__init__.py").exists():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return folder, ".".join(parts)
+
+
+def import_module(spec: str) -> ModuleType:
+    """The module ``spec`` names: a dotted name (the current directory first, then ``sys.path``)
+    or a ``.py`` file's path (relative to the current directory). A local module's folder stays
+    on ``sys.path``, as with ``python -m`` or ``python file.py``, so that it can import its
+    neighbours and worker processes find it."""
+    root, file = None, None
+    if _is_path(spec):
+        file = Path(spec).expanduser().resolve()
+        if not file.is_file():
+            raise ImportError(f"cannot import {spec!r}: no file {file}")
+        root, name = _package_root(file)
+    else:
+        name = spec
+        if importlib.machinery.PathFinder.find_spec(name.partition(".")[0], [os.getcwd()]) is not None:
+            root = Path.cwd()
+    if root is not None and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module(name)
+    except ImportError as e:
+        hint = ""
+        if file is None and getattr(e, "name", None) == name.partition(".")[0]:
+            hint = (f"; not in the current directory {os.getcwd()} nor on sys.path: give the file's path "
+                    "(path/to/module.py:Name) or run from its folder")
+        raise ImportError(f"cannot import module {spec!r} ({e}){hint}") from e
+    if root is not None:
+        found = Path(getattr(module, "__file__", None) or "").resolve()
+        if file is not None and found != file:
+            raise ImportError(f"cannot import {spec!r}: module {name!r} was already imported from {found}; "
+                              "rename one of the two files")
+        if found.is_relative_to(root):
+            _LOCAL[name] = found
+    return module
+
+
+def portable_reference(spec: str) -> str:
+    """``module:Name`` as a run folder records it: a local module becomes its absolute file path
+    (``/home/me/envs/reach.py:Reach-v0``), so the reference works from any directory; other
+    specs are returned unchanged (the module is imported to find out)."""
+    module, sep, name = spec.rpartition(":")
+    if not sep or not module:
+        return spec
+    file = _LOCAL.get(import_module(module).__name__)
+    return f"{file}:{name}" if file is not None else spec
 
 
 def qualname(obj) -> str | None:
-    """``module:qualname`` of a class (or an instance's class) that can be imported again, else None."""
+    """``module:qualname`` of a class (or an instance's class) that can be imported again, else
+    None; a local module (see :func:`import_module`) is named by its file's absolute path."""
     cls = obj if isinstance(obj, type) else type(obj)
     module = getattr(cls, "__module__", None)
     if module in (None, "__main__") or "<locals>" in cls.__qualname__:
         return None
-    return f"{module}:{cls.__qualname__}"
+    return f"{_LOCAL.get(module, module)}:{cls.__qualname__}"
 
 
 def import_class(path: str, what: str, bases: tuple[type, ...] = ()) -> type:
     """Import ``module:QualName`` and check it is a class deriving from one of ``bases``.
 
     Args:
-        path: ``'package.module:Class'`` (``'package.module:Outer.Inner'`` for nested classes).
+        path: ``'package.module:Class'`` (``'package.module:Outer.Inner'`` for nested classes), or
+            ``'path/to/file.py:Class'``.
         what: what the class is for, used in error messages (e.g. ``'the actor model'``).
         bases: accepted base classes; empty accepts any class.
     """
-    module_name, sep, name = path.partition(":")
+    module_name, sep, name = path.rpartition(":")
     if not sep or not module_name or not name:
-        raise ValueError(f"{what} {path!r} is not an import path of the form 'package.module:ClassName'")
+        raise ValueError(f"{what} {path!r} is not an import path of the form 'package.module:ClassName' "
+                         "or 'path/to/file.py:ClassName'")
     try:
-        obj = importlib.import_module(module_name)
+        obj = import_module(module_name)
     except ImportError as e:
-        raise ImportError(f"{what} {path!r}: cannot import module {module_name!r} ({e})") from e
+        raise ImportError(f"{what} {path!r}: {e}") from e
     for part in name.split("."):
         if not hasattr(obj, part):
             raise ImportError(f"{what} {path!r}: {module_name!r} has no attribute {part!r}")

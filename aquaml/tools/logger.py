@@ -71,10 +71,10 @@ class RunLogger:
 
 
 def format_table(row: Mapping[str, float], title: str = "") -> str:
-    """A boxed two-column table of the row's values, for the console."""
+    """A boxed two-column table of the row's values, for the console; as wide as its title."""
     items = [(k, f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in row.items() if v != ""]
     width = max(len(k) for k, _ in items)
-    vwidth = max(len(v) for _, v in items)
+    vwidth = max(max(len(v) for _, v in items), len(title) - width - 3)  # the title fits inside the border
     rule = "-" * (width + vwidth + 7)
     lines = [rule] + ([f"| {title:<{width + vwidth + 3}} |", rule] if title else [])
     lines += [f"| {k:<{width}} | {v:>{vwidth}} |" for k, v in items]

@@ -234,7 +234,8 @@ def test_cli_set_update_interval_re_derives_update_times(run_root, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["train", "ppo2", "Pendulum-v1"],
-     "unknown algorithm 'ppo2'; valid choices: airl, airl_ppo, amp, bc, dagger, gail, gail_ppo, iql, ppo, sac, td3, td3bc, vae"),
+     "unknown algorithm 'ppo2' (did you mean ppo?); valid choices: airl, airl_ppo, amp, bc, dagger, gail, gail_ppo, "
+     "iql, ppo, sac, td3, td3bc, vae"),
     (["train", "sac", "Pendulum-v0"], "unknown environment id 'Pendulum-v0'"),
     (["train", "sac", "Pendulum-v1", "--set", "gamma=0.9"], "unknown parameter 'gamma'; valid names: alpha"),
     (["train", "sac", "Pendulum-v1", "--set", "batch_size"], "--set expects key=value"),

@@ -28,9 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aquaml.algorithm.parameters import as_text
 from aquaml.tune.process import TrialProcess
 from aquaml.tune.report import write_plots, write_report
-from aquaml.tune.space import Dimension, as_text, default_space, load_space, parse_space
+from aquaml.tune.space import Dimension, default_space, load_space, parse_space
 from aquaml.tune.storage import connect_url, is_database, storage_errors, without_password
 from aquaml.tune.trial import (REPORT_POINTS, UNKNOWN_OBJECTIVE, TrialOutcome, first_pruned_point, run_trial,
                                train_command)

@@ -241,7 +241,7 @@ def test_cli_set_update_interval_re_derives_update_times(run_root, capsys):
     (["train", "sac", "Pendulum-v1", "--set", "batch_size"], "--set expects key=value"),
     (["train", "sac", "Pendulum-v1", "--steps", "0"], "--steps must be positive"),
     (["eval", "nowhere", "--episodes", "0"], "--episodes must be positive"),
-    (["eval", "nowhere"], "nowhere is not a run directory"),
+    (["eval", "nowhere"], "nowhere does not exist"),
 ])
 def test_cli_errors_are_one_line_with_choices(args, message, capsys):
     assert cli(args) == 2

@@ -32,6 +32,7 @@ from aquaml.starter.build import build_agent, training_dataset
 from aquaml.starter.hooks import EvaluationHook
 from aquaml.starter.loading import load_policy, load_reward
 from aquaml.starter.loop import Hook, TrainingLoop
+from aquaml.starter.run_dirs import find_run
 from aquaml.starter.run_folder import RunFolder, rebuild_inputs
 from aquaml.starter.session import RunSession, dataset_record, describe, resolve_dataset_path
 from aquaml.starter.topology import Topology, resolve_workers
@@ -92,7 +93,7 @@ class RLTaskStarter:
                  mpi_transport: str | None = None, learners: int = 1, hooks: Sequence[Hook] = (),
                  reward_model: str | Path | None = None) -> None:
         self._env_spec = env
-        self.reward_model = str(Path(reward_model).resolve()) if reward_model is not None else None
+        self.reward_model = str(find_run(reward_model).resolve()) if reward_model is not None else None
         self.topology = Topology(mpi_comm, learners)
         self._reward: Any = None  # the loaded learned reward, on first use
         if self.topology.is_sampler_rank:

@@ -1,10 +1,12 @@
-"""Run folders named by their folder or ``latest``, on hand-made run folders (a ``config.json`` is
-what makes a folder a run)."""
+"""Run folders named by their folder or ``latest`` (on hand-made run folders: a ``config.json`` is
+what makes a folder a run), and a missing extra said in one line."""
+import sys
 from pathlib import Path
 
 import pytest
 
 from aquaml.starter.run_dirs import RunNotFound, find_run, runs_in
+from aquaml.tools.imports import MissingExtra, missing_extra, optional_import
 
 
 def make_runs(folder: Path, *names: str) -> list[Path]:
@@ -40,3 +42,17 @@ def test_a_missing_path_and_a_folder_without_runs_get_different_messages(tmp_pat
     (tmp_path / "file").write_text("")
     with pytest.raises(RunNotFound, match="file is not a run folder"):
         find_run(tmp_path / "file")
+
+
+def test_a_missing_optional_package_names_its_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(MissingExtra, match=r'^aquaml tune needs optuna: pip install "aquaml\[tune\]"$'):
+        optional_import("optuna", "aquaml tune", "tune")
+    assert str(missing_extra(ModuleNotFoundError("No module named 'onnx'", name="onnx"))) == \
+        'onnx is not installed: pip install "aquaml[deploy]"'
+    from gymnasium.error import DependencyNotInstalled
+
+    rendering = DependencyNotInstalled('pygame is not installed, run `pip install "gymnasium[classic-control]"`')
+    assert str(missing_extra(rendering)) == 'this environment needs pygame: pip install "aquaml[plot]"'
+    assert missing_extra(ModuleNotFoundError("No module named 'numpyy'", name="numpyy")) is None
+

@@ -62,8 +62,7 @@ class VideoFile:
             self._images.append(Image.fromarray(frame))
             return
         if self._writer is None:
-            import imageio.v2 as imageio
-
+            imageio = optional_import("imageio.v2", "an MP4 video", "plot")
             self.out.parent.mkdir(parents=True, exist_ok=True)
             # macro_block_size=2: H.264's 4:2:0 needs even sizes; odd ones are padded by a pixel
             self._writer = imageio.get_writer(self.tmp, fps=self.fps, codec="libx264", macro_block_size=2,

@@ -36,7 +36,7 @@ from aquaml.starter.run_dirs import find_run
 from aquaml.starter.run_folder import RunFolder, rebuild_inputs
 from aquaml.starter.session import RunSession, dataset_record, describe, resolve_dataset_path
 from aquaml.starter.topology import Topology, resolve_workers
-from aquaml.tools.imports import qualname
+from aquaml.tools.imports import optional_import, qualname
 
 
 @dataclass
@@ -128,7 +128,7 @@ class RLTaskStarter:
         if self.reward_model is not None and (feeder.uses_dataset == "required" or not feeder.steps_envs):
             raise ValueError(f"reward_model replaces an environment's reward; {algo.name} learns from a dataset")
         if top.learner_comm is not None and params.overlap:
-            from mpi4py import MPI
+            MPI = optional_import("mpi4py.MPI", "MPI", "mpi")
 
             if MPI.Query_thread() != MPI.THREAD_MULTIPLE:
                 raise ValueError("overlap with learners > 1 runs MPI from two threads, which this MPI "

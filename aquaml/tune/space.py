@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from aquaml.tools.console import did_you_mean
+from aquaml.tools.imports import optional_import
 
 TYPES = ("float", "log_float", "int", "log_int", "categorical")
 
@@ -105,7 +106,7 @@ def parse_space(spec: Mapping[str, Any], params_cls: type, where: str = "the sea
 
 def load_space(path: str | Path, params_cls: type) -> dict[str, Dimension]:
     """A space from a YAML file."""
-    import yaml
+    yaml = optional_import("yaml", "a search space file", "tune")
 
     path = Path(path)
     if not path.is_file():

@@ -10,14 +10,18 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
 
 from aquaml.env import make_env
 from aquaml.env.driver import is_class_path
-from aquaml.sampler import EVAL_FIRST_EPISODE, Policy
 from aquaml.tools.console import check_output
+from aquaml.tools.imports import optional_import
+
+if TYPE_CHECKING:  # the sampler loads JAX: the command line checks a video's path before that
+    from aquaml.sampler import Policy
 
 FORMATS = (".mp4", ".gif")
 
@@ -94,9 +98,12 @@ def check_video_path(path: str | Path) -> Path:
 
 
 def record_video(policy: Policy, env_id: str, out: str | Path, episodes: int = 1,
-                 first_episode: int = EVAL_FIRST_EPISODE) -> tuple[int, np.ndarray]:
-    """Render ``episodes`` of ``policy``'s evaluation episodes (by default the ones ``aquaml eval``
+                 first_episode: int | None = None) -> tuple[int, np.ndarray]:
+    """Render ``episodes`` of ``policy``'s evaluation episodes (by default, None, the ones ``aquaml eval``
     runs first) on Gymnasium env ``env_id`` into ``out``; returns ``(frames written, episode returns)``."""
+    from aquaml.sampler import EVAL_FIRST_EPISODE
+
+    first_episode = EVAL_FIRST_EPISODE if first_episode is None else first_episode
     out = check_video_path(out)
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen without probing for a display
     if episodes <= 0:

@@ -201,7 +201,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                        help="an algorithm parameter, repeatable (aquaml params ALGO lists them)")
     train.add_argument("--workers", type=int, default=0, metavar="K",
                        help="sampler processes over shared memory (default 0: in-process; at most n_envs)")
-    train.add_argument("--resume", metavar="RUN_DIR", help=f"continue a run from its latest checkpoint ({run_dir_help})")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help=f"continue a run from its latest checkpoint ({run_dir_help})")
     train.add_argument("--run-root", default="runs", help="where run folders are created (default: runs)")
     train.add_argument("--reward-model", metavar="RUN_DIR",
                        help="train on the learned reward of this run (AIRL's) instead of the env's; evaluations "

@@ -85,7 +85,7 @@ def test_dagger_resumes_exactly(expert_run, tmp_path):
 def test_bad_dagger_input_fails_before_training(expert_run, tmp_path):
     with pytest.raises(ValueError, match="dagger needs an expert: set expert=RUN_DIR"):
         RLTaskStarter("Pendulum-v1", None, DAgger, small(""), progress=False)
-    with pytest.raises(FileNotFoundError, match="not a run directory"):
+    with pytest.raises(FileNotFoundError, match="holds no run"):
         RLTaskStarter("Pendulum-v1", None, DAgger, small(str(tmp_path)), progress=False)
     with pytest.raises(ValueError, match=r"the expert's actor reads 'obs' of shape \(3,\); the learner's environment "
                                          r"gives it shape \(2,\)"):

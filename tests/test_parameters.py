@@ -136,3 +136,26 @@ def test_ppo_passes_over_a_rollout_are_n_update_epochs():
     assert resumed.replace(batch_size=64, ent_coef=0.1).changed_from(old) == ["batch_size", "ent_coef"]
     # the seed's off-policy meaning is unchanged: gradient steps per epoch
     assert SAC2_parameter(update_interval=20, update_times=5).update_times == 5
+
+
+def test_the_registry_knows_each_builtin_as_its_class_does():
+    """The command line reads a built-in's name, parameters and variants from the registry without
+    importing it (nor JAX): each entry must say what the class it names says."""
+    from aquaml.algorithm.feeders import feeder_of
+    from aquaml.algorithm.registry import BUILTINS, algorithm_reference
+
+    assert set(BUILTINS) == set(ALGORITHMS)
+    for name, builtin in BUILTINS.items():
+        cls = ALGORITHMS[name]
+        assert (cls.name, cls.Parameters, algorithm_reference(cls)) == (name, builtin.parameters, name)
+        assert dict(getattr(cls, "generators", {})) == dict(builtin.generators), name
+        assert feeder_of(cls).needs_env == builtin.needs_env, name
+
+
+def test_parse_strings_gives_typed_values_by_field_name():
+    values = PPOParameters.parse_strings({"gamma": "0.9", "hidden_sizes": "32,32", "clip_value": "None",
+                                          "batch_size": "64", "normalize_obs": "false"})
+    assert values == {"discount": 0.9, "hidden_sizes": (32, 32), "clip_value": None, "batch_size": 64,
+                      "normalize_obs": False}
+    with pytest.raises(TypeError, match=r"unknown parameter 'ALIASES'"):  # a class attribute is no parameter
+        PPOParameters.parse_strings({"ALIASES": "x"})

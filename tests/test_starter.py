@@ -246,13 +246,14 @@ def test_cli_set_update_interval_re_derives_update_times(run_root, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["train", "ppo2", "Pendulum-v1"],
-     "unknown algorithm 'ppo2'; valid choices: airl, airl_ppo, amp, bc, dagger, gail, gail_ppo, iql, ppo, sac, td3, td3bc, vae"),
+     "unknown algorithm 'ppo2' (did you mean ppo?); valid choices: airl, airl_ppo, amp, bc, dagger, gail, gail_ppo, "
+     "iql, ppo, sac, td3, td3bc, vae"),
     (["train", "sac", "Pendulum-v0"], "unknown environment id 'Pendulum-v0'"),
     (["train", "sac", "Pendulum-v1", "--set", "gamma=0.9"], "unknown parameter 'gamma'; valid names: alpha"),
     (["train", "sac", "Pendulum-v1", "--set", "batch_size"], "--set expects key=value"),
     (["train", "sac", "Pendulum-v1", "--steps", "0"], "--steps must be positive"),
     (["eval", "nowhere", "--episodes", "0"], "--episodes must be positive"),
-    (["eval", "nowhere"], "nowhere is not a run directory"),
+    (["eval", "nowhere"], "nowhere does not exist"),
 ])
 def test_cli_errors_are_one_line_with_choices(args, message, capsys):
     assert cli(args) == 2

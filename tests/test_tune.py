@@ -718,3 +718,34 @@ def test_a_password_in_a_real_postgresql_url_stays_off_disk_and_resume_needs_non
     assert SECRET not in json.dumps([study.user_attrs, *[t.user_attrs for t in study.trials]])
     captured = capsys.readouterr()
     assert SECRET not in captured.out + captured.err
+
+
+@pytest.mark.parametrize("trials", [3, 5])
+def test_best_yaml_is_typed_importances_need_five_complete_trials_and_no_lock_file_stays(trials, tmp_path,
+                                                                                           monkeypatch):
+    import yaml
+
+    from aquaml.tune import report
+
+    titles = {}
+    save = report.save
+    monkeypatch.setattr(report, "save", lambda fig, path: (titles.update({path.stem: fig.axes[0].get_title()}),
+                                                           save(fig, path)))
+    monkeypatch.setattr("aquaml.tune.study.TrialProcess",
+                        fake_process(lambda sets, seed, steps: -1e3 * float(sets["learning_rate"])))
+    out, space = tmp_path / "study", tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({**SPACE, "hidden_sizes": {"type": "categorical", "choices": ["16", "16,16"]}}))
+    sets = {k: v for k, v in SMALL.items() if k != "hidden_sizes"}
+    argv = ["tune", "sac", "Pendulum-v1", "--trials", str(trials), "--budget", "400", "--out", str(out), "--space",
+            str(space), "--pruner", "none", *sum((["--set", f"{k}={v}"] for k, v in sets.items()), [])]
+    assert main(argv) == 0
+    parameters = yaml.safe_load((out / "best.yaml").read_text())["parameters"]
+    assert isinstance(parameters["learning_rate"], float) and parameters["batch_size"] in (32, 64)
+    assert parameters["hidden_sizes"] in ([16], [16, 16]) and parameters["update_interval"] == 50  # fixed by --set
+    drawn = (out / "plots" / "param_importances.png").exists()
+    report_text = (out / "report.md").read_text()
+    if trials < report.MIN_IMPORTANCE_TRIALS:
+        assert not drawn and f"drawn from 5 complete trials on ({trials} so far)" in report_text
+    else:
+        assert drawn and titles["param_importances"].endswith(f"(from {trials} complete trials)")
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no lock file left behind

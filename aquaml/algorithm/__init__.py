@@ -1,33 +1,35 @@
 """Algorithms: each a parameter dataclass plus pure, jitted update functions.
 
 :class:`~aquaml.algorithm.interface.Algorithm` states what the training loop needs from one;
-``docs/new_algorithm.md`` writes a new one outside the package.
+``docs/new_algorithm.md`` writes a new one outside the package. The names below load their
+modules on first use: the parameter classes and the registry's names need no JAX, so the
+command line checks its arguments before JAX loads.
 """
-from aquaml.algorithm.parameters import (LoopParameters, OfflineParameters, OffPolicyParameters, OnPolicyParameters,
-                                         Parameters, SequenceParameters)
-from aquaml.algorithm.interface import Algorithm
-from aquaml.algorithm.sac import SAC, SAC2, SAC2_parameter, SACParameters, SACState, soft_td_target
-from aquaml.algorithm.td3 import TD3, TD3Parameters, TD3State, td3_target
-from aquaml.algorithm.on_policy import gae
-from aquaml.algorithm.ppo import PPO, PPO_parameter, PPOParameters, PPOState
-from aquaml.algorithm.bc import BC, BCParameters
-from aquaml.algorithm.td3bc import TD3BC, TD3BCParameters
-from aquaml.algorithm.iql import IQL, IQLParameters
-from aquaml.algorithm.gail import GAIL, GAILPPO, GAILParameters, GAILPPOParameters
-from aquaml.algorithm.airl import AIRL, AIRLPPO, AIRLParameters, AIRLPPOParameters
-from aquaml.algorithm.amp import AMP, AMPParameters
-from aquaml.algorithm.dagger import DAgger, DAggerParameters
-from aquaml.algorithm.vae import VAE, VAEParameters
+from importlib import import_module
 
-#: CLI name -> built-in algorithm class (see aquaml.algorithm.registry for user algorithms)
-ALGORITHMS = {"sac": SAC, "td3": TD3, "ppo": PPO, "bc": BC, "td3bc": TD3BC, "iql": IQL, "gail": GAIL,
-              "gail_ppo": GAILPPO, "airl": AIRL, "airl_ppo": AIRLPPO, "amp": AMP, "dagger": DAgger, "vae": VAE}
+_EXPORTS = {
+    **dict.fromkeys(("Parameters", "LoopParameters", "OffPolicyParameters", "OnPolicyParameters", "OfflineParameters",
+                     "SequenceParameters"), "parameters"),
+    **dict.fromkeys(("SACParameters", "TD3Parameters", "PPOParameters", "BCParameters", "TD3BCParameters",
+                     "IQLParameters", "GAILParameters", "GAILPPOParameters", "AIRLParameters", "AIRLPPOParameters",
+                     "AMPParameters", "DAggerParameters", "VAEParameters"), "builtin_parameters"),
+    "Algorithm": "interface",
+    **dict.fromkeys(("SAC", "SAC2", "SAC2_parameter", "SACState", "soft_td_target"), "sac"),
+    **dict.fromkeys(("TD3", "TD3State", "td3_target"), "td3"),
+    "gae": "on_policy",
+    **dict.fromkeys(("PPO", "PPO_parameter", "PPOState"), "ppo"),
+    "BC": "bc", "TD3BC": "td3bc", "IQL": "iql", "GAIL": "gail", "GAILPPO": "gail", "AIRL": "airl",
+    "AIRLPPO": "airl", "AMP": "amp", "DAgger": "dagger", "VAE": "vae",
+}
+__all__ = [*_EXPORTS, "ALGORITHMS"]
 
-__all__ = ["Parameters", "LoopParameters", "OffPolicyParameters", "OnPolicyParameters", "SequenceParameters",
-           "Algorithm", "SAC", "SAC2", "SAC2_parameter", "SACParameters", "SACState", "soft_td_target",
-           "TD3", "TD3Parameters", "TD3State", "td3_target", "PPO", "PPO_parameter", "PPOParameters",
-           "PPOState", "gae", "BC", "BCParameters", "TD3BC", "TD3BCParameters", "IQL", "IQLParameters",
-           "OfflineParameters", "GAIL", "GAILParameters", "GAILPPO", "GAILPPOParameters",
-           "AIRL", "AIRLParameters", "AIRLPPO", "AIRLPPOParameters", "AMP", "AMPParameters",
-           "DAgger", "DAggerParameters", "VAE", "VAEParameters",
-           "ALGORITHMS"]
+
+def __getattr__(name: str):
+    if name == "ALGORITHMS":  #: CLI name -> built-in algorithm class (aquaml.algorithm.registry for user algorithms)
+        from aquaml.algorithm.registry import builtin_algorithms
+
+        globals()[name] = builtin_algorithms()
+        return globals()[name]
+    if name in _EXPORTS:
+        return getattr(import_module(f"aquaml.algorithm.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'aquaml.algorithm' has no attribute {name!r}")

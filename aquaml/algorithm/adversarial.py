@@ -30,61 +30,18 @@ ends them less often that ending pays, and with equal rates nothing changes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from aquaml.algorithm.parameters import Parameters, check_positive
+from aquaml.algorithm.builtin_parameters import REWARDS
 from aquaml.data.batch import training_batch
 from aquaml.model.contract import ModelSpec
 from aquaml.model.optimizers import make_optimizer
 from aquaml.model.recurrent import episode_starts, unroll, weighted_mean
 from aquaml.algorithm.feeders import AdversarialReplayFeeder, AdversarialRolloutFeeder
-
-REWARDS = ("logit", "positive", "negative")
-
-
-@dataclass
-class AdversarialParameters(Parameters):
-    """The expert data and discriminator settings, mixed into a generator's parameters
-    (``class GAILParameters(AdversarialParameters, SACParameters)``)."""
-
-    dataset: str = ""  #: expert demonstrations (see docs/imitation.md for the formats)
-    max_episodes: int | None = None  #: use the dataset's first episodes only
-    reward: str = "logit"  #: ``'logit'`` (log D - log(1 - D)), ``'positive'`` (-log(1 - D)), ``'negative'`` (log D)
-    #: weight ``w`` of the penalty ``w * mean |d logit / d x|^2`` on expert inputs (0: off; AMP's is
-    #: ``(w / 2) * mean |d D / d x|^2``, as in Peng et al. 2021)
-    gradient_penalty: float = 1.0
-    discriminator_learning_rate: float = 3e-4  #: the default discriminator's learning rate
-
-    #: the discriminator loss these parameters train: ``'bce'`` (cross-entropy) or AMP's ``'least_squares'``
-    DISCRIMINATOR_LOSS: ClassVar[str] = "bce"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        name = type(self).__name__
-        if self.reward not in REWARDS and self.reward != "amp":
-            raise ValueError(f"{name}.reward = {self.reward!r}; use one of {', '.join(REWARDS)}")
-        if self.reward == "amp" and self.DISCRIMINATOR_LOSS != "least_squares":
-            raise ValueError(f"{name}.reward = 'amp': AMP's style reward max(0, 1 - 0.25 (D - 1)^2) is meant for "
-                             "AMP's least-squares discriminator (targets +1 / -1); on this cross-entropy "
-                             "discriminator's logit it peaks at 1 and falls again as the logit grows, so the "
-                             "most expert-like transitions would earn the least. Use reward='logit' (or "
-                             "'positive', 'negative'), or train amp (aquaml train amp ENV) for the style reward")
-        # each termination's absorbing state is worth r_a / (1 - gamma): finite only for gamma < 1
-        discount = getattr(self, "discount", None)
-        if discount is not None and discount >= 1:
-            raise ValueError(f"{name}.discount = {discount}: adversarial imitation needs discount < 1, since each "
-                             "terminal transition gains the absorbing state's value gamma r_a / (1 - gamma), "
-                             "which is unbounded at gamma = 1; use e.g. discount=0.99")
-        if self.gradient_penalty < 0:
-            raise ValueError(f"{name}.gradient_penalty must be >= 0, got {self.gradient_penalty}")
-        check_positive(self, "discriminator_learning_rate")
-        check_positive(self, "max_episodes", allow_none=True)
-
 
 def discriminator_inputs(spec: ModelSpec, batch: Mapping[str, Any]) -> dict[str, jax.Array]:
     """The named inputs of a discriminator from a batch of transitions (or ``(B, L)`` windows):

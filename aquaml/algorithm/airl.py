@@ -13,53 +13,15 @@ checkpoint as ``models/discriminator.weights.h5``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Mapping
 
 import jax
 
 from aquaml.algorithm.adversarial import Adversarial, AdversarialRollouts, discriminator_inputs, logits_of
-from aquaml.algorithm.gail import GAILParameters, GAILPPOParameters
-from aquaml.algorithm.parameters import Parameters
+from aquaml.algorithm.builtin_parameters import AIRLParameters, AIRLPPOParameters
 from aquaml.algorithm.ppo import PPO
+from aquaml.algorithm.registry import BUILTINS
 from aquaml.algorithm.sac import SAC
-
-
-@dataclass
-class AIRLSettings(Parameters):
-    """What AIRL changes in its generator's parameters: its logit is fixed by its structure (no
-    gradient penalty by default), and its actor and reward models are feed-forward."""
-
-    gradient_penalty: float = 0.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.sequence_length is not None:
-            raise ValueError(f"{type(self).__name__}: AIRL's logit needs log pi(a|s) of single expert transitions, "
-                             "so its actor and reward models are feed-forward; leave sequence_length and "
-                             "batch_trajectory unset (gail trains recurrent actors and discriminators)")
-
-
-@dataclass
-class AIRLParameters(AIRLSettings, GAILParameters):
-    """GAIL's parameters with AIRL's settings, and SAC's temperature fixed at 1.
-
-    AIRL's generator maximises ``E sum_t gamma^t (log D - log(1 - D)) = E sum_t gamma^t
-    (f(s_t, a_t, s_t+1) - log pi(a_t|s_t))`` (Fu et al. 2018): entropy-regularised RL on the
-    reward ``f`` at temperature 1, whose optimal policy is ``pi = exp(Q_soft - V_soft)`` and
-    under which ``f`` recovers the expert's reward. SAC learns from ``f`` and adds ``-alpha log pi``
-    itself, so ``alpha = 1`` and ``auto_alpha = False`` (a tuned temperature, SAC's default,
-    would change the objective AIRL's reward is recovered under). Setting them otherwise trains
-    the generator at another temperature than the discriminator assumes.
-    """
-
-    alpha: float = 1.0  #: SAC's temperature: 1, the temperature of AIRL's reward ``f - log pi``
-    auto_alpha: bool = False  #: no automatic temperature: AIRL's objective fixes it at 1
-
-
-@dataclass
-class AIRLPPOParameters(AIRLSettings, GAILPPOParameters):
-    """GAIL-PPO's parameters with AIRL's settings."""
 
 
 class AIRLDiscriminator:
@@ -69,7 +31,7 @@ class AIRLDiscriminator:
     disc_roles: ClassVar[tuple[str, ...]] = ("discriminator", "shaping")
     dataset_roles: ClassVar[tuple[str, ...]] = ("discriminator", "shaping", "actor")  #: log pi(a_E|s_E)
     input_kinds: ClassVar[dict[str, str]] = {"discriminator": "discriminator", "shaping": "state"}
-    generators: ClassVar[dict[str, str]] = {"sac": "airl", "ppo": "airl_ppo"}  #: ``--set generator=...``
+    generators: ClassVar[Mapping[str, str]] = BUILTINS["airl"].generators  #: ``--set generator=...``
 
     def __init__(self, params, models, action_space=None) -> None:
         recurrent = [role for role in ("actor", *self.disc_roles) if models[role].state_outputs]

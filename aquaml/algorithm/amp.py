@@ -9,35 +9,13 @@ reward is ``max(0, 1 - 0.25 (D - 1)^2)`` and the generator (SAC) learns from
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import jax
 
 from aquaml.algorithm.adversarial import Adversarial
-from aquaml.algorithm.gail import GAILParameters
+from aquaml.algorithm.builtin_parameters import AMPParameters
 from aquaml.algorithm.sac import SAC
-
-
-@dataclass
-class AMPParameters(GAILParameters):
-    """GAIL's parameters with AMP's loss, reward and weights. ``gradient_penalty`` is the paper's
-    ``w_gp``: the discriminator's loss adds ``(w_gp / 2) * mean |d D / d x|^2`` on expert inputs."""
-
-    DISCRIMINATOR_LOSS: ClassVar[str] = "least_squares"
-
-    reward: str = "amp"
-    gradient_penalty: float = 10.0  #: ``w_gp`` of Peng et al. 2021, eq. 8 (penalty ``w_gp / 2 * E|grad D|^2``)
-    task_reward_weight: float = 0.5
-    style_reward_weight: float = 0.5
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.reward != "amp":
-            raise ValueError(f"AMPParameters.reward must be 'amp' (the style reward), got {self.reward!r}")
-        for name in ("task_reward_weight", "style_reward_weight"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"AMPParameters.{name} must be >= 0, got {getattr(self, name)}")
 
 
 class AMP(Adversarial, SAC):

@@ -10,7 +10,6 @@ in the dataset when it holds one (zeros otherwise) after ``burn_in`` warm-up ste
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 
 import jax
@@ -19,30 +18,13 @@ import optax
 
 from aquaml.algorithm.off_policy import ScannedUpdates
 from aquaml.algorithm.offline import OfflineAlgorithm
-from aquaml.algorithm.parameters import OfflineParameters, SequenceParameters
+from aquaml.algorithm.builtin_parameters import BCParameters
 from aquaml.env.base import ActionSpace
 from aquaml.model.contract import ModelSpec
 from aquaml.model.distributions import categorical_log_prob
 from aquaml.model.policy import BoundedGaussianPolicy, CategoricalPolicy
 from aquaml.model.recurrent import episode_starts, unroll, weighted_mean
 from aquaml.model.recurrent import flat as seq_flat
-
-LOSSES = ("gaussian", "mse")
-
-
-@dataclass
-class BCParameters(SequenceParameters, OfflineParameters):
-    """Behaviour cloning; with ``batch_trajectory`` the windows are ``episode_length`` long."""
-
-    loss: str = "gaussian"  #: ``'gaussian'`` (log-likelihood) or ``'mse'`` (continuous actions)
-    log_std_init: float = -1.0  #: initial log-std when the actor has no ``'log_std'`` output
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.loss not in LOSSES:
-            raise ValueError(f"BCParameters.loss = {self.loss!r}; use one of {', '.join(LOSSES)}")
-        self.check_sequence(("episode_length", self.episode_length), {"batch_size": self.batch_size})
-
 
 class BCState(NamedTuple):
     actor: dict
@@ -117,7 +99,6 @@ class Cloning(ScannedUpdates):
         (_, metrics), grads = jax.value_and_grad(self._losses, has_aux=True)(state.actor, batch)
         updates, opt = self.models["actor"].optimizer.update(grads, state.actor_opt, state.actor)
         return BCState(optax.apply_updates(state.actor, updates), opt, state.key), metrics
-
 
 
 class BC(OfflineAlgorithm, Cloning):

@@ -16,36 +16,16 @@ environment), each starting from the state the learner carried when it played th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from aquaml.algorithm.bc import BC, BCParameters
+from aquaml.algorithm.bc import BC
+from aquaml.algorithm.builtin_parameters import DAggerParameters
 from aquaml.algorithm.feeders import Feeder
-from aquaml.algorithm.parameters import check_positive
 from aquaml.data.windows import draw_batches, ends_of, last_steps
 from aquaml.tools.checkpoint import load_npz
-
-
-@dataclass
-class DAggerParameters(BCParameters):
-    """Behaviour cloning's parameters plus the expert and the rounds (``n_epochs`` learner rounds)."""
-
-    expert: str = ""  #: the expert's run folder (its newest checkpoint labels the states)
-    steps_per_round: int = 800  #: env steps the learner plays per round (Pendulum: 4 episodes)
-    expert_episodes: int = 4  #: episodes of round 1 when no ``dataset`` is given
-    n_epochs: int = 5
-    update_times: int = 2000  #: cloning steps after each round
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_positive(self, "steps_per_round", "expert_episodes")
-
-    @property
-    def steps_per_env(self) -> int:
-        return self.steps_per_round
 
 
 class DAggerFeeder(Feeder):

@@ -9,37 +9,13 @@ SAC, ``gail_ppo`` (``aquaml train gail ENV --set generator=ppo``) PPO. See
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Mapping
 
-from aquaml.algorithm.adversarial import Adversarial, AdversarialParameters, AdversarialRollouts
-from aquaml.algorithm.parameters import check_positive
-from aquaml.algorithm.ppo import PPO, PPOParameters
-from aquaml.algorithm.sac import SAC, SACParameters
-
-
-@dataclass
-class GAILParameters(AdversarialParameters, SACParameters):
-    """SAC's parameters plus the expert data and the discriminator's settings. With
-    ``sequence_length`` both the agent's and the expert's batches are windows of consecutive
-    steps: a recurrent actor and a recurrent discriminator each unroll over them (the
-    discriminator from zero state; ``burn_in`` leading steps only warm up the states: they carry
-    no discriminator or SAC loss)."""
-
-
-@dataclass
-class GAILPPOParameters(AdversarialParameters, PPOParameters):
-    """PPO's parameters plus the expert data and the discriminator's settings. Each rollout
-    trains the discriminator ``discriminator_epochs`` passes over its steps in minibatches of
-    ``batch_size``, each against ``batch_size`` expert transitions. A recurrent actor trains
-    over windows as in PPO (``sequence_length``, ``burn_in``); the discriminator scores single
-    transitions."""
-
-    discriminator_epochs: int = 4
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_positive(self, "discriminator_epochs")
+from aquaml.algorithm.adversarial import Adversarial, AdversarialRollouts
+from aquaml.algorithm.builtin_parameters import GAILParameters, GAILPPOParameters
+from aquaml.algorithm.ppo import PPO
+from aquaml.algorithm.registry import BUILTINS
+from aquaml.algorithm.sac import SAC
 
 
 class GAIL(Adversarial, SAC):
@@ -48,7 +24,7 @@ class GAIL(Adversarial, SAC):
     name: ClassVar[str] = "gail"
     Parameters: ClassVar[type] = GAILParameters
     critic_roles: ClassVar[tuple[str, ...]] = ("qf1", "qf2", "discriminator")
-    generators: ClassVar[dict[str, str]] = {"sac": "gail", "ppo": "gail_ppo"}  #: ``--set generator=...``
+    generators: ClassVar[Mapping[str, str]] = BUILTINS["gail"].generators  #: ``--set generator=...``
 
 
 class GAILPPO(AdversarialRollouts, PPO):
@@ -58,4 +34,4 @@ class GAILPPO(AdversarialRollouts, PPO):
     name: ClassVar[str] = "gail_ppo"
     Parameters: ClassVar[type] = GAILPPOParameters
     critic_roles: ClassVar[tuple[str, ...]] = ("critic", "discriminator")
-    generators: ClassVar[dict[str, str]] = GAIL.generators
+    generators: ClassVar[Mapping[str, str]] = GAIL.generators

@@ -15,7 +15,6 @@ on raw locomotion rewards, whose advantages span hundreds, most weights would si
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 
 import jax
@@ -25,40 +24,10 @@ import optax
 
 from aquaml.algorithm.off_policy import ScannedUpdates, TwinCritics
 from aquaml.algorithm.offline import OfflineAlgorithm
-from aquaml.algorithm.parameters import OfflineParameters, check_positive
+from aquaml.algorithm.builtin_parameters import IQLParameters
 from aquaml.env.base import ActionSpace
 from aquaml.model.contract import ModelSpec
 from aquaml.model.policy import BoundedGaussianPolicy
-
-
-@dataclass
-class IQLParameters(OfflineParameters):
-    """IQL's defaults for locomotion data (expectile 0.7, temperature 3, normalised rewards).
-
-    ``normalize_rewards`` (default on) multiplies every reward the update sees by
-    ``1000 / (max_k R_k - min_k R_k)``, ``R_k`` the undiscounted return of the dataset's episode
-    ``k`` (the training episodes, after ``max_episodes``), as the reference implementation does
-    for MuJoCo locomotion: ``temperature = 3`` is tuned for rewards on that scale. Off, the
-    update learns from the dataset's rewards as they are. A dataset whose episodes all have the
-    same return (one episode, say) has no range to scale by: its rewards stay raw, with a warning.
-    """
-
-    expectile: float = 0.7  #: tau of the value's expectile regression, in (0, 1)
-    temperature: float = 3.0  #: beta of the advantage weights
-    max_weight: float = 100.0  #: advantage weights are clipped here
-    discount: float = 0.99
-    tau: float = 0.005  #: Polyak factor of the target critics
-    log_std_init: float = 0.0
-    #: scale rewards by ``1000 / (max - min episode return)`` over the dataset (Kostrikov et al.'s locomotion recipe)
-    normalize_rewards: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_positive(self, "temperature", "max_weight", "tau")
-        if not 0 < self.expectile < 1:
-            raise ValueError(f"IQLParameters.expectile must lie in (0, 1), got {self.expectile}")
-        if not 0 <= self.discount <= 1:
-            raise ValueError(f"IQLParameters.discount must lie in [0, 1], got {self.discount}")
 
 
 def expectile_loss(diff: jax.Array, expectile: float) -> jax.Array:
@@ -179,7 +148,6 @@ class ImplicitQ(ScannedUpdates):
         new_state = IQLState(actor, critics, targets, value, actor_opt, critic_opt, value_opt, state.key)
         return new_state, {"v_loss": v_loss, "q_loss": q_loss, "actor_loss": pi_loss, "q_mean": q_mean,
                            "v_mean": jnp.mean(v), "adv_weight": jnp.mean(weights)}
-
 
 
 class IQL(OfflineAlgorithm, ImplicitQ):

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+import re
 import types
 import typing
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
+
+from aquaml.tools.console import did_you_mean
 
 
 DERIVED_KEY = "derived"  #: the key of :meth:`Parameters.to_dict` listing the fields whose values were derived
@@ -85,8 +89,7 @@ class Parameters(metaclass=_ParametersMeta):
                 raise TypeError(f"{cls.__name__}: {key!r} and another alias both set {target!r}")
             resolved[target] = value
         if unknown:
-            valid = sorted(set(names) | set(cls.ALIASES))
-            raise TypeError(f"{cls.__name__} got unknown parameter(s) {unknown}; valid names: {', '.join(valid)}")
+            raise TypeError(f"{cls.__name__} got {cls.unknown_keys(unknown)}")
         return resolved
 
     @classmethod
@@ -107,6 +110,39 @@ class Parameters(metaclass=_ParametersMeta):
         params = cls(**{k: v for k, v in resolved.items() if k not in again})
         edited = {k: resolved[k] for k in again if k in resolved and _differs(resolved[k], getattr(params, k))}
         return params.replace(**edited) if edited else params
+
+    @classmethod
+    def unknown_keys(cls, keys: list[str]) -> str:
+        """What to say of unknown parameter names: the close valid names, else every valid one."""
+        valid = sorted(set(cls.field_names()) | set(cls.ALIASES))
+        what = f"unknown parameter {keys[0]!r}" if len(keys) == 1 else f"unknown parameter(s) {keys}"
+        hint = did_you_mean(keys[0], valid) if len(keys) == 1 else ""
+        return f"{what}{hint}" if hint else f"{what}; valid names: {', '.join(valid)}"
+
+    @classmethod
+    def field_docs(cls) -> dict[str, str]:
+        """Each field's one-line doc: its ``#:`` comment (on the field's line, or the lines just
+        above it) where the most derived class that declares it has one, else a base class's."""
+        docs: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            own = klass.__dict__.get("__annotations__", {})
+            try:
+                lines = inspect.getsource(klass).splitlines() if own else []
+            except (OSError, TypeError):  # no source (a class built at run time)
+                continue
+            above: list[str] = []
+            for line in lines:
+                text = line.strip()
+                if text.startswith("#:"):
+                    above.append(text[2:].strip())
+                    continue
+                name = re.match(r"(\w+)\s*:", text)
+                if name and name[1] in own:
+                    doc = line.split("#:", 1)[1].strip() if "#:" in line else " ".join(above)
+                    if doc:
+                        docs[name[1]] = doc.replace("``", "")
+                above = []
+        return {f.name: docs.get(f.name, "") for f in dataclasses.fields(cls)}
 
     def check_types(self) -> None:
         """Coerce and check each field against its annotation: ints whole, floats finite, bools bools."""
@@ -161,17 +197,29 @@ class Parameters(metaclass=_ParametersMeta):
 
     def with_strings(self, assignments: Mapping[str, str]):
         """Apply ``--set key=value`` strings, converting each value to the field's type."""
-        hints = typing.get_type_hints(type(self))
-        changes = {}
+        return self.replace(**self.parse_strings(assignments))
+
+    @classmethod
+    def parse_strings(cls, assignments: Mapping[str, str]) -> dict[str, Any]:
+        """``--set key=value`` strings as typed values by field name (aliases resolved):
+        numbers, booleans, None, tuples."""
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
         for key, text in assignments.items():
-            target = self.ALIASES.get(key, key)
-            if target not in hints:
-                valid = sorted(set(self.field_names()) | set(self.ALIASES))
-                raise TypeError(f"unknown parameter {key!r}; valid names: {', '.join(valid)}")
-            if target in changes:
+            target = cls.ALIASES.get(key, key)
+            if target not in cls.field_names():
+                raise TypeError(cls.unknown_keys([key]))
+            if target in values:
                 raise TypeError(f"parameter {key!r} and another alias both set {target!r}")
-            changes[target] = _parse(text, hints[target], key)
-        return self.replace(**changes)
+            values[target] = _parse(text, hints[target], key)
+        return values
+
+
+def as_text(value: Any) -> str:
+    """A value as ``--set name=value`` text (tuples as comma lists, as the CLI reads them)."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def _differs(given: Any, value: Any) -> bool:
@@ -229,10 +277,10 @@ class LoopParameters(Parameters):
     display_interval: int = 20  #: epochs between evaluations, log rows and console tables
     calculate_episodes: int = 5  #: deterministic episodes per evaluation
     store_model_times: int = 5  #: displays between checkpoints (one is always written at the end)
-    seed: int = 0
-    hidden_sizes: tuple[int, ...] = (64, 64)  #: default models only
+    seed: int = 0  #: seeds the models, the exploration and the environments (evaluations use their own)
+    hidden_sizes: tuple[int, ...] = (64, 64)  #: hidden layer sizes of the default models
     lstm_size: int = 0  #: default models only: an LSTM of this size first in the actor (recurrent)
-    learning_rate: float = 1e-3  #: default models only
+    learning_rate: float = 1e-3  #: learning rate of the default models
 
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
@@ -269,10 +317,10 @@ class OffPolicyParameters(LoopParameters):
 
     update_interval: int = 50  #: env steps per epoch
     update_times: int | None = None  #: gradient steps per epoch; None: update_interval (derived)
-    batch_size: int = 256
-    discount: float = 0.99
+    batch_size: int = 256  #: transitions per gradient step
+    discount: float = 0.99  #: gamma, the discount factor of future rewards
     tau: float = 0.005  #: Polyak factor of the target networks
-    buffer_size: int = 1_000_000
+    buffer_size: int = 1_000_000  #: replay buffer capacity in transitions
     mini_buffer_size: int = 1000  #: random-action transitions collected before learning
     save_buffer: bool = True  #: checkpoint the replay buffer too (needed for an exact resume)
 
@@ -311,9 +359,9 @@ class OnPolicyParameters(LoopParameters):
     n_epochs: int = 100  #: rollouts to collect and train on
     n_envs: int = 8
     display_interval: int = 10
-    learning_rate: float = 3e-4  #: default models only
+    learning_rate: float = 3e-4  #: learning rate of the default models
     rollout_length: int = 128  #: steps per environment per rollout
-    discount: float = 0.99
+    discount: float = 0.99  #: gamma, the discount factor of future rewards
     gae_lambda: float = 0.95  #: GAE's lambda: 1 is the Monte Carlo return, 0 one-step TD
 
     def __post_init__(self) -> None:
@@ -338,11 +386,11 @@ class OfflineParameters(LoopParameters):
     max_episodes: int | None = None  #: train on the dataset's first episodes only
     n_epochs: int = 100
     update_times: int = 1000  #: gradient steps per epoch
-    batch_size: int = 256
+    batch_size: int = 256  #: transitions per gradient step
     display_interval: int = 10
     normalize_obs: bool = True  #: standardise observations with the dataset's mean and std
-    hidden_sizes: tuple[int, ...] = (256, 256)  #: default models only
-    learning_rate: float = 3e-4  #: default models only
+    hidden_sizes: tuple[int, ...] = (256, 256)  #: hidden layer sizes of the default models
+    learning_rate: float = 3e-4  #: learning rate of the default models
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -20,7 +20,6 @@ learner normalises alike and all learner state stays identical.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple
 
 import jax
@@ -30,7 +29,7 @@ import optax
 
 from aquaml.algorithm.on_policy import (advantages, burn_in_prefixes, rollout_windows, scale_rewards, unroll_windows,
                                         windows)
-from aquaml.algorithm.parameters import OnPolicyParameters, SequenceParameters, check_positive
+from aquaml.algorithm.builtin_parameters import PPOParameters
 from aquaml.data import normalizer
 from aquaml.data.batch import training_batch
 from aquaml.env.base import ActionSpace
@@ -42,48 +41,6 @@ from aquaml.model.policy import CategoricalPolicy, GaussianPolicy, action_field
 from aquaml.model.recurrent import flat as seq_flat
 from aquaml.model.recurrent import weighted_mean
 from aquaml.algorithm.feeders import RolloutFeeder
-
-
-@dataclass
-class PPOParameters(SequenceParameters, OnPolicyParameters):
-    """PPO hyperparameters. An epoch collects ``rollout_length`` steps from each of ``n_envs``
-    environments, then trains ``n_update_epochs`` passes of minibatches of ``batch_size``
-    (``update_times``, the seed's name, and ``update_epochs`` are accepted for it).
-
-    With ``batch_trajectory`` the windows span the whole rollout; ``burn_in`` counts steps
-    *before* each window that refresh its stored state with the current network.
-    """
-
-    ALIASES: ClassVar[Mapping[str, str]] = {
-        **OnPolicyParameters.ALIASES, "epsilon": "clip_range", "clip_ratio": "clip_range",
-        "entropy_coeff": "ent_coef", "update_epochs": "n_update_epochs", "update_times": "n_update_epochs"}
-    TRAJECTORY_FIELD: ClassVar[str] = "rollout_length"  #: batch_trajectory: windows span the rollout
-
-    n_update_epochs: int = 10  #: passes (epochs) over each rollout; off-policy update_times counts gradient steps
-    batch_size: int = 256  #: minibatch size; must divide rollout_length * n_envs
-    clip_range: float = 0.2
-    clip_value: float | None = None  #: clip value updates to this range around the old values
-    ent_coef: float = 0.0
-    max_grad_norm: float | None = 0.5  #: per model (actor and critic have their own optimizers)
-    normalize_advantage: bool = True
-    normalize_obs: bool = True  #: running mean/std of the declared observations (not of states)
-    scale_reward: bool = False  #: divide rewards by the running std of the discounted return
-    log_std_init: float = 0.0  #: state-independent log-std start (actors without a log_std output)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_positive(self, "n_update_epochs", "batch_size", "clip_range")
-        check_positive(self, "clip_value", "max_grad_norm", allow_none=True)
-        if (self.rollout_length * self.n_envs) % self.batch_size:
-            raise ValueError(f"PPOParameters.batch_size = {self.batch_size} must divide rollout_length * n_envs "
-                             f"= {self.rollout_length * self.n_envs}")
-        self.check_sequence(("rollout_length", self.rollout_length),
-                            {"rollout_length": self.rollout_length, "batch_size": self.batch_size},
-                            burn_in_up_to_length=True)
-        if self.burn_in and self.sequence_length == self.rollout_length:
-            raise ValueError(f"PPOParameters.burn_in = {self.burn_in} needs sequence_length < rollout_length: "
-                             "burn-in unrolls the steps that precede a window in the same rollout, and a "
-                             "window spanning the whole rollout (batch_trajectory) has none")
 
 
 def PPO_parameter(**kwargs: Any) -> PPOParameters:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 
 import jax
@@ -16,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from aquaml.algorithm.off_policy import OffPolicyAlgorithm
-from aquaml.algorithm.parameters import OffPolicyParameters, SequenceParameters, check_positive
+from aquaml.algorithm.builtin_parameters import SACParameters
 from aquaml.model.contract import ModelSpec
 from aquaml.model.distributions import squashed_gaussian_log_prob
 from aquaml.model.optimizers import make_optimizer
@@ -26,26 +25,6 @@ from aquaml.model.recurrent import flat as seq_flat
 
 
 ACTION_EDGE = 1.0 - 1e-6  # where log_prob_of moves actions at the bounds +-1 for atanh
-
-
-@dataclass
-class SACParameters(SequenceParameters, OffPolicyParameters):
-    """SAC hyperparameters; the seed's names (``SAC2_parameter``) are accepted as they are.
-
-    With ``batch_trajectory`` the windows are as long as an episode (``episode_length``).
-    """
-
-    alpha: float = 0.2  #: initial entropy temperature
-    auto_alpha: bool = True  #: tune the temperature towards ``target_entropy``
-    target_entropy: float | None = None  #: None: minus the action dimension
-    alpha_learning_rate: float = 3e-4
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_positive(self, "alpha", "alpha_learning_rate")
-        self.check_sequence(("episode_length", self.episode_length), {"batch_size": self.batch_size})
-        if self.sequence_length is not None and self.buffer_size % self.n_envs:
-            raise ValueError("SACParameters.buffer_size must be a multiple of n_envs for sequence sampling")
 
 
 def SAC2_parameter(**kwargs: Any) -> SACParameters:

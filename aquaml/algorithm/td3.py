@@ -4,7 +4,6 @@ DDPG is the configuration ``policy_delay=1, policy_noise=0`` (with twin critics 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 
 import jax
@@ -12,26 +11,9 @@ import jax.numpy as jnp
 import optax
 
 from aquaml.algorithm.off_policy import OffPolicyAlgorithm
-from aquaml.algorithm.parameters import OffPolicyParameters, check_positive
+from aquaml.algorithm.builtin_parameters import TD3Parameters
 from aquaml.model.contract import ModelSpec
 from aquaml.model.policy import DeterministicPolicy
-
-
-@dataclass
-class TD3Parameters(OffPolicyParameters):
-    """TD3 hyperparameters (actions live in [-1, 1], so noise scales are fractions of the range)."""
-
-    exploration_noise: float = 0.1  #: std of the Gaussian noise added to actions when collecting
-    policy_noise: float = 0.2  #: std of the target policy smoothing noise
-    noise_clip: float = 0.5  #: the smoothing noise is clipped to [-noise_clip, noise_clip]
-    policy_delay: int = 2  #: critic updates per actor (and target) update
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_positive(self, "policy_delay")
-        for name in ("exploration_noise", "policy_noise", "noise_clip"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"TD3Parameters.{name} must be >= 0, got {getattr(self, name)}")
 
 
 def td3_target(reward, terminated, next_q1, next_q2, discount):

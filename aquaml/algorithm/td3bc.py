@@ -13,7 +13,6 @@ way whatever the action dimension.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
 import jax
@@ -21,28 +20,10 @@ import jax.numpy as jnp
 
 from aquaml.algorithm.off_policy import OffPolicyAlgorithm
 from aquaml.algorithm.offline import OfflineAlgorithm
-from aquaml.algorithm.parameters import OfflineParameters, check_positive
+from aquaml.algorithm.builtin_parameters import TD3BCParameters
 from aquaml.algorithm.td3 import TD3
 from aquaml.model.contract import ModelSpec
 from aquaml.model.policy import DeterministicPolicy
-
-
-@dataclass
-class TD3BCParameters(OfflineParameters):
-    """TD3+BC's defaults (alpha 2.5, the TD3 noise and delay settings)."""
-
-    alpha: float = 2.5  #: weight of the Q term against the cloning term
-    discount: float = 0.99
-    tau: float = 0.005
-    policy_noise: float = 0.2
-    noise_clip: float = 0.5
-    policy_delay: int = 2
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_positive(self, "alpha", "tau", "policy_delay")
-        if not 0 <= self.discount <= 1:
-            raise ValueError(f"TD3BCParameters.discount must lie in [0, 1], got {self.discount}")
 
 
 def td3bc_actor_loss(q: jax.Array, policy_action: jax.Array, data_action: jax.Array, alpha: float) -> jax.Array:

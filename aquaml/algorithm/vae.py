@@ -14,7 +14,6 @@ pretraining and the decoder samples new data (:meth:`VAE.sample`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 
 import jax
@@ -23,55 +22,10 @@ import numpy as np
 import optax
 
 from aquaml.algorithm.feeders import Feeder
-from aquaml.algorithm.parameters import Parameters, check_positive
+from aquaml.algorithm.builtin_parameters import VAEParameters
 from aquaml.model.contract import ModelSpec
 
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-@dataclass
-class VAEParameters(Parameters):
-    """A VAE's settings; an epoch is ``update_times`` gradient steps, ``--steps`` counts them."""
-
-    dataset: str = ""  #: see docs/imitation.md for the formats
-    fields: tuple[str, ...] = ("obs",)  #: observation names (or ``'action'``) the VAE models
-    latent_dim: int = 4
-    beta: float = 1.0  #: weight of the KL term
-    holdout: float = 0.1  #: share of the episodes (the last ones) kept out for the held-out ELBO
-    n_epochs: int = 50
-    update_times: int = 500
-    batch_size: int = 256
-    display_interval: int = 5
-    store_model_times: int = 5
-    hidden_sizes: tuple[int, ...] = (128, 128)  #: default encoder and decoder only
-    learning_rate: float = 1e-3  #: default models only
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        self.fields = tuple(str(f) for f in self.fields)
-        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        self.check_types()
-        check_positive(self, "latent_dim", "n_epochs", "update_times", "batch_size", "display_interval",
-                       "store_model_times", "learning_rate")
-        if not self.fields:
-            raise ValueError("VAEParameters.fields is empty: name the dataset fields to model, e.g. fields=obs")
-        if not 0 < self.holdout < 1:
-            raise ValueError(f"VAEParameters.holdout must lie in (0, 1), got {self.holdout}")
-        if self.beta < 0:
-            raise ValueError(f"VAEParameters.beta must be >= 0, got {self.beta}")
-
-    @property
-    def steps_per_env(self) -> int:
-        return self.update_times
-
-    # what the training loop reads of every algorithm's parameters: gradient steps, one "env",
-    # nothing collected to overlap with
-    n_envs: ClassVar[int] = 1
-    overlap: ClassVar[bool] = False
-
-    @property
-    def total_steps(self) -> int:
-        return self.n_epochs * self.update_times
 
 
 def gaussian_kl(mean: jax.Array, log_std: jax.Array) -> jax.Array:

@@ -8,7 +8,6 @@ episode ends with the true final observation.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from aquaml.data import Dataset, save_data
 from aquaml.sampler import COLLECT_FIRST_EPISODE
@@ -28,7 +27,7 @@ def collect(run_dir: str | os.PathLike, episodes: int, out: str | os.PathLike | 
         raise ValueError(f"episodes must be positive, got {episodes}")
     run = load_run(run_dir)
     run.close()
-    meta = {"env": run.config.get("env"), "algo": run.config.get("algo"), "run_dir": str(Path(run_dir).resolve()),
+    meta = {"env": run.config.get("env"), "algo": run.config.get("algo"), "run_dir": str(run.folder.path.resolve()),
             "checkpoint": run.checkpoint.name}
     dataset = run.policy().record(episodes, deterministic, first_episode, metadata=meta)
     if out is not None:

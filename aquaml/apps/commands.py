@@ -1,31 +1,67 @@
-"""``aquaml train ALGO ENV ...``, ``aquaml eval RUN_DIR``, ``aquaml collect RUN_DIR`` and ``aquaml export
-RUN_DIR``: the commands that train a run and use one."""
+"""``aquaml train ALGO ENV ...``, ``aquaml eval RUN_DIR``, ``aquaml collect RUN_DIR``, ``aquaml export
+RUN_DIR`` and ``aquaml params [ALGO [ENV]]``: the commands that train a run, use one, and list the
+settings.
+
+Each checks its arguments before JAX loads (the algorithm's name and its ``--set`` keys, the
+environment id, the run folder), so a mistake is answered at once. A ``RUN_DIR`` may also be a
+folder of runs (its newest run) or ``<folder>/latest`` (:func:`aquaml.starter.run_dirs.find_run`).
+"""
 from __future__ import annotations
 
 import argparse
 
 import numpy as np
 
+from aquaml.starter.run_dirs import find_run
 from aquaml.tools.console import NORMAL, VERBOSE, add_verbosity, assignments, fail, first_line, verbosity
+from aquaml.tools.imports import missing_extra, portable_reference, require
 
 
 def _train(args) -> int:
     from aquaml.algorithm.parameters import epochs_for
-    from aquaml.algorithm.feeders import feeder_of
-    from aquaml.algorithm.registry import resolve_algorithm, with_generator
+    from aquaml.algorithm.registry import BUILTINS, check_name, parameters_of
     from aquaml.env import make_env
-    from aquaml.starter import RLTaskStarter
-    from aquaml.tools.imports import portable_reference
 
+    # every check that needs no JAX comes first: a mistake is answered in a fraction of a second
     if args.steps is not None and args.steps <= 0:
         return fail(f"--steps must be positive, got {args.steps}")
-    algo = resolve_algorithm(args.algo)
-    if not feeder_of(algo).needs_env:  # a generative model of dataset fields (the VAE)
-        return _train_generative(algo, args)
+    check_name(args.algo)
+    generator, params = None, None
     if args.resume:
         if args.set or args.seed is not None or args.reward_model:
             return fail("--resume continues a run with its own parameters; drop --set/--seed/--reward-model (only "
                          "--steps may change)")
+        args.resume = str(find_run(args.resume))
+    else:
+        sets = assignments(args.set)
+        generator = sets.pop("generator", None)  # gail/airl: the variant with that generator (gail_ppo, ...)
+        params = parameters_of(args.algo, generator)().with_strings(sets)
+        changes = {"seed": args.seed} if args.seed is not None else {}
+        if args.steps is not None:
+            changes["n_epochs"] = epochs_for(params, args.steps)
+        if getattr(params, "expert", ""):  # dagger: the run recorded is the one found now, not a later newest
+            changes["expert"] = str(find_run(params.expert))
+        params = params.replace(**changes)
+        if args.reward_model:
+            args.reward_model = str(find_run(args.reward_model))
+        builtin = BUILTINS.get(args.algo.lower())
+        if builtin is None or builtin.needs_env:  # the VAE's ENV only names where its data came from
+            make_env(args.env).close()
+    return _train_checked(args, generator, params)
+
+
+def _train_checked(args, generator: str | None, params) -> int:
+    """``aquaml train`` once its arguments are checked: from here on JAX loads."""
+    from aquaml.algorithm.feeders import feeder_of
+    from aquaml.algorithm.registry import resolve_algorithm, with_generator
+    from aquaml.starter import RLTaskStarter
+
+    algo = resolve_algorithm(args.algo)
+    if generator is not None:
+        algo = with_generator(algo, generator)
+    if not feeder_of(algo).needs_env:  # a generative model of dataset fields (the VAE)
+        return _train_generative(algo, params, args)
+    if args.resume:
         starter = RLTaskStarter.from_run_dir(args.resume, steps=args.steps, n_workers=args.workers,
                                              progress=verbosity(args))
         variants = {algo, *(resolve_algorithm(n) for n in getattr(algo, "generators", {}).values())}
@@ -33,23 +69,6 @@ def _train(args) -> int:
             return fail(f"{args.resume} is a {starter.algo_cls.name} run on {starter.config_env}, "
                          f"not {args.algo} on {args.env}")
     else:
-        try:
-            sets = assignments(args.set)
-            if "generator" in sets:  # gail/airl: the variant with that generator (gail_ppo, ...)
-                algo = with_generator(algo, sets.pop("generator"))
-            params = algo.Parameters().with_strings(sets)
-            changes = {}
-            if args.seed is not None:
-                changes["seed"] = args.seed
-            if args.steps is not None:
-                changes["n_epochs"] = epochs_for(params, args.steps)
-            params = params.replace(**changes)
-        except (TypeError, ValueError) as e:
-            return fail(str(e))
-        try:
-            make_env(args.env).close()
-        except ValueError as e:
-            return fail(first_line(e))
         starter = RLTaskStarter(args.env, None, algo, params, name=args.name, run_root=args.run_root,
                                 n_workers=args.workers, reward_model=args.reward_model, progress=verbosity(args))
     _say_rounded(args, starter.params, feeder_of(starter.algo_cls).steps_envs)
@@ -62,7 +81,7 @@ def _train(args) -> int:
     return 0
 
 
-def _train_generative(algo, args) -> int:
+def _train_generative(algo, params, args) -> int:
     """``aquaml train vae ENV --set dataset=PATH``: ENV names where the data came from."""
     from aquaml.algorithm.parameters import epochs_for
     from aquaml.starter.generative import GenerativeTaskStarter
@@ -77,12 +96,8 @@ def _train_generative(algo, args) -> int:
                                         run_root=folder.path.parent.parent, resume=folder.path,
                                         progress=verbosity(args))
     else:
-        params = algo.Parameters().with_strings(assignments(args.set))
-        changes = {"seed": args.seed} if args.seed is not None else {}
-        if args.steps is not None:
-            changes["n_epochs"] = epochs_for(params, args.steps)
-        starter = GenerativeTaskStarter(algo, params.replace(**changes), env=args.env, name=args.name,
-                                        run_root=args.run_root, progress=verbosity(args))
+        starter = GenerativeTaskStarter(algo, params, env=args.env, name=args.name, run_root=args.run_root,
+                                        progress=verbosity(args))
     _say_rounded(args, starter.params, steps_envs=False)
     summary = starter.run()
     print(f"final held-out ELBO: {summary.final_heldout_elbo:.3f} nats, reconstruction error "
@@ -92,20 +107,24 @@ def _train_generative(algo, args) -> int:
 
 
 def _eval(args) -> int:
-    from aquaml.sampler import EVAL_FIRST_EPISODE
-    from aquaml.starter.loading import load_run
-
     if args.episodes is not None and args.episodes <= 0:
         return fail(f"--episodes must be positive, got {args.episodes}")
     if args.video:
-        from aquaml.apps.video import check_video_path, record_video
+        from aquaml.apps.video import check_video_path
 
-        check_video_path(args.video)
+        if check_video_path(args.video).suffix.lower() == ".mp4":
+            require(("imageio", "imageio_ffmpeg"), "aquaml eval --video FILE.mp4", "plot")
+    args.run_dir = str(find_run(args.run_dir))
+    from aquaml.sampler import EVAL_FIRST_EPISODE
+    from aquaml.starter.loading import load_run
+
     # read-only: weights from the newest complete checkpoint; the run folder is not touched
     run = load_run(args.run_dir)
     run.close()
     first = EVAL_FIRST_EPISODE if args.held_out else 0
     if args.video:
+        from aquaml.apps.video import record_video
+
         frames, returns = record_video(run.policy(), run.config.get("env"), args.video, args.episodes or 1, first)
         print(f"video of {len(returns)} episode(s), return {np.mean(returns):.2f}: {frames} frames in {args.video}")
         return 0
@@ -157,18 +176,19 @@ def _compared_with_training(logged: tuple[int, float] | None, trained: int, firs
 
 
 def _collect(args) -> int:
+    if args.from_buffer and (args.episodes is not None or args.stochastic):
+        return fail("--from-buffer writes the run's replay buffer; drop --episodes/--stochastic")
+    if not args.from_buffer and (args.episodes is None or args.episodes <= 0):
+        return fail("--episodes must be a positive number of episodes to record")
+    args.run_dir = str(find_run(args.run_dir))
     from aquaml.apps.collect import collect
     from aquaml.data import save_data
     from aquaml.starter.loading import replay_dataset
 
     if args.from_buffer:
-        if args.episodes is not None or args.stochastic:
-            return fail("--from-buffer writes the run's replay buffer; drop --episodes/--stochastic")
         dataset = replay_dataset(args.run_dir)
         save_data(args.out, dataset)
     else:
-        if args.episodes is None or args.episodes <= 0:
-            return fail("--episodes must be a positive number of episodes to record")
         dataset = collect(args.run_dir, args.episodes, args.out, deterministic=not args.stochastic)
     returns = dataset.returns()
     if verbosity(args) >= VERBOSE:
@@ -179,13 +199,10 @@ def _collect(args) -> int:
 
 
 def _export(args) -> int:
-    from importlib.util import find_spec
-
     if not args.out.endswith(".onnx"):
         return fail(f"--out {args.out}: name the file PATH.onnx")
-    missing = [name for name in ("onnx", "onnxruntime") if find_spec(name) is None]
-    if missing:
-        return fail(f"aquaml export needs {' and '.join(missing)}: pip install 'aquaml[deploy]'")
+    require(("onnx", "onnxruntime"), "aquaml export", "deploy")
+    args.run_dir = str(find_run(args.run_dir))
     from aquaml.apps.export import export_policy
     from aquaml.starter.loading import load_policy
 
@@ -194,29 +211,48 @@ def _export(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _params(args) -> int:
+    from aquaml.apps.params import algorithm_list, describe, environment_list
+
+    if args.envs:
+        print(environment_list())
+    elif args.algo is None:
+        print(algorithm_list())
+    else:
+        print(describe(args.algo, args.env))
+    return 0
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser of ``aquaml``, and each subcommand's by name (its usage errors print its own usage)."""
     parser = argparse.ArgumentParser(prog="aquaml", description="Train and evaluate AquaML agents.")
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train an agent on a Gymnasium environment")
+    run_dir_help = "a run folder, a folder of runs (its newest run) or runs/NAME/latest"
+    train = sub.add_parser("train", help="train an agent on a Gymnasium environment",
+                           epilog="`aquaml params ALGO` lists the keys --set takes, with their types, defaults and "
+                                  "docs; `aquaml params --envs` the environment ids.")
     train.add_argument("algo", help="algorithm: sac, td3, ppo, bc, dagger, td3bc, iql, gail, airl, amp, vae "
                        "(gail_ppo, airl_ppo: or --set generator=ppo), an "
                        "installed aquaml.algorithms entry point, or package.module:Class")
     train.add_argument("env", help="Gymnasium id, e.g. Pendulum-v1")
     train.add_argument("--steps", type=int, help="total environment steps, or gradient steps for offline algorithms "
                        "(bc, td3bc, iql; default: n_epochs epochs)")
-    train.add_argument("--seed", type=int)
+    train.add_argument("--seed", type=int, help="seed of the models, the exploration and the environments (default: "
+                       "the seed parameter, 0); the same seed gives the same run")
     train.add_argument("--name", help="run name (folder under --run-root)")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="algorithm parameter")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="an algorithm parameter, repeatable (aquaml params ALGO lists them)")
     train.add_argument("--workers", type=int, default=0, metavar="K",
                        help="sampler processes over shared memory (default 0: in-process; at most n_envs)")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help=f"continue a run from its latest checkpoint ({run_dir_help})")
     train.add_argument("--run-root", default="runs", help="where run folders are created (default: runs)")
     add_verbosity(train)
     train.add_argument("--reward-model", metavar="RUN_DIR",
                        help="train on the learned reward of this run (AIRL's) instead of the env's; evaluations "
                             "report the env's own return")
     ev = sub.add_parser("eval", help="evaluate the latest checkpoint of a run deterministically")
-    ev.add_argument("run_dir")
+    ev.add_argument("run_dir", metavar="RUN_DIR", help=run_dir_help)
     add_verbosity(ev)
     ev.add_argument("--episodes", type=int, help="episodes to run (default: as many as each training evaluation, "
                     "calculate_episodes, so the return is the one training logged; 1 with --video)")
@@ -224,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="play episodes no training evaluation played (numbered from 1,000,000) instead of its own")
     ev.add_argument("--video", metavar="FILE", help="render the episodes off-screen into FILE.mp4 or FILE.gif")
     co = sub.add_parser("collect", help="record a trained agent's episodes as a dataset (or write its replay buffer)")
-    co.add_argument("run_dir")
+    co.add_argument("run_dir", metavar="RUN_DIR", help=run_dir_help)
     add_verbosity(co)
     co.add_argument("--episodes", type=int, help="episodes to record (seeded, as evaluations are)")
     co.add_argument("--out", required=True, metavar="PATH",
@@ -233,18 +269,38 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--from-buffer", action="store_true",
                     help="write the replay buffer of the run's latest checkpoint instead (a 'replay' dataset)")
     ex = sub.add_parser("export", help="write a run's deterministic policy as an ONNX model (docs/deploy.md)")
-    ex.add_argument("run_dir")
+    ex.add_argument("run_dir", metavar="RUN_DIR", help=run_dir_help)
     ex.add_argument("--out", required=True, metavar="PATH.onnx", help="the ONNX file to write")
+    pa = sub.add_parser("params", help="list the algorithms, an algorithm's parameters (type, default, doc) or the "
+                        "environment ids")
+    pa.add_argument("algo", nargs="?", metavar="ALGO", help="the algorithm whose parameters to list (none: list "
+                    "the algorithms)")
+    pa.add_argument("env", nargs="?", metavar="ENV", help="the environment the parameters are for")
+    pa.add_argument("--envs", action="store_true", help="list every environment id instead")
     sub.add_parser("tune", add_help=False, help="tune parameters with Optuna (aquaml tune -h)")
     sub.add_parser("plot", add_help=False, help="learning curves, aggregate scores, tuning and rosbag figures "
                    "(aquaml plot -h)")
-    return parser
+    return parser, sub.choices
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed; words that no option takes are reported by the subcommand's parser, with
+    its usage (argparse would report them with the top level's)."""
+    parser, commands = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        hint = ""
+        if any("=" not in pair for pair in getattr(args, "set", [])):
+            hint = " (--set takes KEY=VALUE as one word, e.g. --set batch_size=64)"
+        commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    return args
 
 
 def main(argv: list[str]) -> int:
-    """Run ``train``, ``eval``, ``collect`` or ``export`` with ``argv`` (the words after ``aquaml``)."""
-    args = build_parser().parse_args(argv)
+    """Run ``train``, ``eval``, ``collect``, ``export`` or ``params`` with ``argv`` (the words after ``aquaml``)."""
+    args = parse(argv)
     try:
-        return {"train": _train, "eval": _eval, "collect": _collect, "export": _export}[args.command](args)
+        return {"train": _train, "eval": _eval, "collect": _collect, "export": _export,
+                "params": _params}[args.command](args)
     except (OSError, ValueError, TypeError, KeyError, ImportError) as e:
-        return fail(first_line(e))
+        return fail(first_line(missing_extra(e) or e))

@@ -18,6 +18,7 @@ import numpy as np
 from aquaml.deploy import NEXT, OnnxPolicy
 from aquaml.model.onnx_export import keras_layer_types, to_onnx
 from aquaml.sampler import Policy
+from aquaml.tools.imports import optional_import
 from aquaml.tools.versions import package_versions
 
 #: observations drawn for the check after writing
@@ -84,8 +85,7 @@ def max_difference(a, b) -> float:
 
 def export_policy(policy: Policy, out: str | Path, seed: int = 0) -> ExportSummary:
     """Write ``policy`` to ``out`` as ONNX, then check the file against ``predict``."""
-    import onnx
-
+    onnx = optional_import("onnx", "aquaml export", "deploy")
     out = Path(out)
     if out.suffix != ".onnx":
         raise ValueError(f"--out {out}: name the file PATH.onnx")

@@ -10,14 +10,18 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
 
 from aquaml.env import make_env
 from aquaml.env.driver import is_class_path
-from aquaml.sampler import Policy
 from aquaml.tools.console import check_output
+from aquaml.tools.imports import optional_import
+
+if TYPE_CHECKING:  # the sampler loads JAX: the command line checks a video's path before that
+    from aquaml.sampler import Policy
 
 FORMATS = (".mp4", ".gif")
 
@@ -62,8 +66,7 @@ class VideoFile:
             self._images.append(Image.fromarray(frame))
             return
         if self._writer is None:
-            import imageio.v2 as imageio
-
+            imageio = optional_import("imageio.v2", "an MP4 video", "plot")
             self.out.parent.mkdir(parents=True, exist_ok=True)
             # macro_block_size=2: H.264's 4:2:0 needs even sizes; odd ones are padded by a pixel
             self._writer = imageio.get_writer(self.tmp, fps=self.fps, codec="libx264", macro_block_size=2,

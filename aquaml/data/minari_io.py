@@ -15,16 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from aquaml.data.dataset import Dataset, DatasetError
+from aquaml.tools.imports import optional_import
 
 _ID = re.compile(r"^([\w.-]+/)?[\w.-]+-v\d+$")
 
 
 def _minari():
-    try:
-        import minari
-    except ImportError:  # pragma: no cover - minari is a dependency
-        raise ImportError("Minari datasets need the minari package: pip install minari") from None
-    return minari
+    return optional_import("minari", "Minari datasets")
 
 
 def _check_id(dataset_id: str) -> None:

@@ -30,6 +30,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from aquaml.data.dataset import Dataset, DatasetError
+from aquaml.tools.imports import optional_import
 
 TIME_SOURCES = ("auto", "header", "receive")
 _NUMERIC = {"bool": np.bool_, "byte": np.int64, "char": np.int64, "int8": np.int8, "uint8": np.uint8,
@@ -50,12 +51,9 @@ class BagNotFoundError(BagError, FileNotFoundError):
 
 
 def _rosbags():
-    try:
-        from rosbags.highlevel import AnyReader
-        from rosbags.typesys import Stores, get_typestore
-    except ImportError:
-        raise ImportError("reading ROS bags needs the rosbags package: pip install 'aquaml[plot]'") from None
-    return AnyReader, Stores, get_typestore
+    highlevel = optional_import("rosbags.highlevel", "reading ROS bags", "plot")
+    typesys = optional_import("rosbags.typesys", "reading ROS bags", "plot")
+    return highlevel.AnyReader, typesys.Stores, typesys.get_typestore
 
 
 def _one_line(error: BaseException) -> str:

@@ -50,13 +50,10 @@ def make_env(env: str | RLBaseEnv | gym.Env | Callable[[], Any], **make_kwargs) 
                 raise ValueError(f"environment {env!r}: {e}") from e
             env = env_id
         if env not in gym.registry:
-            import difflib
+            from aquaml.tools.console import did_you_mean
 
-            close = difflib.get_close_matches(env, list(gym.registry), n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(
-                f"unknown environment id {env!r}.{hint} Valid ids: {', '.join(sorted(gym.registry))}"
-            )
+            raise ValueError(f"unknown environment id {env!r}{did_you_mean(env, gym.registry)}; "
+                             "`aquaml params --envs` lists every id")
         return GymnasiumEnv(env, **make_kwargs)
     if isinstance(env, gym.Env):
         return GymnasiumEnv(env)

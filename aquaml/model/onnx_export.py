@@ -21,11 +21,10 @@ import numpy as np
 from jax import export as jax_export
 from jax.extend.core import ClosedJaxpr, DropVar, Jaxpr, Literal, jaxpr_as_fun
 
-try:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-except ImportError as e:  # pragma: no cover - depends on the installation
-    raise ImportError("exporting to ONNX needs the onnx package: pip install 'aquaml[deploy]'") from e
+from aquaml.tools.imports import optional_import
+
+onnx = optional_import("onnx", "exporting to ONNX", "deploy")
+TensorProto, helper, numpy_helper = onnx.TensorProto, onnx.helper, onnx.numpy_helper
 
 #: the ONNX operator set written (onnxruntime >= 1.13 runs it)
 OPSET = 17

@@ -23,6 +23,8 @@ import numpy as np
 import optax
 from jax.experimental import io_callback
 
+from aquaml.tools.imports import optional_import
+
 
 class LearnerMean(optax.GradientTransformation):
     """What :func:`mean_across` returns: an optax transformation (``init``, ``update``) that
@@ -35,7 +37,7 @@ class LearnerMean(optax.GradientTransformation):
 def _host_reduce(comm, divisor: int):
     """A host function summing its leaves over ``comm`` (in float64, in one order, on rank 0,
     then broadcast) and dividing by ``divisor``: the same bits on every rank."""
-    from mpi4py import MPI
+    MPI = optional_import("mpi4py.MPI", "MPI", "mpi")
 
     def host(*leaves):
         flat = np.concatenate([np.asarray(x, np.float64).ravel() for x in leaves])

@@ -28,6 +28,7 @@ from aquaml.parallel.block import SAME_STEP, EnvBlock, Field
 from aquaml.parallel.pool import COMMANDS, RemotePool, WorkerError
 from aquaml.parallel.shared_memory import layout, views
 from aquaml.parallel.signal import default_spin, fence, futex_until, futex_wake, poll_until, store_fence
+from aquaml.tools.imports import optional_import
 
 TAG_CMD, TAG_RESULT, TAG_CALL, TAG_REPLY, TAG_ERROR = range(102, 107)  # the setup goes by bcast
 TRANSPORTS = ("auto", "messages")
@@ -105,7 +106,7 @@ class MPIPool(RemotePool):
 
     def __init__(self, comm, n_envs: int, fields: Mapping[str, Field], make_steppers: Callable,
                  mode: str = SAME_STEP, transport: str = "auto") -> None:
-        from mpi4py import MPI
+        MPI = optional_import("mpi4py.MPI", "MPI", "mpi")
 
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown MPI transport {transport!r}; use one of {TRANSPORTS}")
@@ -262,7 +263,8 @@ def serve(comm, env_fns: Callable[[int, int], Sequence[Callable]]) -> None:
     the seed's pattern every rank runs the same script, so each has the environment).
     """
     import cloudpickle
-    from mpi4py import MPI
+
+    MPI = optional_import("mpi4py.MPI", "MPI", "mpi")
 
     # the collectives in the learner's order: node split, node allgather, setup broadcast
     node = comm.Split_type(MPI.COMM_TYPE_SHARED)

@@ -26,6 +26,7 @@ from aquaml.env import RewardModel, action_metadata, make_env
 from aquaml.sampler import Policy
 from aquaml.starter.build import Agent, build_agent
 from aquaml.starter.loop import training_state
+from aquaml.starter.run_dirs import find_run
 from aquaml.starter.run_folder import RunFolder, rebuild_inputs
 from aquaml.tools.checkpoint import load_npz
 
@@ -66,6 +67,9 @@ def agent_policy(agent: Agent, state: Any, seed: int, source: str = "") -> Polic
 
 def load_run(run_dir: str | Path) -> LoadedRun:
     """The run in ``run_dir``, rebuilt from its ``config.json`` with the newest complete checkpoint's state.
+
+    ``run_dir`` may also be a folder of runs (its newest run) or ``<folder>/latest``, as everywhere
+    a run folder is taken (:func:`~aquaml.starter.run_dirs.find_run`).
 
     Raises ``ValueError`` for a run without an actor (a generative model such as the VAE's) and
     ``FileNotFoundError`` for a run that has saved no complete checkpoint yet.
@@ -109,7 +113,7 @@ def load_reward(run_dir: str | Path, role: str = "discriminator", scale: float |
     ``scale='auto'`` divides ``g`` by its standard deviation over the transitions the run learned
     from (its checkpointed replay buffer and its dataset); a positive number multiplies ``g``.
     """
-    run_dir = str(Path(run_dir).resolve())
+    run_dir = str(find_run(run_dir).resolve())  # the workers' scorers open this run, not a newer one
     run = load_run(run_dir)
     run.close()
     if role not in run.agent.models:
@@ -170,7 +174,7 @@ def replay_dataset(run_dir: str | Path) -> Dataset:
     flat = {k[len("data/"):]: v[order] for k, v in saved.items() if k.startswith("data/")}
     config = folder.config
     env = make_env(config["env"]) if isinstance(config.get("env"), str) else None
-    meta = {"env": config.get("env"), "algo": config.get("algo"), "run_dir": str(Path(run_dir).resolve()),
+    meta = {"env": config.get("env"), "algo": config.get("algo"), "run_dir": str(folder.path.resolve()),
             "checkpoint": path.name, "source": "replay buffer", **(action_metadata(env) if env is not None else {})}
     if env is not None:
         env.close()

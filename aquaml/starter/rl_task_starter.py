@@ -32,10 +32,11 @@ from aquaml.starter.build import build_agent, training_dataset
 from aquaml.starter.hooks import EvaluationHook
 from aquaml.starter.loading import load_policy, load_reward
 from aquaml.starter.loop import Hook, TrainingLoop
+from aquaml.starter.run_dirs import find_run
 from aquaml.starter.run_folder import RunFolder, rebuild_inputs
 from aquaml.starter.session import RunSession, dataset_record, describe, resolve_dataset_path
 from aquaml.starter.topology import Topology, resolve_workers
-from aquaml.tools.imports import portable_reference, qualname
+from aquaml.tools.imports import optional_import, portable_reference, qualname
 
 
 @dataclass
@@ -94,7 +95,7 @@ class RLTaskStarter:
                  reward_model: str | Path | None = None) -> None:
         # a module found from the current directory is recorded by its file: the run works from anywhere
         self._env_spec = portable_reference(env) if isinstance(env, str) else env
-        self.reward_model = str(Path(reward_model).resolve()) if reward_model is not None else None
+        self.reward_model = str(find_run(reward_model).resolve()) if reward_model is not None else None
         self.topology = Topology(mpi_comm, learners)
         self._reward: Any = None  # the loaded learned reward, on first use
         if self.topology.is_sampler_rank:
@@ -129,7 +130,7 @@ class RLTaskStarter:
         if self.reward_model is not None and (feeder.uses_dataset == "required" or not feeder.steps_envs):
             raise ValueError(f"reward_model replaces an environment's reward; {algo.name} learns from a dataset")
         if top.learner_comm is not None and params.overlap:
-            from mpi4py import MPI
+            MPI = optional_import("mpi4py.MPI", "MPI", "mpi")
 
             if MPI.Query_thread() != MPI.THREAD_MULTIPLE:
                 raise ValueError("overlap with learners > 1 runs MPI from two threads, which this MPI "

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,6 +21,7 @@ import keras
 from aquaml.algorithm.registry import resolve_algorithm
 from aquaml.env import RLBaseEnv
 from aquaml.env.driver import is_class_path
+from aquaml.starter.run_dirs import CONFIG, find_run, new_run_dir
 from aquaml.tools.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from aquaml.tools.imports import import_class
 
@@ -39,25 +39,19 @@ class RunFolder:
     @classmethod
     def create(cls, run_root: str | Path, name: str, config: Mapping[str, Any]) -> "RunFolder":
         """A new, uniquely named folder holding ``config.json``."""
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = Path(run_root) / name / stamp
-        path, k = base, 1
-        while path.exists():
-            path, k = base.with_name(f"{stamp}-{k}"), k + 1
-        path.mkdir(parents=True)
-        (path / "config.json").write_text(json.dumps(dict(config), indent=2))
+        path = new_run_dir(run_root, name)
+        (path / CONFIG).write_text(json.dumps(dict(config), indent=2))
         return cls(path)
 
     @classmethod
     def open(cls, path: str | Path) -> "RunFolder":
-        folder = cls(path)
-        if not (folder.path / "config.json").exists():
-            raise FileNotFoundError(f"{folder.path} is not a run directory (no config.json)")
-        return folder
+        """The run ``path`` names: a run folder, a folder of runs (its newest) or ``<folder>/latest``
+        (:func:`~aquaml.starter.run_dirs.find_run`)."""
+        return cls(find_run(path))
 
     @property
     def config(self) -> dict:
-        return json.loads((self.path / "config.json").read_text())
+        return json.loads((self.path / CONFIG).read_text())
 
     @property
     def checkpoints(self) -> Path:

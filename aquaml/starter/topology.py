@@ -12,6 +12,7 @@ from typing import Callable
 
 from aquaml.parallel.data_parallel import mean_across
 from aquaml.parallel.mpi import abort, rank_message, serve
+from aquaml.tools.imports import optional_import
 
 
 class Topology:
@@ -36,7 +37,7 @@ class Topology:
             return
         size, rank = comm.Get_size(), comm.Get_rank()
         if learners > 1:
-            from mpi4py import MPI
+            MPI = optional_import("mpi4py.MPI", "MPI", "mpi")
 
             samplers = size - learners
             if samplers < learners or samplers % learners:

@@ -1,8 +1,11 @@
-"""Helpers every command line of the package shares: one-line errors, ``--set`` pairs, ``-q``/``-v``."""
+"""Helpers every command line of the package shares: one-line errors, "did you mean", ``--set`` pairs,
+``-q``/``-v``."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
+from typing import Callable, Iterable
 from pathlib import Path
 
 
@@ -16,6 +19,13 @@ def first_line(error: BaseException) -> str:
     """An exception as one line (its type when it says nothing)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def did_you_mean(word: str, choices: Iterable[str], n: int = 3, show: Callable[[str], str] = str) -> str:
+    """`` (did you mean X?)`` naming the choices closest to a mistyped ``word`` (each as ``show``
+    writes it), or ``''``."""
+    close = difflib.get_close_matches(word, list(choices), n=n)
+    return f" (did you mean {' or '.join(map(show, close))}?)" if close else ""
 
 
 def assignments(pairs: list[str]) -> dict[str, str]:

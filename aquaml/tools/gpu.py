@@ -7,6 +7,8 @@ import subprocess
 import sys
 import warnings
 
+from aquaml.tools.imports import optional_import
+
 
 def _gpu_ids() -> list[str]:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -53,7 +55,7 @@ def allocate_gpu(comm=None, learners: int = 1) -> str | None:
         return None
     rank, local_learner = 0, 0
     if comm is not None:
-        from mpi4py import MPI
+        MPI = optional_import("mpi4py.MPI", "MPI", "mpi")
 
         rank = comm.Get_rank()
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aquaml.plot.cli import PlotCommand
 from aquaml.tools.console import assignments, fail, first_line
+from aquaml.tools.imports import MissingExtra, require
 from aquaml.tune.confirm import confirm
 from aquaml.tune.report import write_plots
 from aquaml.tune.space import SpaceError
@@ -116,6 +117,7 @@ def _plot_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _plot(args) -> int:
+    require(("optuna", "matplotlib"), "aquaml plot tune", "tune")
     _, study = open_folder(Path(args.study_dir), args.storage)
     out = Path(args.out) if args.out else Path(args.study_dir) / "plots"
     written = write_plots(study, out, f".{args.format}")
@@ -134,8 +136,16 @@ PLOT_STUDY = PlotCommand("a tuning study's figures (history, importances, interm
 def main(argv: list[str]) -> int:
     if argv[:1] and argv[0] in SUBCOMMANDS:
         args = command_parser().parse_args(argv)
-        return args.run(args)
-    return _study(study_parser().parse_args(argv))
+        run, what = args.run, f"{PROG} {args.command}"
+    else:
+        args = study_parser().parse_args(argv)
+        run, what = _study, PROG
+    if run is not _best:  # best only reads the folder's files
+        try:
+            require(("optuna", "yaml", "matplotlib"), what, "tune")  # before any work: one line naming the extra
+        except MissingExtra as e:
+            return _fail(e)
+    return run(args)
 
 
 def _study(args) -> int:

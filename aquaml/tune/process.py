@@ -156,8 +156,8 @@ def serve() -> None:
     """The process's loop: one run per line of stdin until stdin closes."""
     try:  # the imports that every later run skips; a broken install shows in each run's log instead
         import aquaml.env  # noqa: F401
-        import aquaml.starter  # noqa: F401
-        from aquaml.algorithm import registry  # noqa: F401
+        from aquaml.algorithm import ALGORITHMS  # noqa: F401  (every built-in algorithm's module)
+        from aquaml.starter import RLTaskStarter  # noqa: F401
     except Exception:
         pass
     for line in sys.stdin:

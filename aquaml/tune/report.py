@@ -6,26 +6,42 @@ import warnings
 from pathlib import Path
 
 from aquaml.plot.style import paper_style, save
+from aquaml.tools.imports import optional_import
 from aquaml.tune.storage import mask
 
 PLOTS = ("optimization_history", "param_importances", "intermediate_values", "parallel_coordinate")
+#: complete trials before the parameter importances are drawn: from fewer, a fitted forest's
+#: importances say nothing (two trials always give one parameter all of it)
+MIN_IMPORTANCE_TRIALS = 5
+
+
+def complete_trials(study) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
 def write_plots(study, out_dir: Path, suffix: str = ".png") -> list[str]:
-    """``out_dir/<name><suffix>`` for each of :data:`PLOTS` that the study's trials allow;
+    """``out_dir/<name><suffix>`` for each of :data:`PLOTS` that the study's trials allow (the
+    importances from :data:`MIN_IMPORTANCE_TRIALS` complete trials, captioned with their number);
     returns their names."""
-    import optuna.visualization.matplotlib as vis
-
+    optional_import("matplotlib", "the study's figures", "tune")  # Optuna's module imports without it
+    vis = optional_import("optuna.visualization.matplotlib", "the study's figures", "tune")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    complete = complete_trials(study)
     written = []
     for name in PLOTS:
+        if name == "param_importances" and complete < MIN_IMPORTANCE_TRIALS:
+            continue
         try:
             with warnings.catch_warnings(), paper_style():
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
                 ax = getattr(vis, f"plot_{name}")(study)
         except (ValueError, RuntimeError, ZeroDivisionError):
-            continue  # e.g. importances need two complete trials with different values
+            continue  # e.g. importances need complete trials with different values
+        if name == "param_importances":
+            ax.set_title(f"{ax.get_title()} (from {complete} complete trials)")
         fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
         fig.set_size_inches(8, 5)
         fig.tight_layout()
@@ -60,6 +76,9 @@ def write_report(study, cfg, folder: Path, command_of, top: int = 5) -> None:
                          f"{t.value:.2f} | `{cmd}` |")
         lines.append("")
     lines += ["Figures: " + ", ".join(f"[{p}](plots/{p}.png)" for p in PLOTS
-                                     if (folder / "plots" / f"{p}.png").exists()), "",
-              "Browse the study: `optuna-dashboard " + mask(cfg.storage or str(folder / "journal.log")) + "`.", ""]
+                                     if (folder / "plots" / f"{p}.png").exists()), ""]
+    if states.count(TrialState.COMPLETE) < MIN_IMPORTANCE_TRIALS:
+        lines += [f"Parameter importances are drawn from {MIN_IMPORTANCE_TRIALS} complete trials on "
+                  f"({states.count(TrialState.COMPLETE)} so far).", ""]
+    lines += ["Browse the study: `optuna-dashboard " + mask(cfg.storage or str(folder / "journal.log")) + "`.", ""]
     (folder / "report.md").write_text("\n".join(lines))

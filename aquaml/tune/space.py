@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from aquaml.tools.console import did_you_mean
+from aquaml.tools.imports import optional_import
+
 TYPES = ("float", "log_float", "int", "log_int", "categorical")
 
 
@@ -55,13 +58,6 @@ class SpaceError(ValueError):
     """A search space that cannot be searched (names the parameter and what is wrong)."""
 
 
-def as_text(value: Any) -> str:
-    """A value as ``--set name=value`` text (tuples as comma lists, as the CLI reads them)."""
-    if isinstance(value, (tuple, list)):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
 def parse_space(spec: Mapping[str, Any], params_cls: type, where: str = "the search space") -> dict[str, Dimension]:
     """Check a space written as a mapping (see the module doc) against ``params_cls``."""
     if not isinstance(spec, Mapping) or not spec:
@@ -73,8 +69,8 @@ def parse_space(spec: Mapping[str, Any], params_cls: type, where: str = "the sea
     for raw_name, entry in spec.items():
         name = aliases.get(raw_name, raw_name)
         if name not in fields:
-            raise SpaceError(f"{where}: unknown parameter {raw_name!r} for {params_cls.__name__}; valid names: "
-                             f"{', '.join(sorted(fields))}")
+            raise SpaceError(f"{where}: unknown parameter {raw_name!r} for {params_cls.__name__}"
+                             f"{did_you_mean(raw_name, fields)}; valid names: {', '.join(sorted(fields))}")
         if not isinstance(entry, Mapping) or entry.get("type") not in TYPES:
             raise SpaceError(f"{where}: {raw_name!r} needs a type, one of {', '.join(TYPES)} (got {entry!r})")
         kind = entry["type"]
@@ -110,7 +106,7 @@ def parse_space(spec: Mapping[str, Any], params_cls: type, where: str = "the sea
 
 def load_space(path: str | Path, params_cls: type) -> dict[str, Dimension]:
     """A space from a YAML file."""
-    import yaml
+    yaml = optional_import("yaml", "a search space file", "tune")
 
     path = Path(path)
     if not path.is_file():

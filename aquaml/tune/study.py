@@ -5,7 +5,7 @@ file in the study folder (no server); ``storage`` may name a shared journal file
 PostgreSQL/MySQL URL so that tuners on several machines share one study (its password is never
 written: :mod:`aquaml.tune.storage`). :class:`Tuner` runs the trials. The default
 configuration is enqueued as the first trial, so the study always reports what tuning gained.
-Trials are asked for under a lock (in the database, or beside the journal file), so however
+Trials are asked for under a lock (in the database, or on the journal file itself), so however
 many tuner threads, processes or machines share the study, it never holds more than ``trials``
 trials. That is also how ``mpirun -n N aquaml tune ...`` spreads trials over its ranks: each rank
 is one more tuner of the study (the ranks of other nodes need the storage on a shared file
@@ -28,9 +28,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aquaml.algorithm.parameters import as_text
+from aquaml.tools.imports import optional_import
 from aquaml.tune.process import TrialProcess
 from aquaml.tune.report import write_plots, write_report
-from aquaml.tune.space import Dimension, as_text, default_space, load_space, parse_space
+from aquaml.tune.space import Dimension, default_space, load_space, parse_space
 from aquaml.tune.storage import connect_url, is_database, storage_errors, without_password
 from aquaml.tune.trial import (REPORT_POINTS, UNKNOWN_OBJECTIVE, TrialOutcome, first_pruned_point, run_trial,
                                train_command)
@@ -142,12 +144,17 @@ def default_assignment(cfg: TuneConfig, space: dict[str, Dimension]) -> tuple[di
     return inside, texts
 
 
+def journal_path(cfg: TuneConfig) -> Path:
+    """The study folder's journal file, the storage of a study without ``--storage``."""
+    return cfg.path / "journal.log"
+
+
 def open_study(cfg: TuneConfig):
-    import optuna
+    optuna = optional_import("optuna", "aquaml tune", "tune")
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg.path.mkdir(parents=True, exist_ok=True)
-    storage = cfg.storage or str(cfg.path / "journal.log")
+    storage = cfg.storage or str(journal_path(cfg))
     if not is_database(storage):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
@@ -179,22 +186,22 @@ _ENGINES: dict = {}
 @contextmanager
 def study_lock(cfg: TuneConfig):
     """Serialises counting and asking over every tuner of the study: a PostgreSQL advisory lock or
-    a MySQL named lock in the study's database, else a file lock beside its journal (or SQLite) file."""
+    a MySQL named lock in the study's database, else a lock on its journal (or SQLite) file itself."""
     url = cfg.storage
     if url.startswith(("postgresql", "mysql")):
         with database_lock(url, f"aquaml-tune:{cfg.study}"):
             yield
         return
-    if not url:
-        path = cfg.path / ".ask.lock"
-    else:
-        path = Path(url.split("///", 1)[1] if url.startswith("sqlite") else url).with_suffix(".ask.lock")
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    # the storage file is its own lock: a separate lock file would stay behind, and could not be
+    # removed safely while another tuner waits on it (Optuna locks its journal with a symlink,
+    # SQLite its database with fcntl locks: neither meets flock)
+    path = journal_path(cfg) if not url else Path(url.split("///", 1)[1] if url.startswith("sqlite") else url)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @contextmanager
@@ -452,8 +459,11 @@ def write_outputs(study, cfg: TuneConfig) -> None:
     """``trials.csv``, ``best.yaml``, ``best_command.sh``, ``report.md`` and ``plots/`` in the study folder."""
     import csv
 
-    import yaml
     from optuna.trial import TrialState
+
+    yaml = optional_import("yaml", "best.yaml", "tune")
+
+    from aquaml.algorithm.registry import parameters_of
 
     trials = study.get_trials(deepcopy=False)
     names = list(cfg.space)
@@ -474,9 +484,11 @@ def write_outputs(study, cfg: TuneConfig) -> None:
     best = max(complete, key=lambda t: t.value)
     default = next((t for t in complete if t.user_attrs.get("default")), None)
     assignments = {**cfg.sets, **best.user_attrs["assignments"]}
+    typed = parameters_of(cfg.algo).parse_strings(assignments)  # numbers as numbers, tuples as lists
     (cfg.path / "best.yaml").write_text(yaml.safe_dump({
         "algo": cfg.algo, "env": cfg.env, "budget": cfg.budget, "trial": best.number, "value": best.value,
-        "default_value": default.value if default else None, "parameters": assignments}, sort_keys=False))
+        "default_value": default.value if default else None,
+        "parameters": {k: list(v) if isinstance(v, tuple) else v for k, v in typed.items()}}, sort_keys=False))
     cmd = train_command(cfg.algo, cfg.env, cfg.budget, 0, assignments)
     write_plots(study, cfg.path / "plots")
     write_report(study, cfg, cfg.path, lambda t: train_command(cfg.algo, cfg.env, cfg.budget, 0,

@@ -103,6 +103,18 @@ def _package_root(file: Path) -> tuple[Path, str]:
     return folder, ".".join(parts)
 
 
+def _installed_elsewhere(top: str) -> bool:
+    """Whether ``top`` is importable without the current directory (an installed package, also
+    an editable install run from its own repository): then it is not local, and keeps its name."""
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", os.getcwd())]
+    try:
+        return any(getattr(finder, "find_spec", None) and finder.find_spec(top, None) is not None
+                   for finder in sys.meta_path)
+    finally:
+        sys.path[:] = saved
+
+
 def import_module(spec: str) -> ModuleType:
     """The module ``spec`` names: a dotted name (the current directory first, then ``sys.path``)
     or a ``.py`` file's path (relative to the current directory). A local module's folder stays
@@ -116,7 +128,8 @@ def import_module(spec: str) -> ModuleType:
         root, name = _package_root(file)
     else:
         name = spec
-        if importlib.machinery.PathFinder.find_spec(name.partition(".")[0], [os.getcwd()]) is not None:
+        top = name.partition(".")[0]
+        if importlib.machinery.PathFinder.find_spec(top, [os.getcwd()]) is not None and not _installed_elsewhere(top):
             root = Path.cwd()
     if root is not None and str(root) not in sys.path:
         sys.path.insert(0, str(root))

@@ -3,50 +3,33 @@ import numpy as np
 import pytest
 
 from aquaml import RLTaskStarter, SACParameters
+from benchmarks.spread import last_mean, ppo_cartpole, sac_pendulum, td3_pendulum, train
 
 
+# Eight evaluations of 10 episodes per run; asserted: the mean of the last two (17.5k and 20k steps), which
+# a single unstable evaluation cannot decide (TD3 seed 2 fell to -656 at 15k, -142 and -141 around it).
+# Measured on the 2-core AVX-512 machine (benchmarks/spread.py {sac,td3}_pendulum --seeds 0,1,2,3,4 --evals 8):
+#   sac: -142.5, -120.3, -131.9, -135.6, -188.8        td3: -150.9, -121.9, -141.5, -140.9, -190.3
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_sac_solves_pendulum_within_20k_steps(seed, run_root):
-    params = SACParameters(n_epochs=400, update_interval=50, update_times=50, batch_size=256,
-                           learning_rate=1e-3, hidden_sizes=(64, 64), display_interval=100,
-                           calculate_episodes=10, seed=seed)
-    summary = RLTaskStarter("Pendulum-v1", algo_hyperparameter=params, run_root=run_root, progress=False).run()
-    assert summary.env_steps == 20_000
-    print(f"seed {seed}: eval history {summary.eval_history}")
-    assert np.isfinite(summary.final_eval_return)
-    assert summary.final_eval_return >= -200, summary.eval_history
+@pytest.mark.parametrize("task", [sac_pendulum, td3_pendulum], ids=["sac", "td3"])
+def test_solves_pendulum_within_20k_steps(task, seed, run_root):
+    summary = train(task(seed, 20_000, evals=8), run_root)
+    print(f"{task.__name__} seed {seed}: eval history {summary.eval_history}")
+    assert summary.env_steps == 20_000 and len(summary.eval_history) == 8
+    assert last_mean(summary, 2) >= -200, summary.eval_history
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_td3_solves_pendulum_within_20k_steps(seed, run_root):
-    from aquaml.algorithm import TD3, TD3Parameters
-
-    # 30 evaluation episodes: a deterministic policy's return on Pendulum depends strongly on
-    # the start (one swing or two), so 10 episodes give a noisy mean
-    params = TD3Parameters(n_epochs=400, update_interval=50, update_times=50, batch_size=256,
-                           learning_rate=1e-3, hidden_sizes=(64, 64), display_interval=100,
-                           calculate_episodes=30, seed=seed)
-    summary = RLTaskStarter("Pendulum-v1", algo=TD3, algo_hyperparameter=params, run_root=run_root,
-                            progress=False).run()
-    print(f"seed {seed}: eval history {summary.eval_history}")
-    assert summary.env_steps == 20_000
-    assert summary.final_eval_return >= -200, summary.eval_history
-
-
+# PPO on CartPole swings between evaluations until late (seed 0: 500 at 74k steps, 285 at 86k, 500 at 98k):
+# asserted is the mean of the last two of eight evaluations (98,304 and 99,328 steps); measured
+# (benchmarks/spread.py ppo_cartpole --seeds 0,1,2,3,4 --evals 8): 500, 500, 500, 500, PPO4
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_ppo_solves_cartpole_within_100k_steps(seed, run_root):
-    from aquaml.algorithm import PPO, PPOParameters
-
-    params = PPOParameters(n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, n_update_epochs=10,
-                           display_interval=97, calculate_episodes=10, seed=seed)
-    summary = RLTaskStarter("CartPole-v1", algo=PPO, algo_hyperparameter=params, run_root=run_root,
-                            progress=False).run()
+    summary = train(ppo_cartpole(seed, 99_328, evals=8), run_root)
     print(f"seed {seed}: eval history {summary.eval_history}")
-    assert summary.env_steps <= 100_000
-    assert summary.final_eval_return >= 475, summary.eval_history
+    assert summary.env_steps == 99_328
+    assert last_mean(summary, 2) >= 475, summary.eval_history
 
 
 @pytest.mark.slow

@@ -74,7 +74,7 @@ def test_recurrent_sac_beats_feed_forward_on_pendulum_positions(run_root):
 def test_sac_with_overlapping_workers_solves_pendulum_within_20k_steps(run_root):
     """2 worker processes, collection overlapping the updates, double-buffered acting."""
     params = SACParameters(n_epochs=400, n_envs=2, update_interval=25, update_times=50, batch_size=256,
-                           learning_rate=1e-3, hidden_sizes=(64, 64), display_interval=100,
+                           learning_rate=1e-3, hidden_sizes=(64, 64), display_interval=50,
                            calculate_episodes=10, seed=0, overlap=True)
     starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=params, run_root=run_root, progress=False,
                             n_workers=2)
@@ -82,18 +82,17 @@ def test_sac_with_overlapping_workers_solves_pendulum_within_20k_steps(run_root)
     starter.close()
     print(f"eval history {summary.eval_history}")
     assert summary.env_steps == 20_000
-    assert summary.final_eval_return >= -200, summary.eval_history
+    assert last_mean(summary, 2) >= -200, summary.eval_history  # as the in-process runs above
 
 
 @pytest.mark.slow
 def test_ppo_with_double_buffered_workers_solves_cartpole_within_100k_steps(run_root):
-    from aquaml.algorithm import PPO, PPOParameters
+    from aquaml.algorithm import PPO
 
-    params = PPOParameters(n_epochs=97, n_envs=8, rollout_length=128, batch_size=256, n_update_epochs=10,
-                           display_interval=97, calculate_episodes=10, seed=0, overlap=True)
+    params = ppo_cartpole(0, 99_328, evals=8).params.replace(overlap=True)
     starter = RLTaskStarter("CartPole-v1", algo=PPO, algo_hyperparameter=params, run_root=run_root,
                             progress=False, n_workers=2)
     summary = starter.run()
     starter.close()
     print(f"eval history {summary.eval_history}")
-    assert summary.final_eval_return >= 475, summary.eval_history
+    assert last_mean(summary, 2) >= 475, summary.eval_history

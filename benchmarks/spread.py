@@ -63,7 +63,7 @@ def ppo_cartpole(seed: int, steps: int = 99_328, evals: int = 2, calculate_episo
 
 
 def offline(name: str, dataset: str, seed: int, steps: int = 10_000, evals: int = 2,
-            calculate_episodes: int = 10) -> Run:
+            calculate_episodes: int = 10, hidden_sizes: tuple[int, ...] = (256, 256)) -> Run:
     """``bc``, ``iql`` or ``td3bc`` on a Pendulum dataset, 1,000 gradient steps per epoch (TD3+BC's
     alpha 40: Pendulum's returns are large and negative, so alpha / mean|Q| is small and the
     default 2.5 stays close to cloning)."""
@@ -74,7 +74,7 @@ def offline(name: str, dataset: str, seed: int, steps: int = 10_000, evals: int 
     extra = {"alpha": 40.0} if name == "td3bc" else {}
     return Run("Pendulum-v1", algo, algo.Parameters(
         dataset=dataset, n_epochs=epochs, update_times=1000, display_interval=max(1, epochs // evals),
-        calculate_episodes=calculate_episodes, seed=seed, **extra))
+        calculate_episodes=calculate_episodes, hidden_sizes=hidden_sizes, seed=seed, **extra))
 
 
 def ppo_generator(name: str, dataset: str, seed: int, steps: int = 100_352, evals: int = 2,
@@ -115,6 +115,8 @@ def _tasks(data) -> dict[str, tuple[float, bool, Callable[..., Run]]]:
         "iql_medium_replay": (0.7, True, lambda s, n, e: offline("iql", replay, s, n or 10_000, e)),
         "td3bc_medium_replay": (0.7, True, lambda s, n, e: offline("td3bc", replay, s, n or 10_000, e)),
         "bc_medium_replay": (0.7, True, lambda s, n, e: offline("bc", replay, s, n or 10_000, e)),
+        "iql_medium_replay_64": (0.7, True, lambda s, n, e: offline("iql", replay, s, n or 10_000, e, hidden_sizes=(64, 64))),
+        "td3bc_medium_replay_64": (0.7, True, lambda s, n, e: offline("td3bc", replay, s, n or 10_000, e, hidden_sizes=(64, 64))),
         "gail_ppo": (0.75, True, lambda s, n, e: ppo_generator("gail_ppo", demos, s, n or 100_352, e)),
         "airl_ppo": (0.6, True, lambda s, n, e: ppo_generator("airl_ppo", demos, s, n or 100_352, e)),
     }

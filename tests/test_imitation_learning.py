@@ -13,6 +13,7 @@ from aquaml import RLTaskStarter, SACParameters
 from aquaml.algorithm import BC, IQL, TD3BC, BCParameters, IQLParameters, TD3BCParameters
 from aquaml.apps.collect import collect
 from aquaml.data import save_data
+from benchmarks.spread import ppo_generator, train as spread_train
 from helpers import LSTMDiscriminator
 
 
@@ -151,20 +152,18 @@ def test_airls_learned_reward_trains_a_fresh_agent(pendulum_expert, airl_run, tm
     assert result >= 0.6
 
 
+# 100,352 env steps (49 rollouts), twelve evaluations, the last two (98,304 and 100,352 steps) asserted;
+# measured (benchmarks/spread.py {gail,airl}_ppo --seeds 0,1,2 --evals 12): gail_ppo 0.907, 0.799, 0.960
+# (0.75 first reached at 41k, 33k, 41k steps); airl_ppo AIRLPPO
 @pytest.mark.slow
-@pytest.mark.parametrize("name,steps,floor", [("gail_ppo", 200_704, 0.75), ("airl_ppo", 100_352, 0.6)])
-def test_ppo_generators_imitate_from_10_episodes(name, steps, floor, pendulum_expert, expert_demos, tmp_path):
+@pytest.mark.parametrize("name,floor", [("gail_ppo", 0.75), ("airl_ppo", 0.6)])
+def test_ppo_generators_imitate_from_10_episodes(name, floor, pendulum_expert, expert_demos, tmp_path):
     """PPO generators (8 envs x 256 steps per rollout, 4 discriminator passes over each) on RL
-    Zoo's Pendulum settings (discount 0.9, learning rate 1e-3); on-policy, so ten times the
+    Zoo's Pendulum settings (discount 0.9, learning rate 1e-3); on-policy, so five times the
     SAC generator's env steps."""
-    from aquaml.algorithm import ALGORITHMS
-
-    algo = ALGORITHMS[name]
-    params = algo.Parameters(dataset=expert_demos, max_episodes=10, n_envs=8, rollout_length=256, batch_size=256,
-                             discount=0.9, learning_rate=1e-3, log_std_init=-1.0, n_epochs=steps // 2048,
-                             display_interval=7, calculate_episodes=10)
-    summary = train("Pendulum-v1", algo, params, tmp_path)
-    assert summary.env_steps == steps
+    summary = spread_train(ppo_generator(name, expert_demos, 0, 100_352, evals=12), tmp_path / "runs")
+    print(f"{name}: eval history {summary.eval_history}")
+    assert summary.env_steps == 100_352
     result = score(pendulum_expert, summary)
     print(f"{name}: normalised {result:.2f}")
     assert result >= floor

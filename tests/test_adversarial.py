@@ -13,8 +13,7 @@ from aquaml.algorithm import (AIRL, AIRLPPO, AMP, GAIL, GAILPPO, AIRLParameters,
                               GAILParameters, GAILPPOParameters)
 from aquaml.algorithm.adversarial import absorbing_bonus, expert_loss, imitation_reward, policy_loss
 from aquaml.data import DatasetError, save_data
-from helpers import LSTMDiscriminator, assert_resumes_exactly
-from test_offline import pendulum_dataset
+from helpers import LSTMDiscriminator, assert_resumes_exactly, cartpole_demos, pendulum_dataset
 
 
 @pytest.fixture(scope="module")
@@ -328,27 +327,6 @@ def test_ppo_log_prob_of_and_airl_ppo_logit_match_scipy(demos):
     np.testing.assert_allclose(algo.generator_reward(state.disc, gen, batch, jnp.asarray(f - want)), f - want,
                                rtol=1e-6)
     starter.close()
-
-
-def cartpole_demos(path, episodes=3):
-    import gymnasium as gym
-
-    from aquaml.data import Dataset
-
-    env, eps = gym.make("CartPole-v1"), []
-    for e in range(episodes):
-        o, _ = env.reset(seed=e)
-        obs, actions, rewards, done = [o], [], [], False
-        while not done:
-            a = int(o[2] + 0.5 * o[3] > 0)  # a balancing controller
-            o, r, term, trunc, _ = env.step(a)
-            obs.append(o), actions.append(a), rewards.append(r)
-            done = term or trunc
-        T = len(actions)
-        eps.append({"observations": {"obs": np.array(obs, np.float32)}, "action": np.array(actions),
-                    "reward": np.array(rewards, np.float32), "terminated": np.eye(T, dtype=bool)[-1] & term,
-                    "truncated": np.eye(T, dtype=bool)[-1] & trunc})
-    return str(save_data(path, Dataset.from_episodes(eps, {"env": "CartPole-v1"})))
 
 
 def test_discrete_actions_reach_the_discriminator_one_hot(tmp_path):

@@ -132,7 +132,7 @@ def test_an_algorithm_whose_init_sets_no_grad_steps_is_refused_after_constructio
 
 def test_a2c_under_mpirun(tmp_path):
     """The user's algorithm under mpirun -n 3: rank 0 learns, two sampler ranks step the envs."""
-    from test_mpi import MPIRUN, mpirun, summary_line
+    from helpers import MPIRUN, mpirun, summary_line
 
     if MPIRUN is None:
         pytest.skip("needs mpirun (pip install 'aquaml[mpi]')")

@@ -1,31 +1,15 @@
 """The same script under ``mpirun -n 3``: both data paths learn, faults end every rank."""
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from helpers import MPIRUN, cartpole_demos, mpirun, pendulum_dataset, summary_line
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve().parent / "mpi" / "train_sac.py"
-MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
-
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="needs mpirun (pip install 'aquaml[mpi]')")
-
-
-def mpirun(args, transport="auto", timeout=240, cwd=None, n=3, **env_vars):
-    env = dict(os.environ, AQUAML_MPI_TRANSPORT=transport, PYTHONPATH=str(ROOT), **env_vars)
-    start = time.monotonic()
-    result = subprocess.run([MPIRUN, "-n", str(n), sys.executable, *map(str, args)], capture_output=True, text=True,
-                            timeout=timeout, env=env, cwd=cwd)
-    return result, time.monotonic() - start
-
-
-def summary_line(stdout: str) -> dict:
-    return json.loads(next(line for line in stdout.splitlines() if line.startswith("{")))
 
 
 @pytest.mark.slow
@@ -80,7 +64,6 @@ def test_data_parallel_gail_learners_average_discriminator_gradients(tmp_path):
     """mpirun -n 4, learners=2, GAIL: generator and discriminator (and the absorbing logit) stay
     bit-identical over the learners while each group collects its own episodes."""
     from aquaml.data import save_data
-    from test_offline import pendulum_dataset
 
     demos = save_data(tmp_path / "demos.npz", pendulum_dataset(episodes=2))
     result, _ = mpirun([Path(__file__).resolve().parent / "mpi" / "data_parallel.py", tmp_path, 20, "gail", demos],
@@ -95,8 +78,6 @@ def test_data_parallel_gail_learners_average_discriminator_gradients(tmp_path):
 def test_data_parallel_gail_ppo_learners_keep_identical_states(tmp_path):
     """mpirun -n 4, learners=2, GAIL with a PPO generator on CartPole: PPO's merged statistics and
     the discriminator's averaged gradients keep every piece of learner state identical."""
-    from test_adversarial import cartpole_demos
-
     demos = cartpole_demos(tmp_path / "cartpole.npz")
     result, _ = mpirun([Path(__file__).resolve().parent / "mpi" / "data_parallel_ppo.py", tmp_path, 4, demos], n=4)
     assert result.returncode == 0, result.stderr[-3000:]

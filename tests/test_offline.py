@@ -14,30 +14,7 @@ from aquaml.algorithm.iql import awr_weights, expectile_loss
 from aquaml.algorithm.offline import STD_FLOOR
 from aquaml.algorithm.td3bc import td3bc_actor_loss
 from aquaml.data import Dataset, DatasetError, save_data
-from helpers import PositionActor, assert_resumes_exactly
-
-
-def pendulum_dataset(episodes=4, T=200, seed=0, with_pos=False):
-    """Episodes of Pendulum-v1 under a noisy energy-pumping controller (actions in [-1, 1])."""
-    import gymnasium as gym
-
-    env = gym.make("Pendulum-v1")
-    rng = np.random.default_rng(seed)
-    eps = []
-    for e in range(episodes):
-        o, _ = env.reset(seed=seed * 1000 + e)
-        obs, actions, rewards = [o], [], []
-        for _ in range(T):
-            a = np.clip(np.sign(o[2] * o[0]) + 0.3 * rng.normal(), -1, 1).astype(np.float32).reshape(1)
-            o, r, _, _, _ = env.step(2.0 * a)
-            obs.append(o), actions.append(a), rewards.append(r)
-        obs = np.array(obs, np.float32)
-        observations = {"obs": obs, **({"pos": obs[:, :2]} if with_pos else {})}
-        ends = np.zeros(T, bool)
-        ends[-1] = True
-        eps.append({"observations": observations, "action": np.array(actions), "reward": np.array(rewards),
-                    "terminated": np.zeros(T, bool), "truncated": ends})
-    return Dataset.from_episodes(eps, {"env": "Pendulum-v1", "action_low": [-2.0], "action_high": [2.0]})
+from helpers import PositionActor, assert_resumes_exactly, pendulum_dataset
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from aquaml.algorithm import VAE, VAEParameters
 from aquaml.algorithm.vae import gaussian_kl, gaussian_log_likelihood
 from aquaml.data import DatasetError, save_data
 from aquaml.starter.generative import GenerativeTaskStarter
-from test_offline import pendulum_dataset
+from helpers import pendulum_dataset
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Small environments, models and datasets shared by the tests, and ``mpirun`` for the MPI tests."""
+"""Small environments, models and datasets shared by the tests, ``mpirun`` for the MPI tests,
+and a deadline to poll against."""
 import json
 import os
 import shutil
@@ -18,6 +19,21 @@ from aquaml.data import Dataset, save_data
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate()`` until it returns something true, and return that; fail the test after
+    ``timeout`` seconds. Tests wait for another process this way instead of sleeping a fixed time or
+    timing a step, so a slow or loaded machine only makes them slower: ``timeout`` is a generous
+    bound, far above the usual wait, that only a real hang reaches."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message}: not reached within {timeout:g} s")
+        time.sleep(interval)
 
 
 class Drift(gym.Env):

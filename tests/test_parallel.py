@@ -20,7 +20,9 @@ pytestmark = pytest.mark.skipif(not SHM.is_dir(), reason="needs Linux /dev/shm t
 
 
 def segments() -> set[str]:
-    return {p.name for p in SHM.iterdir() if p.name.startswith("aquaml_")}
+    """The segments this test process created: SharedArrays names them aquaml_<creator pid>_<random>,
+    so another process's segments (another test run, a user's training) never count here."""
+    return {p.name for p in SHM.glob(f"aquaml_{os.getpid()}_*")}
 
 
 @pytest.fixture(autouse=True)

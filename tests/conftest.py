@@ -1,9 +1,31 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
 
+# The session's own JAX compilation cache (aquaml/model/jax_setup.py), set before aquaml is
+# imported: every run starts cold, so neither its time nor its results depend on what
+# ~/.cache/aquaml/jax holds, and the user's cache is left alone. Subprocesses (mpirun's ranks,
+# tuning trials, workers, a pytest-xdist worker) inherit it; AQUAML_TEST_JAX_CACHE marks it as
+# this session's, so a worker process reuses its controller's folder instead of making another.
+if "AQUAML_TEST_JAX_CACHE" not in os.environ:
+    os.environ["AQUAML_TEST_JAX_CACHE"] = tempfile.mkdtemp(prefix="aquaml-test-jax-")
+    atexit.register(shutil.rmtree, os.environ["AQUAML_TEST_JAX_CACHE"], ignore_errors=True)
+os.environ["AQUAML_JAX_CACHE"] = os.environ["AQUAML_TEST_JAX_CACHE"]
+os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)  # JAX's own setting would win over AQUAML_JAX_CACHE
+
 import aquaml  # noqa: E402,F401  (selects the JAX backend before keras loads)
+import keras  # noqa: E402
 import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """The same Python, numpy and Keras seeds before every test: a model a test builds without a
+    seed of its own gets the same weights whichever tests ran before it."""
+    keras.utils.set_random_seed(0)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,5 +1,5 @@
 """Small environments, models, data and runners shared by the tests (test files import
-from here, never from each other)."""
+from here, never from each other), ``mpirun`` for the MPI tests, and a deadline to poll against."""
 import json
 import os
 import shutil
@@ -11,26 +11,29 @@ from pathlib import Path
 import gymnasium as gym
 import keras
 import numpy as np
+import pytest
 from gymnasium import spaces
 
 from aquaml import DataInfo, RLBaseEnv
+from aquaml.data import Dataset, save_data
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
 
 
-def mpirun(args, transport="auto", timeout=240, cwd=None, n=3, **env_vars):
-    """``mpirun -n n python args...`` with the repository on the path; returns the result and seconds taken."""
-    env = dict(os.environ, AQUAML_MPI_TRANSPORT=transport, PYTHONPATH=str(ROOT), **env_vars)
-    start = time.monotonic()
-    result = subprocess.run([MPIRUN, "-n", str(n), sys.executable, *map(str, args)], capture_output=True, text=True,
-                            timeout=timeout, env=env, cwd=cwd)
-    return result, time.monotonic() - start
-
-
-def summary_line(stdout: str) -> dict:
-    """The JSON line an MPI script prints."""
-    return json.loads(next(line for line in stdout.splitlines() if line.startswith("{")))
+def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate()`` until it returns something true, and return that; fail the test after
+    ``timeout`` seconds. Tests wait for another process this way instead of sleeping a fixed time or
+    timing a step, so a slow or loaded machine only makes them slower: ``timeout`` is a generous
+    bound, far above the usual wait, that only a real hang reaches."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message}: not reached within {timeout:g} s")
+        time.sleep(interval)
 
 
 class Drift(gym.Env):
@@ -196,49 +199,6 @@ def build_algorithm(algo, params, action_dim, models=None, obs_dim=3):
     return algo(params, build_models(algo, model_classes(algo, models), env, params, space), space)
 
 
-def pendulum_dataset(episodes=4, T=200, seed=0, with_pos=False):
-    """Episodes of Pendulum-v1 under a noisy energy-pumping controller (actions in [-1, 1])."""
-    from aquaml.data import Dataset
-
-    env = gym.make("Pendulum-v1")
-    rng = np.random.default_rng(seed)
-    eps = []
-    for e in range(episodes):
-        o, _ = env.reset(seed=seed * 1000 + e)
-        obs, actions, rewards = [o], [], []
-        for _ in range(T):
-            a = np.clip(np.sign(o[2] * o[0]) + 0.3 * rng.normal(), -1, 1).astype(np.float32).reshape(1)
-            o, r, _, _, _ = env.step(2.0 * a)
-            obs.append(o), actions.append(a), rewards.append(r)
-        obs = np.array(obs, np.float32)
-        observations = {"obs": obs, **({"pos": obs[:, :2]} if with_pos else {})}
-        ends = np.zeros(T, bool)
-        ends[-1] = True
-        eps.append({"observations": observations, "action": np.array(actions), "reward": np.array(rewards),
-                    "terminated": np.zeros(T, bool), "truncated": ends})
-    return Dataset.from_episodes(eps, {"env": "Pendulum-v1", "action_low": [-2.0], "action_high": [2.0]})
-
-
-def cartpole_demos(path, episodes=3):
-    """Saves episodes of CartPole-v1 under a balancing controller to ``path``; returns the path."""
-    from aquaml.data import Dataset, save_data
-
-    env, eps = gym.make("CartPole-v1"), []
-    for e in range(episodes):
-        o, _ = env.reset(seed=e)
-        obs, actions, rewards, done = [o], [], [], False
-        while not done:
-            a = int(o[2] + 0.5 * o[3] > 0)  # a balancing controller
-            o, r, term, trunc, _ = env.step(a)
-            obs.append(o), actions.append(a), rewards.append(r)
-            done = term or trunc
-        T = len(actions)
-        eps.append({"observations": {"obs": np.array(obs, np.float32)}, "action": np.array(actions),
-                    "reward": np.array(rewards, np.float32), "terminated": np.eye(T, dtype=bool)[-1] & term,
-                    "truncated": np.eye(T, dtype=bool)[-1] & trunc})
-    return str(save_data(path, Dataset.from_episodes(eps, {"env": "CartPole-v1"})))
-
-
 class PositionActor(keras.Model):
     """An actor that reads only ``'pos'`` (named data: the critics may read ``'obs'``)."""
 
@@ -339,3 +299,60 @@ class ReachActor(keras.Model):
 
     def reset(self):
         pass
+
+
+def pendulum_dataset(episodes=4, T=200, seed=0, with_pos=False):
+    """Episodes of Pendulum-v1 under a noisy energy-pumping controller (actions in [-1, 1])."""
+    env = gym.make("Pendulum-v1")
+    rng = np.random.default_rng(seed)
+    eps = []
+    for e in range(episodes):
+        o, _ = env.reset(seed=seed * 1000 + e)
+        obs, actions, rewards = [o], [], []
+        for _ in range(T):
+            a = np.clip(np.sign(o[2] * o[0]) + 0.3 * rng.normal(), -1, 1).astype(np.float32).reshape(1)
+            o, r, _, _, _ = env.step(2.0 * a)
+            obs.append(o), actions.append(a), rewards.append(r)
+        obs = np.array(obs, np.float32)
+        observations = {"obs": obs, **({"pos": obs[:, :2]} if with_pos else {})}
+        ends = np.zeros(T, bool)
+        ends[-1] = True
+        eps.append({"observations": observations, "action": np.array(actions), "reward": np.array(rewards),
+                    "terminated": np.zeros(T, bool), "truncated": ends})
+    return Dataset.from_episodes(eps, {"env": "Pendulum-v1", "action_low": [-2.0], "action_high": [2.0]})
+
+
+def cartpole_demos(path, episodes=3):
+    """Episodes of CartPole-v1 under a balancing controller, saved to ``path``; returns its path as text."""
+    env, eps = gym.make("CartPole-v1"), []
+    for e in range(episodes):
+        o, _ = env.reset(seed=e)
+        obs, actions, rewards, done = [o], [], [], False
+        while not done:
+            a = int(o[2] + 0.5 * o[3] > 0)  # a balancing controller
+            o, r, term, trunc, _ = env.step(a)
+            obs.append(o), actions.append(a), rewards.append(r)
+            done = term or trunc
+        T = len(actions)
+        eps.append({"observations": {"obs": np.array(obs, np.float32)}, "action": np.array(actions),
+                    "reward": np.array(rewards, np.float32), "terminated": np.eye(T, dtype=bool)[-1] & term,
+                    "truncated": np.eye(T, dtype=bool)[-1] & trunc})
+    return str(save_data(path, Dataset.from_episodes(eps, {"env": "CartPole-v1"})))
+
+
+def mpirun(args, transport="auto", timeout=240, cwd=None, n=3, **env_vars):
+    """Run ``args`` under ``mpirun -n n``; the test fails if the job is still running after ``timeout`` s."""
+    env = dict(os.environ, AQUAML_MPI_TRANSPORT=transport, PYTHONPATH=str(ROOT), **env_vars)
+    start = time.monotonic()
+    try:
+        result = subprocess.run([MPIRUN, "-n", str(n), sys.executable, *map(str, args)], capture_output=True,
+                                text=True, timeout=timeout, env=env, cwd=cwd)
+    except subprocess.TimeoutExpired as e:  # its output comes as bytes, whatever text= says
+        output = b"".join(x if isinstance(x, bytes) else x.encode() for x in (e.stdout, e.stderr) if x)
+        pytest.fail(f"mpirun still running after {timeout} s:\n{output[-3000:].decode(errors='replace')}")
+    return result, time.monotonic() - start
+
+
+def summary_line(stdout: str) -> dict:
+    """The first JSON line of a script's output."""
+    return json.loads(next(line for line in stdout.splitlines() if line.startswith("{")))

@@ -1,7 +1,7 @@
 """Keras backend selection: ``import aquaml`` first selects JAX; ``import keras`` first gets JAX
 from the start-up hook installed with aquaml (``_aquaml_keras_backend.py``, run by
 ``aquaml-keras-backend.pth``) unless the user chose a backend, and aquaml's import then says
-clearly when Keras runs another one.
+clearly when Keras runs another one. Also JAX's compilation cache: where it goes, cold and warm.
 
 The subprocesses run with no ``KERAS_BACKEND`` and with ``HOME`` / ``KERAS_HOME`` in a temporary
 directory, so the developer's own ~/.keras/keras.json plays no part."""
@@ -177,3 +177,51 @@ def test_keras_config_path_matches_keras(tmp_path):
 def test_a_broken_setup_never_raises(monkeypatch):
     monkeypatch.setattr(hook, "backend_to_set", lambda environ=None: 1 / 0)
     hook.select_backend()
+
+
+# ---- the JAX compilation cache (aquaml/model/jax_setup.py) -------------------------------------
+
+# Compiles one program big enough to be cached (over 0.1 s to compile) and prints JAX's cache
+# hits and misses: what importing aquaml.model made of AQUAML_JAX_CACHE.
+CACHE_PROBE = """
+import jax, jax.numpy as jnp
+import aquaml.model
+events = []
+jax.monitoring.register_event_listener(lambda event, **kwargs: events.append(event))
+def f(x):
+    for i in range(20):
+        x = jnp.sin(x) @ x + i
+    return x
+jax.jit(f)(jnp.ones((8, 8))).block_until_ready()
+print(jax.config.jax_compilation_cache_dir, events.count("/jax/compilation_cache/cache_hits"),
+      events.count("/jax/compilation_cache/cache_misses"))
+"""
+
+
+def test_a_cold_compilation_cache_is_filled_and_a_warm_one_is_reused(tmp_path):
+    cache = tmp_path / "jax"  # does not exist yet: the first process makes it
+    cold = _run(CACHE_PROBE, tmp_path, AQUAML_JAX_CACHE=str(cache))
+    assert cold.returncode == 0, cold.stderr[-3000:]
+    folder, hits, misses = cold.stdout.split()
+    assert folder == str(cache) and int(hits) == 0 and int(misses) > 0
+    entries = set(os.listdir(cache))
+    assert entries, "nothing was written to the cache"
+    warm = _run(CACHE_PROBE, tmp_path, AQUAML_JAX_CACHE=str(cache))
+    assert warm.returncode == 0, warm.stderr[-3000:]
+    folder, hits, misses = warm.stdout.split()
+    assert int(hits) > 0 and set(os.listdir(cache)) == entries  # loaded, not compiled and written again
+    off = _run(CACHE_PROBE, tmp_path, AQUAML_JAX_CACHE="off")
+    assert off.returncode == 0, off.stderr[-3000:]
+    assert off.stdout.split()[0] == "None"
+
+
+def test_the_test_session_compiles_into_its_own_cache():
+    """tests/conftest.py gives every test session a fresh cache, which its subprocesses inherit;
+    the user's ~/.cache/aquaml/jax plays no part."""
+    import jax
+
+    import aquaml.model  # noqa: F401  (points JAX at the cache)
+
+    session = os.environ["AQUAML_TEST_JAX_CACHE"]
+    assert jax.config.jax_compilation_cache_dir == os.environ["AQUAML_JAX_CACHE"] == session
+    assert os.path.realpath(session) != os.path.realpath(os.path.expanduser("~/.cache/aquaml/jax"))

@@ -176,13 +176,12 @@ class LSTMDiscriminator32(LSTMDiscriminator):
 
 
 @pytest.mark.slow
-def test_recurrent_gail_on_positions(pendulum_expert, expert_demos, tmp_path):
+def test_recurrent_gail_on_positions(pendulum_expert, expert_demos, tmp_path, monkeypatch):
     """The seed's POMDP LSTM actor on positions and an LSTM discriminator on (positions, action),
     both trained over 16-step windows (burn-in 4) of the replay buffer and of the expert data."""
-    import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))  # undone after the test
     from recurrent_sac_pendulum_pos import Actor_net, Q_net
 
     from aquaml.algorithm import GAIL, GAILParameters

@@ -33,14 +33,13 @@ def test_ppo_solves_cartpole_within_100k_steps(seed, run_root):
 
 
 @pytest.mark.slow
-def test_recurrent_ppo_beats_feed_forward_on_cartpole_without_velocities(run_root):
+def test_recurrent_ppo_beats_feed_forward_on_cartpole_without_velocities(run_root, monkeypatch):
     """Form 2 (LSTM actor, BPTT over 16-step windows) against default MLPs, 100k steps each."""
-    import sys
     from pathlib import Path
 
     from aquaml.algorithm import PPO, PPOParameters
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))  # undone after the test
     from recurrent_ppo_cartpole_novel import main
 
     # the last three evaluations (at 82k, 92k and 99k steps): a single final evaluation of a
@@ -56,12 +55,11 @@ def test_recurrent_ppo_beats_feed_forward_on_cartpole_without_velocities(run_roo
 
 
 @pytest.mark.slow
-def test_recurrent_sac_beats_feed_forward_on_pendulum_positions(run_root):
+def test_recurrent_sac_beats_feed_forward_on_pendulum_positions(run_root, monkeypatch):
     """The seed's POMDP example: LSTM actor on positions, critics on the full state, 20k steps."""
-    import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))  # undone after the test
     from recurrent_sac_pendulum_pos import main
 
     recurrent = main(seed=0, steps=20_000, sequence_length=16, run_root=str(run_root)).final_eval_return

@@ -1,6 +1,5 @@
 """The same script under ``mpirun -n 3``: both data paths learn, faults end every rank."""
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -8,7 +7,6 @@ import pytest
 from helpers import MPIRUN, ROOT, cartpole_demos, mpirun, pendulum_dataset, summary_line
 
 SCRIPT = Path(__file__).resolve().parent / "mpi" / "train_sac.py"
-
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="needs mpirun (pip install 'aquaml[mpi]')")
 
 
@@ -40,14 +38,18 @@ def test_seed_tutorial_pattern_runs_under_mpirun(tmp_path):
 def test_a_failing_sampler_rank_ends_every_rank(tmp_path, fault, message):
     import re
 
-    result, took = mpirun([SCRIPT, tmp_path, fault], timeout=120)
+    # A rank left waiting for the dead one would keep the job alive until the timeout (the job
+    # usually ends within a minute here; the bound is generous for a loaded machine).
+    result, _ = mpirun([SCRIPT, tmp_path, fault], timeout=180)
     assert result.returncode != 0
     assert re.search(message, result.stdout + result.stderr, re.S), (result.stdout + result.stderr)[-3000:]
-    assert took < 60  # no rank was left waiting
-    shm = Path("/dev/shm")
-    leftovers = [p.name for p in shm.glob("aquaml_*")] + [p.name for p in shm.glob("mpich_shm_*")
-                                                          if p.stat().st_mtime > time.time() - took]
-    assert not leftovers
+    # Only the segments this job's ranks mapped (train_sac.py lists them), not anyone else's: the
+    # MPI library's and aquaml's must all be gone, however the ranks ended.
+    mapped = {name for f in (tmp_path / "shm").glob("*.names") for name in f.read_text().split()}
+    ours = {name for name in mapped if name.startswith(("mpich_", "aquaml_"))}
+    assert any(name.startswith("mpich_") for name in ours), f"no MPI segment recorded: {sorted(mapped)}"
+    leftovers = sorted(name for name in ours if (Path("/dev/shm") / name).exists())
+    assert not leftovers, f"left in /dev/shm: {leftovers}"
 
 
 def test_data_parallel_learners_keep_identical_parameters(tmp_path):

@@ -17,6 +17,7 @@ from aquaml.cli import main  # noqa: E402
 from aquaml.tune import DEFAULT_SPACES, SpaceError, TuneConfig, default_space, parse_space  # noqa: E402
 from aquaml.tune.study import default_assignment  # noqa: E402
 from aquaml.tune.trial import aggregate, run_trial  # noqa: E402
+from helpers import wait_until  # noqa: E402
 
 SMALL = {"update_interval": "50", "mini_buffer_size": "100", "display_interval": "2", "calculate_episodes": "1",
          "hidden_sizes": "16"}
@@ -165,9 +166,13 @@ def test_a_run_in_a_warm_trial_process_trains_exactly_as_a_fresh_run(tmp_path):
     assert sorted(a.files) == sorted(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files)
 
 
+def _exit_status(process, timeout: float = 60) -> int:
+    """The exit status of the run in a ``TrialProcess``, polled until the run has ended."""
+    return wait_until(lambda: (code := process.poll()) is not None and [code], timeout, message="the run's end")[0]
+
+
 def test_a_trial_process_that_dies_fails_its_run_and_is_restarted(tmp_path):
     import signal
-    import time
 
     from aquaml.tune.process import TrialProcess
 
@@ -175,18 +180,14 @@ def test_a_trial_process_that_dies_fails_its_run_and_is_restarted(tmp_path):
             *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
     with TrialProcess() as process:
         process.start(argv, tmp_path / "long.log")
-        deadline = time.time() + 120
-        while not list(tmp_path.glob("long/*/progress.csv")) and time.time() < deadline:
-            time.sleep(0.2)
+        # the kill must hit a run that trains: it has logged its first evaluation and not ended
+        wait_until(lambda: list(tmp_path.glob("long/*/progress.csv")), 180, 0.2, "the run's first evaluation")
+        assert process.poll() is None, (tmp_path / "long.log").read_text()[-2000:]
         os.kill(process._proc.pid, signal.SIGKILL)
-        while (code := process.poll()) is None:
-            time.sleep(0.05)
-        assert code == -signal.SIGKILL
+        assert _exit_status(process) == -signal.SIGKILL
         assert "trial process died with exit status -9 (SIGKILL)" in (tmp_path / "long.log").read_text()
         process.start(["train", "sac", "Nope-v0"], tmp_path / "bad.log")  # a fresh process takes the next run
-        while (code := process.poll()) is None:
-            time.sleep(0.05)
-        assert code == 2 and "Nope-v0" in (tmp_path / "bad.log").read_text()
+        assert _exit_status(process) == 2 and "Nope-v0" in (tmp_path / "bad.log").read_text()
 
 
 def test_a_study_with_two_workers_stops_at_the_trial_cap_and_its_best_command_rebuilds_the_run(tmp_path, monkeypatch):
@@ -539,8 +540,6 @@ def default_sigint() -> None:
 def _tuner_with_a_running_trial(tmp_path, trials: int, stderr=subprocess.DEVNULL):
     """``aquaml tune`` in its own process, once its first trial trains: ``(tuner, study folder,
     the tuner's descendant processes)``."""
-    import time
-
     import yaml
 
     out = tmp_path / "study"
@@ -550,25 +549,22 @@ def _tuner_with_a_running_trial(tmp_path, trials: int, stderr=subprocess.DEVNULL
            "1500", "--out", str(out), "--space", str(space), "--pruner", "none",
            *sum((["--set", f"{k}={v}"] for k, v in SMALL.items()), [])]
     tuner = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, text=True, preexec_fn=default_sigint)
-    deadline = time.time() + 120
-    while not list((out / "runs").glob("trial_0000/seed0/*/progress.csv")) and time.time() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: list((out / "runs").glob("trial_0000/seed0/*/progress.csv")), 180, 0.2,
+               "the first trial's first evaluation")
     processes = _descendants(tuner.pid)
-    assert processes, "the first trial is not running"
+    assert tuner.poll() is None and _alive(processes), "the first trial is not running"
     return tuner, out, processes
 
 
 def test_resume_after_a_killed_tuner_requeues_its_trial_and_leaves_no_orphan(tmp_path):
     import signal
-    import time
 
     import optuna
 
     tuner, out, trial_processes = _tuner_with_a_running_trial(tmp_path, 3)
     tuner.send_signal(signal.SIGKILL)
     tuner.wait()
-    time.sleep(2)
-    assert not _alive(trial_processes), "a trial process outlived its tuner"
+    wait_until(lambda: not _alive(trial_processes), 60, message="a trial process outlived its tuner")
     assert main(["tune", "resume", str(out)]) == 0
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "journal.log")))
     trials = optuna.load_study(study_name="sac_Pendulum-v1", storage=storage).trials
@@ -584,7 +580,6 @@ def test_resume_after_a_killed_tuner_requeues_its_trial_and_leaves_no_orphan(tmp
 
 def test_ctrl_c_stops_the_tuner_and_its_trials_and_resume_reruns_the_interrupted_trial(tmp_path):
     import signal
-    import time
 
     import optuna
 
@@ -592,8 +587,7 @@ def test_ctrl_c_stops_the_tuner_and_its_trials_and_resume_reruns_the_interrupted
     tuner.send_signal(signal.SIGINT)
     _, err = tuner.communicate(timeout=60)
     assert tuner.returncode == 130 and "interrupted" in err and "aquaml tune resume" in err
-    time.sleep(1)
-    assert not _alive(trial_processes), "a trial process outlived Ctrl-C"
+    wait_until(lambda: not _alive(trial_processes), 60, message="a trial process outlived Ctrl-C")
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "journal.log")))
     trials = optuna.load_study(study_name="sac_Pendulum-v1", storage=storage).trials
     assert [t.state.name for t in trials] == ["RUNNING"]  # not FAIL: its configuration did nothing wrong

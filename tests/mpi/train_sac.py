@@ -1,19 +1,43 @@
 """Run under mpirun by tests/test_mpi.py: SAC on Pendulum with rank 0 learning, the others sampling.
 
 Arguments: run_root [fault], where fault is ``kill`` (rank 2 kills itself mid-run) or
-``raise`` (rank 2's environment raises mid-run). Prints one JSON line on rank 0.
+``raise`` (rank 2's environment raises mid-run). Prints one JSON line on rank 0. With a fault,
+each rank also keeps ``run_root/shm/<pid>.names`` up to date: the /dev/shm names it has mapped.
 """
 import json
 import os
 import signal
 import sys
 import threading
+import time
+from pathlib import Path
 
 from mpi4py import MPI
 
 from aquaml.tools.gpu import allocate_gpu
 
 comm = MPI.COMM_WORLD
+
+
+def record_shared_memory(folder: Path) -> None:
+    """Every 0.1 s, write the /dev/shm names this rank has mapped so far (unlinked ones too) to
+    ``folder/<pid>.names``: the test checks that none of them outlives the job, even when the
+    runtime kills the rank, without looking at segments of processes outside the job."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path, seen = folder / f"{os.getpid()}.names", set()
+    while True:
+        with open("/proc/self/maps") as f:
+            names = {line.split("/dev/shm/", 1)[1].strip().removesuffix(" (deleted)") for line in f
+                     if "/dev/shm/" in line}
+        if not names <= seen:
+            seen |= names
+            (tmp := path.with_suffix(".tmp")).write_text("\n".join(sorted(seen)))
+            os.replace(tmp, path)  # whole lists only, should the rank be killed while writing
+        time.sleep(0.1)
+
+
+if len(sys.argv) > 2:
+    threading.Thread(target=record_shared_memory, args=(Path(sys.argv[1]) / "shm",), daemon=True).start()
 allocate_gpu(comm)
 
 import gymnasium as gym  # noqa: E402

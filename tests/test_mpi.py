@@ -1,7 +1,8 @@
-"""The same script under ``mpirun -n 3``: both data paths learn, faults end every rank."""
+"""The same script under ``mpirun -n 3``: it learns, both data paths give the same run, faults end every rank."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers import MPIRUN, ROOT, cartpole_demos, mpirun, pendulum_dataset, summary_line
@@ -11,15 +12,16 @@ pytestmark = pytest.mark.skipif(MPIRUN is None, reason="needs mpirun (pip instal
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("transport", ["auto", "messages"])
-def test_sac_under_mpirun_reaches_the_single_process_threshold(tmp_path, transport):
-    """-200 within 20k env steps counted over both samplers, on-node window and message paths."""
-    result, _ = mpirun([SCRIPT, tmp_path], transport)
+def test_sac_under_mpirun_reaches_the_single_process_threshold(tmp_path):
+    """-200 within 20k env steps counted over both samplers (the mean of the last two of eight
+    evaluations, as in one process). One transport: that the on-node window and the message path
+    give the same run is test_overlap_under_mpi_gives_the_same_run_on_both_paths's."""
+    result, _ = mpirun([SCRIPT, tmp_path])
     assert result.returncode == 0, result.stderr[-3000:]
     out = summary_line(result.stdout)
-    print(transport, out)
-    assert out["rank"] == 0 and out["steps"] == 20_000
-    assert out["final"] >= -200, out["history"]
+    print(out)
+    assert out["rank"] == 0 and out["steps"] == 20_000 and len(out["history"]) == 8
+    assert np.mean([r for _, r in out["history"][-2:]]) >= -200, out["history"]
     assert len(list(tmp_path.glob("*/*/progress.csv"))) == 1  # only rank 0 wrote a run directory
 
 

@@ -69,7 +69,7 @@ if fault == "kill" and comm.Get_rank() == 2:
     threading.Timer(8.0, os.kill, (os.getpid(), signal.SIGKILL)).start()
 
 params = SACParameters(n_epochs=400, n_envs=2, update_interval=25, update_times=50, batch_size=256,
-                       learning_rate=1e-3, hidden_sizes=(64, 64), display_interval=100, calculate_episodes=10,
+                       learning_rate=1e-3, hidden_sizes=(64, 64), display_interval=50, calculate_episodes=10,
                        seed=0)
 summary = RLTaskStarter(env, algo_hyperparameter=params, mpi_comm=comm, run_root=run_root, progress=False).run()
 if summary is not None:

@@ -233,13 +233,13 @@ def test_pomdp_actor_on_point_reach_learns(run_root):
     """SAC with an actor reading only the 'pos' view and default critics reading 'obs'."""
     from point_reach import PointReachEnv, PositionActor
 
-    params = SACParameters(n_epochs=80, update_interval=50, mini_buffer_size=500, display_interval=40,
+    params = SACParameters(n_epochs=80, update_interval=50, mini_buffer_size=500, display_interval=10,
                            calculate_episodes=10, seed=1)
     starter = RLTaskStarter(PointReachEnv(), {"actor": PositionActor}, algo_hyperparameter=params,
                             run_root=run_root, progress=False)
     before = float(np.mean(starter.evaluate(10)[0]))
     summary = starter.run()
     print(before, summary.eval_history)
-    assert before < -60 and summary.final_eval_return > -35
+    assert before < -60 and np.mean([r for _, r in summary.eval_history[-2:]]) > -35
     config = json.loads((summary.run_dir / "config.json").read_text())
     assert config["models"]["actor"] == "point_reach:PositionActor" and config["models"]["qf1"] == "default"

@@ -49,8 +49,12 @@ def medium_replay(pendulum_expert, tmp_path_factory):
                            store_model_times=10**6)
     ds, reached, steps = stopped_replay("Pendulum-v1", params, 1 / 3, pendulum_expert.expert_return,
                                         pendulum_expert.random_return, tmp_path_factory.mktemp("medium"))
-    print(f"medium-replay: stopped at {steps} steps, normalised {reached:.2f}, {ds.n_episodes} episodes")
-    assert 1 / 3 <= reached < 0.6 and ds.n_steps == steps
+    quality = pendulum_expert.normalized(float(np.mean(ds.returns())))
+    print(f"medium-replay: stopped at {steps} steps, normalised {reached:.2f}, {ds.n_episodes} episodes of "
+          f"mean normalised return {quality:.2f}")
+    # what makes it medium-replay is the mix, not where the evaluation that stopped it landed (one
+    # evaluation can jump past any window): measured, stopped at 0.37 with episodes averaging -0.13
+    assert reached >= 1 / 3 and ds.n_steps == steps and quality <= 0.3
     return str(save_data(tmp_path_factory.mktemp("medium") / "medium_replay.npz", ds))
 
 

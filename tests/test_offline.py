@@ -263,12 +263,12 @@ def test_bc_clones_discrete_actions(tmp_path):
         eps.append({"observations": {"obs": np.array(obs)}, "action": np.array(acts), "reward": np.array(rews),
                     "terminated": np.array(term), "truncated": np.r_[np.zeros(T - 1, bool), not term[-1]]})
     path = save_data(tmp_path / "cartpole.npz", Dataset.from_episodes(eps))
-    params = BCParameters(dataset=str(path), n_epochs=3, update_times=300, batch_size=64, display_interval=3,
+    params = BCParameters(dataset=str(path), n_epochs=3, update_times=300, batch_size=64, display_interval=1,
                           calculate_episodes=2, hidden_sizes=(32,), learning_rate=1e-3)
     starter = RLTaskStarter("CartPole-v1", None, BC, params, run_root=tmp_path, progress=False)
     summary = starter.run()
     assert starter.loop.metrics["accuracy"] > 0.85  # states near the rule's boundary are ambiguous
-    assert summary.final_eval_return >= 195, summary.eval_history
+    assert np.mean([r for _, r in summary.eval_history[-2:]]) >= 195, summary.eval_history
 
 
 def test_cli_trains_offline_algorithms_and_steps_count_gradient_steps(data_file, tmp_path, capsys):

@@ -79,8 +79,11 @@ def test_offline_rl_beats_cloning_on_medium_replay(pendulum_expert, medium_repla
     # alpha = 2.5 stays close to cloning: alpha = 40 gives the Q term its usual weight
     td3bc = score(pendulum_expert, train("Pendulum-v1", TD3BC, TD3BCParameters(**common, alpha=40.0), tmp_path))
     print(f"normalised: bc {bc:.2f}, iql {iql:.2f}, td3bc {td3bc:.2f}")
+    # beating cloning by a margin, not by a hair one seed could reverse: cloning learns the data's
+    # average behaviour (measured, benchmarks/offline_vs_d3rlpy.py: bc -0.10, d3rlpy's -0.10; td3bc
+    # 0.92, iql 0.74 at 10k steps), so the two bands lie about 0.8 apart
     assert iql >= 0.7 and td3bc >= 0.7
-    assert iql > bc and td3bc > bc
+    assert bc <= 0.3
 
 
 @pytest.fixture(scope="module")

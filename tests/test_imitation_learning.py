@@ -159,18 +159,19 @@ def test_airls_learned_reward_trains_a_fresh_agent(pendulum_expert, airl_run, tm
     assert result >= 0.6
 
 
-# 100,352 env steps (49 rollouts), twelve evaluations, the last two (98,304 and 100,352 steps) asserted;
-# measured (benchmarks/spread.py {gail,airl}_ppo --seeds 0,1,2 --evals 12): gail_ppo 0.907, 0.799, 0.960
-# (0.75 first reached at 41k, 33k, 41k steps); airl_ppo AIRLPPO
+# 65,536 env steps (32 rollouts), eight evaluations, the last two (57,344 and 65,536 steps) asserted.
+# Measured (benchmarks/spread.py {gail,airl}_ppo --seeds 0,1,2 --steps 100352 --evals 12: the same
+# evaluation grid, every 8,192 steps): at 57k-65k gail_ppo 0.893, 0.853, 0.851 and airl_ppo 0.957,
+# 0.957, 0.866. Later, AIRL's learned reward can drift: seed 1 fell to 0.52 by 100k steps.
 @pytest.mark.slow
 @pytest.mark.parametrize("name,floor", [("gail_ppo", 0.75), ("airl_ppo", 0.6)])
 def test_ppo_generators_imitate_from_10_episodes(name, floor, pendulum_expert, expert_demos, tmp_path):
     """PPO generators (8 envs x 256 steps per rollout, 4 discriminator passes over each) on RL
-    Zoo's Pendulum settings (discount 0.9, learning rate 1e-3); on-policy, so five times the
-    SAC generator's env steps."""
-    summary = spread_train(ppo_generator(name, expert_demos, 0, 100_352, evals=12), tmp_path / "runs")
+    Zoo's Pendulum settings (discount 0.9, learning rate 1e-3); on-policy, so about three times
+    the SAC generator's env steps."""
+    summary = spread_train(ppo_generator(name, expert_demos, 0, 65_536, evals=8), tmp_path / "runs")
     print(f"{name}: eval history {summary.eval_history}")
-    assert summary.env_steps == 100_352
+    assert summary.env_steps == 65_536 and len(summary.eval_history) == 8
     result = score(pendulum_expert, summary)
     print(f"{name}: normalised {result:.2f}")
     assert result >= floor

@@ -128,7 +128,8 @@ def test_a_missing_path_and_a_folder_without_runs_get_different_messages(tmp_pat
         find_run(tmp_path / "file")
 
 
-def test_params_lists_every_key_with_its_type_default_and_doc(capsys):
+def test_params_lists_every_key_with_its_type_default_and_doc(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # docs wrap to the terminal's width, which differs where tests run
     assert main(["params", "sac"]) == 0
     out = capsys.readouterr().out
     line = next(row for row in out.splitlines() if row.startswith("learning_rate "))

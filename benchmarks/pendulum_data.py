@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from aquaml import RLTaskStarter, SACParameters
 from aquaml.apps.collect import collect
 from aquaml.data import save_data
 from aquaml.starter import load_policy
 from recipes import random_returns, stopped_replay
+from spread import sac_pendulum, slow_sac_pendulum, train
 
 DATA = Path(__file__).resolve().parent / ".data"
 
@@ -38,21 +38,14 @@ def pendulum_data(scratch: Path) -> PendulumData:
         returns = json.loads(info.read_text())
         return PendulumData(demos, replay, returns["expert"], returns["random"])
     print("making the Pendulum data (SAC expert, medium-replay run) ...", flush=True)
-    params = SACParameters(n_epochs=400, update_interval=50, update_times=50, batch_size=256, learning_rate=1e-3,
-                           hidden_sizes=(64, 64), display_interval=400, calculate_episodes=10, seed=0)
-    starter = RLTaskStarter("Pendulum-v1", algo_hyperparameter=params, run_root=scratch, progress=False)
-    run_dir = starter.run().run_dir
-    starter.close()
+    run_dir = train(sac_pendulum(0, 20_000, evals=1), scratch).run_dir  # the tests' expert (tests/conftest.py)
     policy = load_policy(run_dir)
     evaluator = policy.evaluator()
     expert = float(np.mean(evaluator(policy.params, 20, first_episode=10**6)[0]))
     evaluator.close()
     random = float(np.mean(random_returns("Pendulum-v1", 20)))
     collect(run_dir, 10, demos)
-    slow = SACParameters(n_epochs=2000, update_interval=50, update_times=5, batch_size=256, learning_rate=3e-4,
-                         hidden_sizes=(64, 64), display_interval=10, calculate_episodes=10, seed=1,
-                         store_model_times=10**6)
-    dataset, reached, steps = stopped_replay("Pendulum-v1", slow, 1 / 3, expert, random, scratch)
+    dataset, reached, steps = stopped_replay("Pendulum-v1", slow_sac_pendulum(), 1 / 3, expert, random, scratch)
     print(f"medium-replay: {dataset.n_episodes} episodes, {steps} steps, stopped at normalised {reached:.2f}")
     save_data(replay, dataset)
     info.write_text(json.dumps({"expert": expert, "random": random}))

@@ -42,6 +42,14 @@ def sac_pendulum(seed: int, steps: int = 20_000, evals: int = 2, calculate_episo
         hidden_sizes=(64, 64), display_interval=epochs // evals, calculate_episodes=calculate_episodes, seed=seed))
 
 
+def slow_sac_pendulum() -> SACParameters:
+    """The medium-replay recipe's learner (``recipes.stopped_replay``): SAC taking 5 gradient steps per
+    50 env steps at lr 3e-4, so its buffer holds many episodes of every quality on the way."""
+    return SACParameters(n_epochs=2000, update_interval=50, update_times=5, batch_size=256, learning_rate=3e-4,
+                         hidden_sizes=(64, 64), display_interval=10, calculate_episodes=10, seed=1,
+                         store_model_times=10**6)
+
+
 def td3_pendulum(seed: int, steps: int = 20_000, evals: int = 2, calculate_episodes: int = 10) -> Run:
     """TD3 with SAC's settings above."""
     from aquaml.algorithm import TD3, TD3Parameters

@@ -14,7 +14,7 @@ from aquaml.apps.collect import collect
 from aquaml.data import save_data
 from aquaml.starter import load_policy
 from recipes import random_returns, stopped_replay
-from spread import sac_pendulum, slow_sac_pendulum, train
+from learning_runs import sac_pendulum, slow_sac_pendulum, train
 
 DATA = Path(__file__).resolve().parent / ".data"
 

@@ -63,7 +63,7 @@ def pendulum_expert(tmp_path_factory) -> PendulumExpert:
 
     from aquaml.starter import load_policy
     from benchmarks.recipes import random_returns
-    from benchmarks.spread import sac_pendulum, train
+    from benchmarks.learning_runs import sac_pendulum, train
 
     run_dir = train(sac_pendulum(0, 20_000, evals=1), tmp_path_factory.mktemp("expert"), name="expert").run_dir
     policy = load_policy(run_dir)

@@ -13,7 +13,7 @@ from aquaml import RLTaskStarter, SACParameters
 from aquaml.algorithm import BC, BCParameters
 from aquaml.apps.collect import collect
 from aquaml.data import save_data
-from benchmarks.spread import offline, ppo_generator, slow_sac_pendulum, train as spread_train
+from benchmarks.learning_runs import offline, ppo_generator, slow_sac_pendulum, train as spread_train
 from helpers import LSTMDiscriminator
 
 

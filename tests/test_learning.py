@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from aquaml import RLTaskStarter, SACParameters
-from benchmarks.spread import last_mean, ppo_cartpole, sac_pendulum, td3_pendulum, train
+from benchmarks.learning_runs import last_mean, ppo_cartpole, sac_pendulum, td3_pendulum, train
 
 
 # Eight evaluations of 10 episodes per run; asserted: the mean of the last two (17.5k and 20k steps), which

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import os
 import re
 import types
 import typing
@@ -451,6 +452,20 @@ class SequenceParameters(Parameters):
             raise ValueError(f"{name}.burn_in = {self.burn_in} must lie in [0, sequence_length = {L}]")
         if not burn_in_up_to_length and not 0 <= self.burn_in < L:
             raise ValueError(f"{name}.burn_in = {self.burn_in} must lie in [0, sequence_length)")
+
+
+MAX_STEPS = "AQUAML_MAX_STEPS"  #: a testing aid (docs/outputs.md): no command trains more than this many steps
+
+
+def max_steps() -> int | None:
+    """``$AQUAML_MAX_STEPS`` as a number, or None when it is not set: the docs test sets it so that
+    every documented command runs as printed, in seconds."""
+    value = os.environ.get(MAX_STEPS, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) <= 0:
+        raise ValueError(f"{MAX_STEPS}={value}: give a positive number of steps")
+    return int(value)
 
 
 def epochs_for(params, steps: int) -> int:

@@ -18,7 +18,7 @@ from aquaml.tools.imports import missing_extra, portable_reference, require
 
 
 def _train(args) -> int:
-    from aquaml.algorithm.parameters import epochs_for
+    from aquaml.algorithm.parameters import epochs_for, max_steps
     from aquaml.algorithm.registry import BUILTINS, check_name, parameters_of
     from aquaml.env import make_env
 
@@ -26,17 +26,22 @@ def _train(args) -> int:
     if args.steps is not None and args.steps <= 0:
         return fail(f"--steps must be positive, got {args.steps}")
     check_name(args.algo)
+    cap = max_steps()
     generator, params = None, None
     if args.resume:
         if args.set or args.seed is not None or args.reward_model:
             return fail("--resume continues a run with its own parameters; drop --set/--seed/--reward-model (only "
                          "--steps may change)")
         args.resume = str(find_run(args.resume))
+        if cap is not None:  # the run's own total may be far beyond the cap
+            _cap_steps(args, args.steps, cap)
     else:
         sets = assignments(args.set)
         generator = sets.pop("generator", None)  # gail/airl: the variant with that generator (gail_ppo, ...)
         params = parameters_of(args.algo, generator)().with_strings(sets)
         changes = {"seed": args.seed} if args.seed is not None else {}
+        if cap is not None:
+            _cap_steps(args, args.steps or params.total_steps, cap)
         if args.steps is not None:
             changes["n_epochs"] = epochs_for(params, args.steps)
         if getattr(params, "expert", ""):  # dagger: the run recorded is the one found now, not a later newest
@@ -146,8 +151,21 @@ def _eval(args) -> int:
     return 0
 
 
+def _cap_steps(args, steps: int | None, cap: int) -> None:
+    """``$AQUAML_MAX_STEPS`` (docs/outputs.md): ``--steps`` at most ``cap`` (None: a resume to the run's own
+    total, which may be far beyond it), said in one line when it cuts the steps asked for."""
+    from aquaml.algorithm.parameters import MAX_STEPS
+
+    args.capped = steps is not None and steps > cap
+    if args.capped and verbosity(args) >= NORMAL:
+        print(f"{MAX_STEPS}={cap}: this run trains {cap:,} steps (at least one epoch) instead of {steps:,}")
+    args.steps = cap if steps is None else min(steps, cap)
+
+
 def _say_rounded(args, params, steps_envs: bool) -> None:
     """One line when ``--steps`` is not a whole number of epochs, saying how many steps run instead."""
+    if getattr(args, "capped", False):  # _cap_steps said what runs
+        return
     if args.steps is not None and params.total_steps != args.steps and verbosity(args) >= NORMAL:
         unit = "env steps" if steps_envs else "gradient steps"
         epochs = f"{params.n_epochs:,} epoch{'s' if params.n_epochs > 1 else ''}"

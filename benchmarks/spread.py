@@ -34,6 +34,7 @@ def _tasks(data) -> dict[str, tuple[float, bool, Callable[..., Run]]]:
         "iql_medium_replay": (0.7, True, lambda s, n, e: offline("iql", replay, s, n or 10_000, e)),
         "td3bc_medium_replay": (0.7, True, lambda s, n, e: offline("td3bc", replay, s, n or 10_000, e)),
         "bc_medium_replay": (0.7, True, lambda s, n, e: offline("bc", replay, s, n or 10_000, e)),
+        "iql_medium_replay_128": (0.7, True, lambda s, n, e: offline("iql", replay, s, n or 10_000, e, hidden_sizes=(128, 128))),
         "iql_medium_replay_64": (0.7, True, lambda s, n, e: offline("iql", replay, s, n or 10_000, e, hidden_sizes=(64, 64))),
         "td3bc_medium_replay_64": (0.7, True, lambda s, n, e: offline("td3bc", replay, s, n or 10_000, e, hidden_sizes=(64, 64))),
         "gail_ppo": (0.75, True, lambda s, n, e: ppo_generator("gail_ppo", demos, s, n or 100_352, e)),

@@ -4,6 +4,10 @@ import shutil
 import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # a pytest-xdist worker shares the cores with the others (-n 2 in pyproject.toml): one XLA thread
+    # each, instead of every worker's thread pool claiming every core
+    os.environ["XLA_FLAGS"] += " --xla_cpu_multi_thread_eigen=false"
 
 # The session's own JAX compilation cache (aquaml/model/jax_setup.py), set before aquaml is
 # imported: every run starts cold, so neither its time nor its results depend on what
@@ -19,6 +23,20 @@ os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)  # JAX's own setting would win
 import aquaml  # noqa: E402,F401  (selects the JAX backend before keras loads)
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+
+#: files of long tests that share no costly module-scoped fixture: under pytest-xdist their tests
+#: spread over the workers one by one (the imitation tests' session-scoped expert is then trained
+#: once per worker, 30 s, and tests sharing a costlier fixture carry their own xdist_group); every
+#: other file runs on one worker, as one xdist group, so that its fixtures are built once
+SPREAD = {"test_learning.py", "test_imitation_learning.py", "test_mpi.py", "test_tune.py", "test_parallel.py",
+          "test_docs.py", "test_guides.py", "test_starter.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name not in SPREAD and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 @pytest.fixture(autouse=True)

@@ -73,8 +73,10 @@ def test_offline_rl_beats_cloning_on_medium_replay(pendulum_expert, medium_repla
         print(f"{name}: eval history {summary.eval_history}")
         return score(pendulum_expert, summary)
 
+    # TD3+BC at 10k steps, last two evaluations 8k and 10k: 0.912, 0.950 (seeds 0, 1); IQL needs longer
+    # (seed 0 at 10k: 0.63) and its 256x256 networks (at 128x128: 0.62 at 11k-12k; at 64x64 it never learns)
     bc, iql, td3bc = (offline_score("bc", 10_000, 2), offline_score("iql", 16_000, 4),
-                      offline_score("td3bc", 16_000, 4))
+                      offline_score("td3bc", 10_000, 5))
     print(f"normalised: bc {bc:.2f}, iql {iql:.2f}, td3bc {td3bc:.2f}")
     # beating cloning by a margin, not by a hair one seed could reverse: cloning learns the data's
     # average behaviour (measured, benchmarks/offline_vs_d3rlpy.py: bc -0.10, d3rlpy's -0.10; td3bc
@@ -101,7 +103,9 @@ def test_an_lstm_cloned_on_positions_recovers_what_a_feed_forward_actor_cannot(p
     from aquaml.env import PositionOnlyEnv
     from aquaml.model.defaults import MLPActor
 
-    common = dict(dataset=noisy_demos, n_epochs=12, update_times=1000, display_interval=6, calculate_episodes=10)
+    # four evaluations, the last two (9k and 12k gradient steps) asserted; measured over the Keras seeds the
+    # actors are made with (0-3): lstm 0.858, 0.715, 0.860, 0.949 (seed 0 at 6k: 0.28, still learning)
+    common = dict(dataset=noisy_demos, n_epochs=12, update_times=1000, display_interval=3, calculate_episodes=10)
     lstm = MLPActor(("pos",), (1,), (256,), 1e-3, log_std=False, lstm_size=64)
     recurrent = train(PositionOnlyEnv("Pendulum-v1"), BC, BCParameters(**common, sequence_length=16, burn_in=4),
                       tmp_path, {"actor": lstm})
@@ -109,7 +113,7 @@ def test_an_lstm_cloned_on_positions_recovers_what_a_feed_forward_actor_cannot(p
     feed_forward = train(PositionOnlyEnv("Pendulum-v1"), BC, BCParameters(**common), tmp_path, {"actor": flat})
     r, f = score(pendulum_expert, recurrent), score(pendulum_expert, feed_forward)
     print(f"normalised: lstm {r:.2f}, feed-forward {f:.2f}")
-    assert r >= 0.7 and f < 0.4
+    assert r >= 0.65 and f < 0.4
 
 
 def adversarial(name, expert_demos, tmp_path):
@@ -127,13 +131,17 @@ def adversarial(name, expert_demos, tmp_path):
     return summary
 
 
+#: the tests that share the AIRL run go to one pytest-xdist worker (tests/conftest.py spreads the others)
+AIRL_RUN = pytest.mark.xdist_group("airl_run")
+
+
 @pytest.fixture(scope="module")
 def airl_run(expert_demos, tmp_path_factory):
     return adversarial("airl", expert_demos, tmp_path_factory.mktemp("airl"))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,floor", [("gail", 0.75), ("airl", 0.6), ("amp", 0.6)])
+@pytest.mark.parametrize("name,floor", [("gail", 0.75), pytest.param("airl", 0.6, marks=AIRL_RUN), ("amp", 0.6)])
 def test_adversarial_imitation_from_10_episodes(name, floor, pendulum_expert, expert_demos, tmp_path, request):
     summary = request.getfixturevalue("airl_run") if name == "airl" else adversarial(name, expert_demos, tmp_path)
     result = score(pendulum_expert, summary)
@@ -142,6 +150,7 @@ def test_adversarial_imitation_from_10_episodes(name, floor, pendulum_expert, ex
 
 
 @pytest.mark.slow
+@AIRL_RUN
 def test_airls_learned_reward_trains_a_fresh_agent(pendulum_expert, airl_run, tmp_path):
     """A fresh SAC (another seed) on AIRL's reward model alone, 20k env steps; evaluations report
     Pendulum's own reward."""

@@ -19,6 +19,10 @@ if "AQUAML_TEST_JAX_CACHE" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["AQUAML_TEST_JAX_CACHE"], ignore_errors=True)
 os.environ["AQUAML_JAX_CACHE"] = os.environ["AQUAML_TEST_JAX_CACHE"]
 os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)  # JAX's own setting would win over AQUAML_JAX_CACHE
+# Minari datasets a test writes (minari:NAME ids) go to a folder of this process, not ~/.minari/datasets:
+# a dataset id left there by an earlier run would make the next run's `aquaml collect --out minari:...` fail
+os.environ["MINARI_DATASETS_PATH"] = tempfile.mkdtemp(prefix="aquaml-test-minari-")
+atexit.register(shutil.rmtree, os.environ["MINARI_DATASETS_PATH"], ignore_errors=True)
 
 import aquaml  # noqa: E402,F401  (selects the JAX backend before keras loads)
 import keras  # noqa: E402

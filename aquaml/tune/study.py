@@ -119,8 +119,9 @@ def check_config(cfg: TuneConfig, space_file: str | None = None) -> dict[str, Di
     # the fixed parameters must build, and the budget must hold one epoch (whose end evaluates)
     params = algo.Parameters().with_strings(cfg.sets)
     per_epoch = params.steps_per_env * params.n_envs
-    if max_steps() is not None:  # a testing aid (docs/outputs.md): two trials of one epoch and one seed
-        cfg.budget, cfg.trials, cfg.seeds = max(min(cfg.budget, max_steps()), per_epoch), min(cfg.trials, 2), 1
+    cap = max_steps()
+    if cap is not None:  # a testing aid (docs/outputs.md): two trials of one epoch and one seed
+        cfg.budget, cfg.trials, cfg.seeds = max(min(cfg.budget, cap), per_epoch), min(cfg.trials, 2), 1
     if cfg.budget < per_epoch:
         raise ValueError(f"--budget {cfg.budget} is below one epoch of {cfg.algo} ({per_epoch} steps): no evaluation "
                          "would run within it; raise the budget or make the epoch smaller")

@@ -13,12 +13,12 @@ from aquaml import RLTaskStarter, SACParameters
 from aquaml.algorithm import BC, BCParameters
 from aquaml.apps.collect import collect
 from aquaml.data import save_data
-from benchmarks.learning_runs import offline, ppo_generator, slow_sac_pendulum, train as spread_train
+from benchmarks.learning_runs import last_mean, offline, ppo_generator, slow_sac_pendulum, train as spread_train
 from helpers import LSTMDiscriminator
 
 
 def score(expert, summary) -> float:
-    return expert.normalized(float(np.mean([r for _, r in summary.eval_history[-2:]])))
+    return expert.normalized(last_mean(summary, 2))
 
 
 def train(env, algo, params, tmp_path, models=None):

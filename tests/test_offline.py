@@ -14,6 +14,7 @@ from aquaml.algorithm.iql import awr_weights, expectile_loss
 from aquaml.algorithm.offline import STD_FLOOR
 from aquaml.algorithm.td3bc import td3bc_actor_loss
 from aquaml.data import Dataset, DatasetError, save_data
+from benchmarks.learning_runs import last_mean
 from helpers import PositionActor, assert_resumes_exactly, build_algorithm, pendulum_dataset, replay_batches
 
 
@@ -268,7 +269,7 @@ def test_bc_clones_discrete_actions(tmp_path):
     starter = RLTaskStarter("CartPole-v1", None, BC, params, run_root=tmp_path, progress=False)
     summary = starter.run()
     assert starter.loop.metrics["accuracy"] > 0.85  # states near the rule's boundary are ambiguous
-    assert np.mean([r for _, r in summary.eval_history[-2:]]) >= 195, summary.eval_history
+    assert last_mean(summary, 2) >= 195, summary.eval_history
 
 
 def test_cli_trains_offline_algorithms_and_steps_count_gradient_steps(data_file, tmp_path, capsys):

@@ -2,6 +2,9 @@
 import csv
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from aquaml.algorithm import LoopParameters
 from aquaml.cli import main as cli
 from aquaml.starter import Hook, StopOnNonFinite, TrainingLoop
 from aquaml.tools.logger import COLUMNS, RunLogger
+from helpers import ROOT
 
 
 def small(**kw) -> SACParameters:
@@ -252,6 +256,31 @@ def test_run_logger_adds_columns_for_new_metrics(tmp_path):
     resumed.close()
     with open(tmp_path / "progress.csv") as f:
         assert [r["my_metric"] for r in csv.DictReader(f)] == ["", "0.5", "0.25"]
+
+
+def test_logging_and_reading_tensorboard_never_imports_torch(tmp_path):
+    """tensorboardX imports an installed torch (3.4 s of every run's start); the logger must not."""
+    fake = tmp_path / "site" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("IMPORTED = True\n")
+    script = (
+        "import sys\n"
+        "from aquaml.tools.logger import RunLogger\n"
+        "from pathlib import Path\n"
+        "from aquaml.plot.logs import _scalars\n"
+        f"run = Path({str(tmp_path / 'run')!r})\n"
+        "logger = RunLogger(run)\n"
+        "logger.log({'env_steps': 10, 'eval_return_mean': 1.0})\n"
+        "logger.close()\n"
+        "assert [s[2:] for s in _scalars(*(run / 'tb').glob('events*'))] == [('eval/eval_return_mean', 1.0)]\n"
+        "assert 'torch' not in sys.modules\n"
+        "import torch\n"  # after logging, a user's torch still imports
+        "print(torch.IMPORTED)\n"
+    )
+    (tmp_path / "run").mkdir()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT)])})
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
 
 
 def _digest(folder: Path) -> dict:

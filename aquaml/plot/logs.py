@@ -315,7 +315,9 @@ def _scalars(f: Path):
     """``(step, wall_time, tag, value)`` of each scalar in a TFRecord event file. A record cut
     short at the end (a writer still running) ends the file; a damaged record is an error."""
     from google.protobuf.message import DecodeError
-    from tensorboardX.proto.event_pb2 import Event
+    from aquaml.tools.imports import import_without_torch
+
+    Event = import_without_torch("tensorboardX.proto.event_pb2").Event
 
     data = f.read_bytes()
     pos = 0

@@ -25,8 +25,9 @@ class RunLogger:
     """
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
-        from tensorboardX import SummaryWriter
+        from aquaml.tools.imports import import_without_torch
 
+        SummaryWriter = import_without_torch("tensorboardX").SummaryWriter
         self.run_dir = Path(run_dir)
         self.csv_path = self.run_dir / "progress.csv"
         self.columns = list(COLUMNS)

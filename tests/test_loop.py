@@ -18,7 +18,7 @@ from aquaml.algorithm import LoopParameters
 from aquaml.cli import main as cli
 from aquaml.starter import Hook, StopOnNonFinite, TrainingLoop
 from aquaml.tools.logger import COLUMNS, RunLogger
-from helpers import ROOT
+from helpers import ROOT, assert_resumes_exactly
 
 
 def small(**kw) -> SACParameters:
@@ -88,6 +88,23 @@ def test_a_stop_requested_between_displays_ends_the_run_at_that_epoch(run_root):
     assert summary.env_steps == 90 and [r["env_steps"] for r in recorder.rows] == [60, 90]
     assert summary.grad_steps == recorder.rows[-1]["grad_steps"]  # the overlapped update was applied first
     assert starter.run_dir.joinpath("checkpoints", "epoch_00000003").is_dir()
+
+
+def test_evaluations_come_every_eval_every_env_steps_whatever_the_epoch_length(run_root, tmp_path):
+    """Issue 21: short epochs (MuJoCo's one env step each) must not mean an evaluation every few
+    epochs. Epochs of 5 env steps with eval_every=72: a display after each epoch that reaches a
+    multiple of 72 (at 75, 145, 220, 290 env steps) and none in between; a run stopped at 145 and
+    resumed displays at the same steps, with the same evaluations and state."""
+    def make(epochs, root):
+        params = small(n_epochs=epochs, update_interval=5, update_times=1, mini_buffer_size=20,
+                       display_interval=None, eval_every=72)
+        return RLTaskStarter("Pendulum-v1", algo_hyperparameter=params, run_root=root, progress=False)
+
+    full, _ = assert_resumes_exactly(make, 58, 290, tmp_path)
+    assert [steps for steps, _ in full.eval_history] == [75, 145, 220, 290]
+    with pytest.raises(ValueError, match=r"give eval_every \(env steps\) or display_interval \(epochs\), not both: "
+                                         r"display_interval=2 is 10 env steps, eval_every=72"):
+        small(update_interval=5, eval_every=72)
 
 
 def test_a_hook_that_raises_ends_training_with_its_error(run_root):

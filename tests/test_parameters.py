@@ -18,6 +18,8 @@ KNOWN_DERIVED = {
     "airl_ppo": {"sequence_length"}, "amp": {"update_times", "sequence_length"},
     "dagger": {"sequence_length"}, "vae": set(),
 }
+for _name in KNOWN_DERIVED:  # every algorithm of the training loop schedules its evaluations in steps
+    KNOWN_DERIVED[_name] |= {"eval_every"} if _name != "vae" else set()
 
 # (class, base kwargs, derived field, its default from base, source change as --set strings, its value after)
 OFF_POLICY = [SACParameters, TD3Parameters, GAILParameters, AIRLParameters, AMPParameters]
@@ -36,6 +38,23 @@ CASES = (
     + [(cls, {"batch_trajectory": "true", "rollout_length": "64", "n_envs": "2", "batch_size": "64"},
         "sequence_length", 64, {"rollout_length": "32", "batch_size": "32"}, 32)
        for cls in (PPOParameters, GAILPPOParameters)]
+)
+# eval_every: a twentieth of the run (SAC: 400 epochs of 50 env steps; PPO: 100 of 8 x 128; offline:
+# 100 epochs of 1,000 gradient steps), or display_interval epochs when that is given
+CASES += (
+    [(SACParameters, {}, "eval_every", 1000, {"n_epochs": "800"}, 2000),
+     (SACParameters, {}, "eval_every", 1000, {"display_interval": "4"}, 200),
+     (SACParameters, {"update_interval": "1", "n_epochs": "30000"}, "eval_every", 1500, {"n_epochs": "1000"}, 50),
+     (SACParameters, {"n_epochs": "10"}, "eval_every", 50, {"n_epochs": "11"}, 50),  # at least one epoch
+     (PPOParameters, {}, "eval_every", 5120, {"n_envs": "4"}, 2560),
+     (PPOParameters, {"display_interval": "3"}, "eval_every", 3072, {"rollout_length": "64"}, 1536),
+     (BCParameters, {}, "eval_every", 5000, {"update_times": "500"}, 2500),
+     # DAgger: 5 rounds of 800 steps, a twentieth is less than a round: after every round
+     (DAggerParameters, {}, "eval_every", 800, {"display_interval": "2"}, 1600)]
+    # every other class: display_interval epochs
+    + [(algo.Parameters, {}, "eval_every", algo.Parameters().eval_every, {"display_interval": "2"},
+        2 * algo.Parameters().steps_per_env * algo.Parameters().n_envs)
+       for name, algo in ALGORITHMS.items() if name not in ("sac", "ppo", "bc", "dagger", "vae")]
 )
 IDS = [f"{c[0].__name__}-{c[2]}-{'+'.join(c[4])}" for c in CASES]
 
@@ -88,7 +107,7 @@ def test_an_explicit_update_times_wins_over_its_source(cls):
 def test_an_explicit_sequence_length_wins_over_batch_trajectory():
     p = SACParameters(batch_trajectory=True, episode_length=64, sequence_length=8, batch_size=64)
     q = p.replace(episode_length=32, batch_size=32)
-    assert q.sequence_length == 8 and q.to_dict()["derived"] == ["update_times"]
+    assert q.sequence_length == 8 and q.to_dict()["derived"] == ["eval_every", "update_times"]
     pp = PPOParameters(batch_trajectory=True, rollout_length=64, n_envs=2, batch_size=64, sequence_length=16)
     assert pp.with_strings({"rollout_length": "32", "batch_size": "32"}).sequence_length == 16
 

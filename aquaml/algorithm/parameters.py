@@ -268,6 +268,8 @@ class LoopParameters(Parameters):
     """
 
     ALIASES: ClassVar[Mapping[str, str]] = {"epoch_length": "episode_length"}
+    DERIVED: ClassVar[tuple[str, ...]] = ("eval_every",)
+    EVALUATIONS: ClassVar[int] = 20  #: evaluations of a run whose eval_every is derived from its length
 
     episode_length: int | None = None  #: step limit per episode (a truncation); None: the env's own
     n_epochs: int = 400  #: epochs to train
@@ -275,7 +277,12 @@ class LoopParameters(Parameters):
     #: overlap collection with learning (off-policy: the acting policy lags one epoch of updates),
     #: and with 2+ sampler workers act for half the envs while the other half steps
     overlap: bool = False
-    display_interval: int = 20  #: epochs between evaluations, log rows and console tables
+    #: env steps (offline: gradient steps) between evaluations, log rows and console tables: one follows
+    #: each epoch that reaches a multiple of it, and the last; None: from display_interval if given,
+    #: else a twentieth of the run (at least one epoch) (derived)
+    eval_every: int | None = None
+    #: the seed's schedule in epochs: evaluate every display_interval epochs (eval_every follows it)
+    display_interval: int | None = None
     calculate_episodes: int = 5  #: deterministic episodes per evaluation
     store_model_times: int = 5  #: displays between checkpoints (one is always written at the end)
     seed: int = 0  #: seeds the models, the exploration and the environments (evaluations use their own)
@@ -286,14 +293,26 @@ class LoopParameters(Parameters):
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         self.check_types()
+        check_positive(self, "n_epochs", "n_envs", "calculate_episodes", "store_model_times", "learning_rate")
+        check_positive(self, "episode_length", "display_interval", "eval_every", allow_none=True)
         self.resolve_derived()
-        check_positive(self, "n_epochs", "n_envs", "display_interval", "calculate_episodes", "store_model_times",
-                       "learning_rate")
-        check_positive(self, "episode_length", allow_none=True)
+        if self.display_interval is not None and "eval_every" not in self.derived:
+            if self.eval_every != self.display_interval * self.epoch_steps:
+                unit = "env steps" if self.steps_envs else "gradient steps"
+                raise ValueError(f"{type(self).__name__}: give eval_every ({unit}) or display_interval (epochs), not "
+                                 f"both: display_interval={self.display_interval} is "
+                                 f"{self.display_interval * self.epoch_steps:,} {unit}, eval_every={self.eval_every:,}")
         if self.seed < 0:
             raise ValueError(f"{type(self).__name__}.seed must be >= 0, got {self.seed}")
         if self.lstm_size < 0:
             raise ValueError(f"{type(self).__name__}.lstm_size must be >= 0, got {self.lstm_size}")
+
+    def derived_values(self) -> dict[str, Any]:
+        if self.display_interval is not None:
+            every = self.display_interval * self.epoch_steps
+        else:
+            every = max(self.epoch_steps, math.ceil(self.total_steps / self.EVALUATIONS))
+        return {**super().derived_values(), "eval_every": every}
 
     @property
     def steps_per_env(self) -> int:
@@ -301,9 +320,19 @@ class LoopParameters(Parameters):
         raise NotImplementedError(f"{type(self).__name__} must define steps_per_env")
 
     @property
+    def steps_envs(self) -> bool:
+        """Whether the run's steps are env steps (False: offline, its steps are gradient steps)."""
+        return True
+
+    @property
+    def epoch_steps(self) -> int:
+        """The run's steps per epoch: env steps of all environments (offline: gradient steps)."""
+        return self.steps_per_env * self.n_envs
+
+    @property
     def total_steps(self) -> int:
         """Environment steps of the whole run."""
-        return self.n_epochs * self.steps_per_env * self.n_envs
+        return self.n_epochs * self.epoch_steps
 
 
 @dataclasses.dataclass
@@ -359,7 +388,6 @@ class OnPolicyParameters(LoopParameters):
 
     n_epochs: int = 100  #: rollouts to collect and train on
     n_envs: int = 8
-    display_interval: int = 10
     learning_rate: float = 3e-4  #: learning rate of the default models
     rollout_length: int = 128  #: steps per environment per rollout
     discount: float = 0.99  #: gamma, the discount factor of future rewards
@@ -388,7 +416,6 @@ class OfflineParameters(LoopParameters):
     n_epochs: int = 100
     update_times: int = 1000  #: gradient steps per epoch
     batch_size: int = 256  #: transitions per gradient step
-    display_interval: int = 10
     normalize_obs: bool = True  #: standardise observations with the dataset's mean and std
     hidden_sizes: tuple[int, ...] = (256, 256)  #: hidden layer sizes of the default models
     learning_rate: float = 3e-4  #: learning rate of the default models
@@ -405,6 +432,10 @@ class OfflineParameters(LoopParameters):
     def steps_per_env(self) -> int:
         """Gradient steps per epoch: offline runs count those as their steps."""
         return self.update_times
+
+    @property
+    def steps_envs(self) -> bool:
+        return False
 
 
 @dataclasses.dataclass

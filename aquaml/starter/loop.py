@@ -2,7 +2,9 @@
 
 An *epoch* collects ``steps_per_env`` steps of every environment (none for an offline
 feeder, which draws its batches from a dataset), then runs the algorithm's update on what
-the feeder prepared from them. Every ``display_interval`` epochs and after the last one the
+the feeder prepared from them. After each epoch that reaches a multiple of ``eval_every``
+steps (env steps; gradient steps offline), or every ``display_interval`` epochs for parameters
+without ``eval_every``, and after the last one, the
 loop builds a row of counters and metrics and calls each hook's ``on_display``: evaluation,
 logs, the console and checkpoints are hooks (:mod:`aquaml.starter.hooks`), and so is
 anything a caller adds, e.g. a tuning trial's pruning check.
@@ -42,7 +44,7 @@ class Hook:
         """After every epoch's collection and update."""
 
     def on_display(self, loop: "TrainingLoop", row: dict) -> None:
-        """Every ``display_interval`` epochs and after the last: ``row`` is the log row being
+        """Every ``eval_every`` steps and after the last epoch: ``row`` is the log row being
         built; hooks earlier in the list may have added columns (evaluation adds ``eval_*``)."""
 
     def on_close(self, loop: "TrainingLoop") -> None:
@@ -67,7 +69,7 @@ class TrainingLoop:
     """Trains ``algo`` on what ``feeder`` prepares from ``collector``'s epochs.
 
     Args:
-        params: the algorithm's parameters (``n_epochs``, ``display_interval``, ``overlap``, ...).
+        params: the algorithm's parameters (``n_epochs``, ``eval_every``, ``overlap``, ...).
         algo: the algorithm (see :class:`aquaml.algorithm.interface.Algorithm`).
         feeder: between data and update (:mod:`aquaml.algorithm.feeders`).
         collector: steps the environments, or None for feeders that need no env steps.
@@ -147,7 +149,7 @@ class TrainingLoop:
                 if self.stop_file is not None and self.stop_file.exists():
                     self.stopped = True
                 batches = self.feeder.prepare(data, self.rng)
-                display = c.epoch % p.display_interval == 0 or self.finished
+                display = self._display_due() or self.finished
                 if batches is not None and updater is not None and not display:
                     pending = updater.submit(self._update, self.state, batches)
                 elif batches is not None:  # evaluations and checkpoints see every update applied
@@ -173,6 +175,16 @@ class TrainingLoop:
                 updater.shutdown(wait=True)
             for hook in self.hooks:
                 hook.on_close(self)
+
+    def _display_due(self) -> bool:
+        """Whether the epoch just counted reached a multiple of ``eval_every`` steps (computed from
+        the epoch alone, so a resumed run displays where the uninterrupted one would)."""
+        p, epoch = self.params, self.counters.epoch
+        every = getattr(p, "eval_every", None)
+        if every is None:  # parameters of the seed's kind (or a generative model's): epochs
+            return epoch % p.display_interval == 0
+        per_epoch = self.steps_per_epoch if self.collector is not None else p.steps_per_env
+        return epoch * per_epoch // every > (epoch - 1) * per_epoch // every
 
     def _collect(self):
         """One epoch of environment steps (None for offline feeders)."""

@@ -27,7 +27,8 @@ from aquaml.tools.imports import import_class
 
 KEEP_CHECKPOINTS = 2
 #: parameters that may differ when a run is resumed: they change how long and how often, not what
-RESUMABLE_CHANGES = frozenset({"n_epochs", "display_interval", "calculate_episodes", "store_model_times"})
+RESUMABLE_CHANGES = frozenset({"n_epochs", "eval_every", "display_interval", "calculate_episodes",
+                               "store_model_times"})
 
 
 class RunFolder:

@@ -159,6 +159,8 @@ def test_wheel_works_as_installed(wheel, tmp_path):
         "from AquaML.rlalgo.SAC2 import SAC2\n"
         "import AquaML.starter.RLTaskStarter as starter\n"
         "assert RLBaseEnv is aquaml.RLBaseEnv and SAC2 is aquaml.SAC2\n"
+        "from aquaml.algorithm.presets import builtin_presets\n"  # the preset files are package data
+        "assert {'sac', 'td3', 'ppo'} <= set(builtin_presets())\n"
         "for m in (aquaml, AquaML, _aquaml_keras_backend, starter):\n"
         f"    assert m.__file__.startswith({str(sitedir)!r}), m.__file__\n"
         "print(backend)\n"

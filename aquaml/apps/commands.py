@@ -28,17 +28,27 @@ def _train(args) -> int:
     check_name(args.algo)
     cap = max_steps()
     generator, params = None, None
+    preset = None
     if args.resume:
-        if args.set or args.seed is not None or args.reward_model:
-            return fail("--resume continues a run with its own parameters; drop --set/--seed/--reward-model (only "
-                         "--steps may change)")
+        if args.set or args.seed is not None or args.reward_model or args.preset:
+            return fail("--resume continues a run with its own parameters; drop --set/--seed/--reward-model/--preset "
+                         "(only --steps may change)")
         args.resume = str(find_run(args.resume))
         if cap is not None:  # the run's own total may be far beyond the cap
             _cap_steps(args, args.steps, cap)
     else:
         sets = assignments(args.set)
         generator = sets.pop("generator", None)  # gail/airl: the variant with that generator (gail_ppo, ...)
-        params = parameters_of(args.algo, generator)().with_strings(sets)
+        preset = _preset(args, sets)
+        params = parameters_of(args.algo, generator)()
+        if preset is not None:
+            try:
+                params = params.with_strings(preset.values)
+            except (TypeError, ValueError) as error:
+                return fail(f"preset file {preset.file}, {preset.env}: {error}")
+            if args.steps is None and preset.steps is not None:
+                args.steps = preset.steps
+        params = params.with_strings(sets)
         changes = {"seed": args.seed} if args.seed is not None else {}
         if cap is not None:
             _cap_steps(args, args.steps or params.total_steps, cap)
@@ -52,10 +62,27 @@ def _train(args) -> int:
         builtin = BUILTINS.get(args.algo.lower())
         if builtin is None or builtin.needs_env:  # the VAE's ENV only names where its data came from
             make_env(args.env).close()
-    return _train_checked(args, generator, params)
+    return _train_checked(args, generator, params, preset)
 
 
-def _train_checked(args, generator: str | None, params) -> int:
+def _preset(args, sets: dict[str, str]):
+    """The preset ``aquaml train`` applies (``--preset``: a file, or ``none``), announced in one line;
+    where the algorithm's built-in file has the environment under another version only, that is said."""
+    from aquaml.algorithm.presets import PresetError, find_preset, other_versions
+
+    preset = find_preset(args.algo, args.env, args.preset)
+    if preset is None and args.preset is not None and args.preset.lower() != "none":
+        raise PresetError(f"preset file {args.preset} has no entry for {args.env}")
+    if verbosity(args) >= NORMAL:
+        if preset is not None:
+            print(preset.announce(sets, steps_given=args.steps is not None))
+        elif args.preset is None and other_versions(args.algo, args.env):
+            print(f"aquaml: no {args.algo.lower()} preset for {args.env}, the defaults apply (presets exist for "
+                  f"{', '.join(other_versions(args.algo, args.env))})")
+    return preset
+
+
+def _train_checked(args, generator: str | None, params, preset=None) -> int:
     """``aquaml train`` once its arguments are checked: from here on JAX loads."""
     from aquaml.algorithm.feeders import feeder_of
     from aquaml.algorithm.registry import resolve_algorithm, with_generator
@@ -75,7 +102,8 @@ def _train_checked(args, generator: str | None, params) -> int:
                          f"not {args.algo} on {args.env}")
     else:
         starter = RLTaskStarter(args.env, None, algo, params, name=args.name, run_root=args.run_root,
-                                n_workers=args.workers, reward_model=args.reward_model, progress=verbosity(args))
+                                n_workers=args.workers, reward_model=args.reward_model, progress=verbosity(args),
+                                preset=preset.record() if preset is not None else None)
     _say_rounded(args, starter.params, feeder_of(starter.algo_cls).steps_envs)
     try:
         summary = starter.run()
@@ -259,7 +287,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                        "the seed parameter, 0); the same seed gives the same run")
     train.add_argument("--name", help="run name (folder under --run-root)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="an algorithm parameter, repeatable (aquaml params ALGO lists them)")
+                       help="an algorithm parameter, repeatable (aquaml params ALGO lists them); overrides the preset")
+    train.add_argument("--preset", metavar="none|FILE",
+                       help="settings per environment: by default the algorithm's built-in preset for ENV where "
+                            "there is one (aquaml params ALGO ENV shows it); 'none' for the bare defaults; or a "
+                            "YAML file of the same format (docs/presets.md)")
     train.add_argument("--workers", type=int, default=0, metavar="K",
                        help="sampler processes over shared memory (default 0: in-process; at most n_envs)")
     train.add_argument("--resume", metavar="RUN_DIR",

@@ -66,10 +66,20 @@ def describe(algo: str, env: str | None = None) -> str:
     builtin = BUILTINS.get(algo.lower())
     title = f"{algo.lower()}: {builtin.summary}" if builtin else f"{algo}: {params_cls.__name__}"
     usage = f"set with: aquaml train {algo.lower() if builtin else algo} {env or 'ENV'} --set KEY=VALUE"
+    preset, note = None, []
     if env:
+        from aquaml.algorithm.presets import find_preset, other_versions
         from aquaml.env import make_env
 
         make_env(env).close()  # an unknown id fails here, with the close ones
-    # presets per environment would fill a column here (parameter_table's preset)
-    note = [f"{env}: no presets per environment yet; the defaults apply"] if env else []
-    return "\n".join([title, usage, *note, "", parameter_table(params_cls)])
+        found = find_preset(algo, env)
+        if found is not None:
+            preset = params_cls().with_strings(found.values).to_dict()  # the values as the run gets them
+            preset = {k: preset[k] for k in found.values}
+            steps = f"; {found.steps:,} steps unless --steps" if found.steps else ""
+            note = [f"preset for {env}: {found.source}{steps} (aquaml train uses it; --preset none does not)"]
+        else:
+            others = other_versions(algo, env)
+            note = [f"{env}: no {algo.lower()} preset, the defaults apply"
+                    + (f" (presets exist for {', '.join(others)})" if others else "")]
+    return "\n".join([title, usage, *note, "", parameter_table(params_cls, preset)])

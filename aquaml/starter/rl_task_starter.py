@@ -85,6 +85,8 @@ class RLTaskStarter:
         reward_model: a run folder whose learned reward (AIRL's ``'discriminator'``) replaces the
             reward of the training environments (Gymnasium envs; :class:`aquaml.env.LearnedReward`);
             evaluations keep the task's own reward.
+        preset: what ``config.json`` records under ``'preset'`` of the settings the parameters were
+            made from (:meth:`aquaml.algorithm.presets.Preset.record`; ``aquaml train`` passes it).
     """
 
     def __init__(self, env, model_class_dict: Mapping[str, Any] | None = None, algo=SAC,
@@ -92,7 +94,8 @@ class RLTaskStarter:
                  run_root: str | Path = "runs", resume: str | Path | None = None,
                  progress: bool | int = True, n_workers: int = 0, envs_per_worker: int | None = None,
                  mpi_transport: str | None = None, learners: int = 1, hooks: Sequence[Hook] = (),
-                 reward_model: str | Path | None = None) -> None:
+                 reward_model: str | Path | None = None, preset: Mapping[str, Any] | None = None) -> None:
+        self.preset = dict(preset) if preset is not None else None
         # a module found from the current directory is recorded by its file: the run works from anywhere
         self._env_spec = portable_reference(env) if isinstance(env, str) else env
         self.reward_model = str(find_run(reward_model).resolve()) if reward_model is not None else None
@@ -226,6 +229,8 @@ class RLTaskStarter:
     def _describe(self) -> dict:
         agent = self.agent
         extra = {"reward_model": self.reward_model} if self.reward_model is not None else {}
+        if self.preset is not None:
+            extra["preset"] = self.preset
         return describe(self.algo_cls.name, algorithm_reference(self.algo_cls), self.config_env, self.name,
                         self.params, agent.model_classes,
                         dataset_record(self.params.dataset, self.dataset) if self.dataset is not None else None,
@@ -300,4 +305,4 @@ class RLTaskStarter:
             params = params.replace(n_epochs=epochs_for(params, steps))
         return cls(env, models, algo, params, name=config["name"], run_root=folder.path.parent.parent,
                    resume=folder.path if resume else None, progress=progress, n_workers=n_workers,
-                   reward_model=config.get("reward_model"))
+                   reward_model=config.get("reward_model"), preset=config.get("preset"))

@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Iterable
 
 #: optional top-level module -> the extra that installs it (a caller may name another extra that has it too)
-EXTRAS = {"optuna": "tune", "yaml": "tune", "sqlalchemy": "tune", "matplotlib": "plot", "imageio": "plot",
+EXTRAS = {"optuna": "tune", "sqlalchemy": "tune", "matplotlib": "plot", "imageio": "plot",
           "imageio_ffmpeg": "plot", "rosbags": "plot", "pygame": "plot", "onnx": "deploy", "onnxruntime": "deploy",
           "mpi4py": "mpi", "mujoco": "mujoco"}
 

@@ -29,6 +29,15 @@ def sac_pendulum(seed: int, steps: int = 20_000, evals: int = 2, calculate_episo
         hidden_sizes=(64, 64), display_interval=epochs // evals, calculate_episodes=calculate_episodes, seed=seed))
 
 
+def sac_reacher(seed: int, steps: int = 20_000, evals: int = 2, calculate_episodes: int = 10) -> Run:
+    """SAC on Reacher-v5, two action dimensions: the Pendulum settings above (bursts of 50 env steps
+    and 50 gradient steps, 64x64, lr 1e-3), where 50 steps are one Reacher episode."""
+    epochs = steps // 50
+    return Run("Reacher-v5", SAC, SACParameters(
+        n_epochs=epochs, update_interval=50, update_times=50, batch_size=256, learning_rate=1e-3,
+        hidden_sizes=(64, 64), display_interval=epochs // evals, calculate_episodes=calculate_episodes, seed=seed))
+
+
 def slow_sac_pendulum() -> SACParameters:
     """The medium-replay recipe's learner (``recipes.stopped_replay``): SAC taking 5 gradient steps per
     50 env steps at lr 3e-4, so its buffer holds many episodes of every quality on the way."""
@@ -58,16 +67,16 @@ def ppo_cartpole(seed: int, steps: int = 99_328, evals: int = 2, calculate_episo
 
 
 def offline(name: str, dataset: str, seed: int, steps: int = 10_000, evals: int = 2,
-            calculate_episodes: int = 10, hidden_sizes: tuple[int, ...] = (256, 256)) -> Run:
-    """``bc``, ``iql`` or ``td3bc`` on a Pendulum dataset, 1,000 gradient steps per epoch (TD3+BC's
-    alpha 40: Pendulum's returns are large and negative, so alpha / mean|Q| is small and the
-    default 2.5 stays close to cloning)."""
+            calculate_episodes: int = 10, hidden_sizes: tuple[int, ...] = (256, 256), env: str = "Pendulum-v1") -> Run:
+    """``bc``, ``iql`` or ``td3bc`` on a dataset of ``env``, 1,000 gradient steps per epoch (on Pendulum
+    TD3+BC's alpha is 40: Pendulum's returns are large and negative, so alpha / mean|Q| is small and
+    the default 2.5 stays close to cloning)."""
     from aquaml.algorithm import ALGORITHMS
 
     algo = ALGORITHMS[name]
     epochs = steps // 1000
-    extra = {"alpha": 40.0} if name == "td3bc" else {}
-    return Run("Pendulum-v1", algo, algo.Parameters(
+    extra = {"alpha": 40.0} if name == "td3bc" and env == "Pendulum-v1" else {}
+    return Run(env, algo, algo.Parameters(
         dataset=dataset, n_epochs=epochs, update_times=1000, display_interval=max(1, epochs // evals),
         calculate_episodes=calculate_episodes, hidden_sizes=hidden_sizes, seed=seed, **extra))
 

@@ -12,22 +12,16 @@ import numpy as np
 
 from aquaml.apps.collect import collect
 from aquaml.data import save_data
-from aquaml.starter import load_policy
-from recipes import random_returns, stopped_replay
+from recipes import Reference, expert_reference, stopped_replay
 from learning_runs import sac_pendulum, slow_sac_pendulum, train
 
 DATA = Path(__file__).resolve().parent / ".data"
 
 
 @dataclass
-class PendulumData:
+class PendulumData(Reference):
     expert_demos: Path  #: 10 deterministic expert episodes
     medium_replay: Path
-    expert_return: float
-    random_return: float
-
-    def normalized(self, returns) -> float:
-        return (float(np.mean(returns)) - self.random_return) / (self.expert_return - self.random_return)
 
 
 def pendulum_data(scratch: Path) -> PendulumData:
@@ -36,17 +30,14 @@ def pendulum_data(scratch: Path) -> PendulumData:
     demos, replay = DATA / "pendulum_expert10.npz", DATA / "pendulum_medium_replay.npz"
     if info.exists() and demos.exists() and replay.exists():
         returns = json.loads(info.read_text())
-        return PendulumData(demos, replay, returns["expert"], returns["random"])
+        return PendulumData(returns["expert"], returns["random"], demos, replay)
     print("making the Pendulum data (SAC expert, medium-replay run) ...", flush=True)
     run_dir = train(sac_pendulum(0, 20_000, evals=1), scratch).run_dir  # the tests' expert (tests/conftest.py)
-    policy = load_policy(run_dir)
-    evaluator = policy.evaluator()
-    expert = float(np.mean(evaluator(policy.params, 20, first_episode=10**6)[0]))
-    evaluator.close()
-    random = float(np.mean(random_returns("Pendulum-v1", 20)))
+    reference = expert_reference(run_dir, "Pendulum-v1")
+    expert, random = reference.expert_return, reference.random_return
     collect(run_dir, 10, demos)
     dataset, reached, steps = stopped_replay("Pendulum-v1", slow_sac_pendulum(), 1 / 3, expert, random, scratch)
     print(f"medium-replay: {dataset.n_episodes} episodes, {steps} steps, stopped at normalised {reached:.2f}")
     save_data(replay, dataset)
     info.write_text(json.dumps({"expert": expert, "random": random}))
-    return PendulumData(demos, replay, expert, random)
+    return PendulumData(expert, random, demos, replay)

@@ -21,16 +21,26 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learning_runs import Run, last_mean, offline, ppo_cartpole, ppo_generator, sac_pendulum, td3_pendulum, train  # noqa: E402
+from learning_runs import (Run, last_mean, offline, ppo_cartpole, ppo_generator, sac_pendulum, sac_reacher,  # noqa: E402
+                           td3_pendulum, train)
+from recipes import reacher_data  # noqa: E402
+
+ONLINE = ("sac_pendulum", "td3_pendulum", "ppo_cartpole", "sac_reacher")  #: tasks that need no dataset
+REACHER = ("td3bc_reacher", "bc_reacher")  #: offline tasks on the scripted Reacher demonstrations
 
 
 # name -> (threshold, whether it is on the normalised return, run builder taking (seed, steps or 0, evals))
 def _tasks(data) -> dict[str, tuple[float, bool, Callable[..., Run]]]:
-    demos, replay = str(data.expert_demos) if data else "", str(data.medium_replay) if data else ""
+    # the Pendulum data (expert demonstrations, medium-replay) or the scripted Reacher demonstrations
+    demos = str(getattr(data, "expert_demos", None) or getattr(data, "demos", "")) if data else ""
+    replay = str(getattr(data, "medium_replay", "")) if data else ""
     return {
         "sac_pendulum": (-200, False, lambda s, n, e: sac_pendulum(s, n or 20_000, e)),
         "td3_pendulum": (-200, False, lambda s, n, e: td3_pendulum(s, n or 20_000, e)),
         "ppo_cartpole": (475, False, lambda s, n, e: ppo_cartpole(s, n or 99_328, e)),
+        "sac_reacher": (-10, False, lambda s, n, e: sac_reacher(s, n or 20_000, e)),
+        "td3bc_reacher": (0.8, True, lambda s, n, e: offline("td3bc", demos, s, n or 5_000, e, env="Reacher-v5")),
+        "bc_reacher": (0.8, True, lambda s, n, e: offline("bc", demos, s, n or 5_000, e, env="Reacher-v5")),
         "iql_medium_replay": (0.7, True, lambda s, n, e: offline("iql", replay, s, n or 10_000, e)),
         "td3bc_medium_replay": (0.7, True, lambda s, n, e: offline("td3bc", replay, s, n or 10_000, e)),
         "bc_medium_replay": (0.7, True, lambda s, n, e: offline("bc", replay, s, n or 10_000, e)),
@@ -52,7 +62,9 @@ def main() -> None:
     args = parser.parse_args()
     data = None
     scratch = Path(tempfile.mkdtemp())
-    if args.task not in ("sac_pendulum", "td3_pendulum", "ppo_cartpole"):
+    if args.task in REACHER:
+        data = reacher_data(scratch)
+    elif args.task not in ONLINE:
         from pendulum_data import pendulum_data
 
         data = pendulum_data(scratch)

@@ -24,17 +24,22 @@ os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)  # JAX's own setting would win
 os.environ["MINARI_DATASETS_PATH"] = tempfile.mkdtemp(prefix="aquaml-test-minari-")
 atexit.register(shutil.rmtree, os.environ["MINARI_DATASETS_PATH"], ignore_errors=True)
 
+import dataclasses  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import aquaml  # noqa: E402,F401  (selects the JAX backend before keras loads)
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+from benchmarks.recipes import Reference  # noqa: E402
 
 
 #: files of long tests that share no costly module-scoped fixture: under pytest-xdist their tests
 #: spread over the workers one by one (the imitation tests' session-scoped expert is then trained
 #: once per worker, 30 s, and tests sharing a costlier fixture carry their own xdist_group); every
 #: other file runs on one worker, as one xdist group, so that its fixtures are built once
-SPREAD = {"test_learning.py", "test_imitation_learning.py", "test_mpi.py", "test_tune.py", "test_parallel.py",
-          "test_docs.py", "test_guides.py", "test_starter.py"}
+SPREAD = {"test_learning.py", "test_mujoco_learning.py", "test_imitation_learning.py", "test_mpi.py", "test_tune.py",
+          "test_parallel.py", "test_docs.py", "test_guides.py", "test_starter.py"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -66,35 +71,24 @@ def run_root(tmp_path):
     return tmp_path / "runs"
 
 
-class PendulumExpert:
-    """A SAC expert on Pendulum-v1 and the returns that normalise imitation scores:
-    ``(R - R_random) / (R_expert - R_random)``, both measured over 20 held-out episodes."""
-
-    def __init__(self, run_dir, expert_return: float, random_return: float) -> None:
-        self.run_dir, self.expert_return, self.random_return = run_dir, expert_return, random_return
-
-    def normalized(self, ret: float) -> float:
-        return (ret - self.random_return) / (self.expert_return - self.random_return)
+@dataclasses.dataclass
+class PendulumExpert(Reference):
+    run_dir: Path  #: the expert's run folder
 
 
 @pytest.fixture(scope="session")
 def pendulum_expert(tmp_path_factory) -> PendulumExpert:
-    """Trained once per test session (20k steps of SAC, about 40 s on 2 cores); its score is
-    asserted, since a weak expert would make every normalised imitation threshold easier."""
-    import numpy as np
-
-    from aquaml.starter import load_policy
-    from benchmarks.recipes import random_returns
+    """A SAC expert on Pendulum-v1 trained once per test session (20k steps, about 40 s on 2 cores),
+    with the returns that normalise imitation scores (``benchmarks.recipes.Reference``: its own and
+    random actions' over 20 held-out episodes) and its ``run_dir``. Its score is asserted, since a
+    weak expert would make every normalised imitation threshold easier."""
     from benchmarks.learning_runs import sac_pendulum, train
+    from benchmarks.recipes import expert_reference
 
     run_dir = train(sac_pendulum(0, 20_000, evals=1), tmp_path_factory.mktemp("expert"), name="expert").run_dir
-    policy = load_policy(run_dir)
-    evaluator = policy.evaluator()
-    expert, _ = evaluator(policy.params, 20, first_episode=10**6)
-    evaluator.close()
-    random = random_returns("Pendulum-v1", 20)
-    print(f"\nPendulum expert: R_expert {np.mean(expert):.1f}, R_random {np.mean(random):.1f}")
+    expert = PendulumExpert(**dataclasses.asdict(expert_reference(run_dir, "Pendulum-v1")), run_dir=run_dir)
+    print(f"\nPendulum expert: R_expert {expert.expert_return:.1f}, R_random {expert.random_return:.1f}")
     # measured (benchmarks/pendulum_data.py, the same run): R_expert -125.7, R_random -1180.5; SAC's
     # five seeds at 20k steps span -120 to -189 on the evaluation episodes (tests/test_learning.py)
-    assert np.mean(expert) >= -160 and np.mean(random) <= -1000, (np.mean(expert), np.mean(random))
-    return PendulumExpert(run_dir, float(np.mean(expert)), float(np.mean(random)))
+    assert expert.expert_return >= -160 and expert.random_return <= -1000, expert
+    return expert

@@ -74,6 +74,8 @@ def test_mistakes_are_answered_in_one_line_before_jax_loads(tmp_path):
                    'aquaml export needs onnx: pip install "aquaml[deploy]"'),
         "video": (["eval", "runs/sac_Pendulum-v1", "--video", "v.mp4"], 'needs imageio: pip install "aquaml[plot]"'),
         "mujoco": (["train", "sac", "HalfCheetah-v5"], 'needs mujoco: pip install "aquaml[mujoco]"'),
+        "preset": (["train", "sac", "Pendulum-v1", "--preset", "mine.yaml"],
+                   "preset file mine.yaml: No such file or directory"),
     }
     r = subprocess.run([sys.executable, "-c", HARNESS, json.dumps([argv for argv, _ in mistakes.values()]),
                         "optuna,onnx,imageio,mujoco"], cwd=tmp_path, capture_output=True, text=True, timeout=120,

@@ -46,6 +46,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name not in SPREAD and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
+    # the long tests first: pytest-xdist hands tests out in this order, so the two workers end
+    # together instead of one finishing a late long test while the other waits (stable otherwise)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True)

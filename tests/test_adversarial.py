@@ -231,6 +231,7 @@ def test_a_recurrent_discriminator_unrolls_windows_from_zero_state_reset_at_epis
     starter.close()
 
 
+@pytest.mark.slow
 def test_recurrent_discriminators_and_actors_train_on_windows_and_resume_exactly(demos, tmp_path):
     def make(epochs, root, **kw):
         return recurrent_gail(demos, root, n_epochs=epochs, lstm_size=8)

@@ -54,6 +54,7 @@ def test_a_failing_sampler_rank_ends_every_rank(tmp_path, fault, message):
     assert not leftovers, f"left in /dev/shm: {leftovers}"
 
 
+@pytest.mark.slow
 def test_data_parallel_learners_keep_identical_parameters(tmp_path):
     """mpirun -n 4, learners=2: two learners with a sampler each, gradients averaged every step."""
     result, _ = mpirun([Path(__file__).resolve().parent / "mpi" / "data_parallel.py", tmp_path, 40], n=4)
@@ -64,6 +65,7 @@ def test_data_parallel_learners_keep_identical_parameters(tmp_path):
     assert out["different_data"], "both learners collected the same episodes"
 
 
+@pytest.mark.slow
 def test_data_parallel_gail_learners_average_discriminator_gradients(tmp_path):
     """mpirun -n 4, learners=2, GAIL: generator and discriminator (and the absorbing logit) stay
     bit-identical over the learners while each group collects its own episodes."""
@@ -79,6 +81,7 @@ def test_data_parallel_gail_learners_average_discriminator_gradients(tmp_path):
     assert out["different_data"], "both learners collected the same episodes"
 
 
+@pytest.mark.slow
 def test_data_parallel_gail_ppo_learners_keep_identical_states(tmp_path):
     """mpirun -n 4, learners=2, GAIL with a PPO generator on CartPole: PPO's merged statistics and
     the discriminator's averaged gradients keep every piece of learner state identical."""
@@ -92,6 +95,7 @@ def test_data_parallel_gail_ppo_learners_keep_identical_states(tmp_path):
     assert out["different_data"], "both learners collected the same episodes"
 
 
+@pytest.mark.slow
 def test_data_parallel_ppo_learners_keep_identical_states(tmp_path):
     """mpirun -n 4, learners=2, PPO with normalize_obs and scale_reward: the running observation and
     return statistics are merged over the learners, so every piece of learner state stays
@@ -125,6 +129,7 @@ def test_allocate_gpu_after_jax_started_warns(monkeypatch):
         assert allocate_gpu(None) is None
 
 
+@pytest.mark.slow
 def test_overlap_under_mpi_gives_the_same_run_on_both_paths(tmp_path):
     script = Path(__file__).resolve().parent / "mpi" / "overlap.py"
     runs = {}

@@ -190,6 +190,7 @@ def test_a_trial_process_that_dies_fails_its_run_and_is_restarted(tmp_path):
         assert _exit_status(process) == 2 and "Nope-v0" in (tmp_path / "bad.log").read_text()
 
 
+@pytest.mark.slow
 def test_a_study_with_two_workers_stops_at_the_trial_cap_and_its_best_command_rebuilds_the_run(tmp_path, monkeypatch):
     import optuna
     import yaml

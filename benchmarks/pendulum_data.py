@@ -8,7 +8,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from aquaml.apps.collect import collect
 from aquaml.data import save_data

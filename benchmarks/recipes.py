@@ -119,16 +119,20 @@ def controller_returns(env_id: str, controller, episodes: int, seed: int = 0,
     return np.asarray(out)
 
 
-def controller_episodes(env_id: str, controller, episodes: int, noise: float, seed: int = 0) -> Dataset:
-    """``episodes`` of ``controller`` with Gaussian noise of std ``noise`` added to its actions
-    (clipped to the action space): demonstrations whose states cover some way around its path."""
+def controller_episodes(env_id: str, controller, episodes: int, noise: float = 0.0, seed: int = 0) -> Dataset:
+    """``episodes`` of ``controller(obs) -> action``; on a Box action space with Gaussian noise of std
+    ``noise`` added to its actions (clipped to the space): demonstrations whose states cover some
+    way around its path."""
     env, rng, eps = gym.make(env_id), np.random.default_rng(seed), []
-    low, high = env.action_space.low, env.action_space.high
+    space = env.action_space
+    box = isinstance(space, gym.spaces.Box)
     for e in range(episodes):
         o, _ = env.reset(seed=seed * 100_003 + e)
         obs, actions, rewards, done = [o], [], [], False
         while not done:
-            a = np.clip(controller(o) + noise * rng.standard_normal(low.shape), low, high).astype(np.float32)
+            a = controller(o)
+            if box and noise:
+                a = np.clip(a + noise * rng.standard_normal(space.shape), space.low, space.high).astype(np.float32)
             o, r, terminated, truncated, _ = env.step(a)
             obs.append(o), actions.append(a), rewards.append(r)
             done = terminated or truncated
@@ -137,9 +141,10 @@ def controller_episodes(env_id: str, controller, episodes: int, noise: float, se
                     "reward": np.asarray(rewards, np.float32), "terminated": np.eye(T, dtype=bool)[-1] & terminated,
                     "truncated": np.eye(T, dtype=bool)[-1] & truncated})
     env.close()
+    bounds = {"action_low": space.low.astype(float).tolist(),
+              "action_high": space.high.astype(float).tolist()} if box else {}
     return Dataset.from_episodes(eps, {"env": env_id, "source": f"scripted controller, action noise {noise}",
-                                       "action_low": low.astype(float).tolist(),
-                                       "action_high": high.astype(float).tolist()})
+                                       **bounds})
 
 
 @dataclass

@@ -324,20 +324,10 @@ def pendulum_dataset(episodes=4, T=200, seed=0, with_pos=False):
 
 def cartpole_demos(path, episodes=3):
     """Episodes of CartPole-v1 under a balancing controller, saved to ``path``; returns its path as text."""
-    env, eps = gym.make("CartPole-v1"), []
-    for e in range(episodes):
-        o, _ = env.reset(seed=e)
-        obs, actions, rewards, done = [o], [], [], False
-        while not done:
-            a = int(o[2] + 0.5 * o[3] > 0)  # a balancing controller
-            o, r, term, trunc, _ = env.step(a)
-            obs.append(o), actions.append(a), rewards.append(r)
-            done = term or trunc
-        T = len(actions)
-        eps.append({"observations": {"obs": np.array(obs, np.float32)}, "action": np.array(actions),
-                    "reward": np.array(rewards, np.float32), "terminated": np.eye(T, dtype=bool)[-1] & term,
-                    "truncated": np.eye(T, dtype=bool)[-1] & trunc})
-    return str(save_data(path, Dataset.from_episodes(eps, {"env": "CartPole-v1"})))
+    from benchmarks.recipes import controller_episodes
+
+    balance = lambda o: int(o[2] + 0.5 * o[3] > 0)  # noqa: E731
+    return str(save_data(path, controller_episodes("CartPole-v1", balance, episodes)))
 
 
 def mpirun(args, transport="auto", timeout=240, cwd=None, n=3, **env_vars):

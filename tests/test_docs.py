@@ -43,6 +43,8 @@ SKIP = [
     (None, r"pip install ", "installs packages: the test runs in the environment already installed"),
     (None, r"python3 -m venv ", "creates a venv and installs into it (the packaging tests cover install)"),
     ("docs/benchmarks.md", r"python benchmarks/sac_vs_sb3\.py", "a benchmark against SB3 that takes hours"),
+    ("docs/benchmarks.md", r"python benchmarks/mujoco_vs_sb3\.py",
+     "MuJoCo runs of AquaML and SB3 that take hours (`status` and `report` read their folders)"),
     ("docs/hpc.md", r"mpirun -n 3 python examples/tutorial1_sac_pendulum\.py",
      "the full tutorial on 3 MPI ranks (minutes of training on 2 cores; tests/test_mpi.py runs MPI)"),
     ("docs/hpc.md", r"module load ", "a cluster's environment modules"),

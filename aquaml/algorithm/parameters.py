@@ -296,7 +296,7 @@ class LoopParameters(Parameters):
         check_positive(self, "n_epochs", "n_envs", "calculate_episodes", "store_model_times", "learning_rate")
         check_positive(self, "episode_length", "display_interval", "eval_every", allow_none=True)
         self.resolve_derived()
-        if self.display_interval is not None and "eval_every" not in self.derived:
+        if self.display_interval is not None and "eval_every" not in self.derived and self.epoch_steps > 0:
             if self.eval_every != self.display_interval * self.epoch_steps:
                 unit = "env steps" if self.steps_envs else "gradient steps"
                 raise ValueError(f"{type(self).__name__}: give eval_every ({unit}) or display_interval (epochs), not "
@@ -308,7 +308,9 @@ class LoopParameters(Parameters):
             raise ValueError(f"{type(self).__name__}.lstm_size must be >= 0, got {self.lstm_size}")
 
     def derived_values(self) -> dict[str, Any]:
-        if self.display_interval is not None:
+        if self.epoch_steps <= 0:  # epochs without a step count of their own (an algorithm's choice): in epochs
+            every = None
+        elif self.display_interval is not None:
             every = self.display_interval * self.epoch_steps
         else:
             every = max(self.epoch_steps, math.ceil(self.total_steps / self.EVALUATIONS))

@@ -11,6 +11,7 @@ anything a caller adds, e.g. a tuning trial's pruning check.
 """
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -128,7 +129,7 @@ class TrainingLoop:
 
     def run(self) -> None:
         """Train until ``n_epochs`` epochs are done (the rest of them, after a resume)."""
-        p, c = self.params, self.counters
+        c = self.counters
         # overlap: epoch k is collected while epoch k-1's gradient steps run in this thread
         updater = ThreadPoolExecutor(1, "aquaml-update") if self.overlaps else None
         pending: Future | None = None
@@ -181,8 +182,9 @@ class TrainingLoop:
         the epoch alone, so a resumed run displays where the uninterrupted one would)."""
         p, epoch = self.params, self.counters.epoch
         every = getattr(p, "eval_every", None)
-        if every is None:  # parameters of the seed's kind (or a generative model's): epochs
-            return epoch % p.display_interval == 0
+        if every is None:  # parameters of the seed's kind, a generative model's, or epochs without steps
+            interval = p.display_interval or max(1, math.ceil(p.n_epochs / getattr(p, "EVALUATIONS", 20)))
+            return epoch % interval == 0
         per_epoch = self.steps_per_epoch if self.collector is not None else p.steps_per_env
         return epoch * per_epoch // every > (epoch - 1) * per_epoch // every
 

@@ -204,9 +204,12 @@ def run_one(framework: str, algo: str, env_id: str, seed: int, steps: int, core:
 
 
 def todo(algo: str, envs, steps: int, seeds: dict[str, tuple[int, ...]]) -> list[tuple[str, str, int]]:
+    """The unfinished runs, AquaML's and SB3's of one seed next to each other (so that with two cores
+    the frameworks run side by side, under the same conditions)."""
     done = {"aquaml": aquaml_done, "sb3": sb3_done}
-    return [(fw, env_id, seed) for env_id in envs for fw, fw_seeds in seeds.items() for seed in fw_seeds
-            if done[fw](algo, env_id, seed)[0] < steps]
+    every_seed = sorted({s for fw_seeds in seeds.values() for s in fw_seeds})
+    return [(fw, env_id, seed) for env_id in envs for seed in every_seed for fw, fw_seeds in seeds.items()
+            if seed in fw_seeds and done[fw](algo, env_id, seed)[0] < steps]
 
 
 def run_all(jobs: list[tuple[str, str, str, int, int]], cores: list[int]) -> None:
@@ -255,6 +258,7 @@ def report() -> None:
 
 
 def main() -> None:
+    global ROOT
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="some runs")
@@ -271,7 +275,11 @@ def main() -> None:
     worker = sub.add_parser("sb3-worker")
     for name in ("algo", "env", "seed", "steps", "folder"):
         worker.add_argument(name)
+    for command in (run, matrix, *(sub.choices[c] for c in ("status", "report"))):
+        command.add_argument("--root", type=Path, default=ROOT, help=f"where the runs go (default {ROOT})")
     args = parser.parse_args()
+    if getattr(args, "root", None) is not None:
+        ROOT = args.root.resolve()
     if args.command == "sb3-worker":
         return sb3_worker(args.algo, args.env, int(args.seed), int(args.steps), Path(args.folder))
     if args.command == "status":

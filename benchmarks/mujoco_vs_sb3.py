@@ -132,7 +132,7 @@ def sb3_worker(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> N
             self.train_s = 0.0
 
         def _on_step(self) -> bool:
-            if self.num_timesteps % every == 0:
+            if self.num_timesteps % every == 0 or self.num_timesteps >= steps:  # and after the last step
                 self.train_s += time.perf_counter() - self.started
                 if isinstance(env, VecNormalize):
                     sync_envs_normalization(env, eval_env)

@@ -92,7 +92,9 @@ def sb3_worker(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> N
     torch.set_num_threads(1)
     folder.mkdir(parents=True, exist_ok=True)
     state_file, every = folder / "state.json", steps // EVALUATIONS
-    state = json.loads(state_file.read_text()) if state_file.exists() else {"steps": 0, "wall_s": 0.0, "evals": []}
+    state = json.loads(state_file.read_text()) if state_file.exists() else {"steps": 0, "wall_s": 0.0, "cpu_s": 0.0,
+                                                                            "evals": []}
+    cpu_started, cpu_at_start = time.process_time(), state.get("cpu_s", 0.0)
     env = make_vec_env(env_id, n_envs=1, seed=seed)
     eval_env = make_vec_env(env_id, n_envs=1, seed=seed + 10_000)
     if algo == "ppo":  # RL Zoo's normalize: true
@@ -115,7 +117,7 @@ def sb3_worker(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> N
         if isinstance(env, VecNormalize):
             env.save(str(folder / "ckpt_vecnorm.tmp.pkl"))
             os.replace(folder / "ckpt_vecnorm.tmp.pkl", folder / "ckpt_vecnorm.pkl")
-        state.update(steps=now, wall_s=wall)
+        state.update(steps=now, wall_s=wall, cpu_s=cpu_at_start + time.process_time() - cpu_started)
         tmp = folder / "state.tmp.json"
         tmp.write_text(json.dumps(state))
         os.replace(tmp, state_file)
@@ -159,23 +161,24 @@ def sb3_run_dir(algo: str, env_id: str, seed: int) -> Path:
     return ROOT / "sb3" / algo / f"{env_id}_{seed}"
 
 
-def aquaml_done(algo: str, env_id: str, seed: int) -> tuple[int, float]:
-    """(env steps, wall seconds) of the newest AquaML run's last log row."""
+def aquaml_done(algo: str, env_id: str, seed: int, column: str = "wall_time_s") -> tuple[int, float]:
+    """(env steps, wall seconds or another column) of the newest AquaML run's last log row."""
     import csv
 
     runs = sorted(aquaml_run_dir(algo, env_id, seed).glob("*/progress.csv"))
     if not runs:
         return 0, 0.0
     rows = list(csv.DictReader(runs[-1].open()))
-    return (int(rows[-1]["env_steps"]), float(rows[-1]["wall_time_s"])) if rows else (0, 0.0)
+    return (int(rows[-1]["env_steps"]), float(rows[-1][column])) if rows else (0, 0.0)
 
 
-def sb3_done(algo: str, env_id: str, seed: int) -> tuple[int, float]:
+def sb3_done(algo: str, env_id: str, seed: int, column: str = "wall_time_s") -> tuple[int, float]:
+    """(env steps, training wall seconds, or with ``cpu_time_s`` the process's CPU seconds) of an SB3 run."""
     state = sb3_run_dir(algo, env_id, seed) / "state.json"
     if not state.exists():
         return 0, 0.0
     s = json.loads(state.read_text())
-    return s["steps"], s["wall_s"]
+    return s["steps"], s["cpu_s"] if column == "cpu_time_s" else s["wall_s"]
 
 
 def pinned(command: list[str], core: int | None) -> list[str]:
@@ -238,17 +241,22 @@ def status() -> None:
 
 
 def report() -> None:
-    """Score table per (algo, env) with aquaml plot table, and the wall-time ratio of finished runs."""
+    """Score table per (algo, env) with aquaml plot table, and the time ratios of finished runs: the
+    wall time of training (collecting and learning; evaluations and checkpoints left out on both
+    sides) and the CPU time of the whole training process (which, unlike the wall time, does not
+    grow when other work shares the machine)."""
     for algo, envs, steps, a_seeds, s_seeds in MATRIX:
         for env_id in envs:
-            a = [aquaml_done(algo, env_id, s) for s in a_seeds]
-            b = [sb3_done(algo, env_id, s) for s in s_seeds]
-            finished_a = [w for n, w in a if n >= steps]
-            finished_b = [w for n, w in b if n >= steps]
-            ratio = (sum(finished_a) / len(finished_a)) / (sum(finished_b) / len(finished_b)) \
-                if finished_a and finished_b else float("nan")
+            ratios = {}
+            for column in ("train_time_s", "cpu_time_s"):
+                a = [aquaml_done(algo, env_id, s, column) for s in a_seeds]
+                b = [sb3_done(algo, env_id, s, column) for s in s_seeds]
+                finished_a, finished_b = [t for n, t in a if n >= steps], [t for n, t in b if n >= steps]
+                ratios[column] = (sum(finished_a) / len(finished_a)) / (sum(finished_b) / len(finished_b)) \
+                    if finished_a and finished_b else float("nan")
             print(f"{algo} {env_id}: {len(finished_a)}/{len(a)} AquaML and {len(finished_b)}/{len(b)} SB3 runs "
-                  f"finished; mean wall time AquaML / SB3 = {ratio:.2f}")
+                  f"finished; AquaML / SB3: training wall time {ratios['train_time_s']:.2f}, CPU time "
+                  f"{ratios['cpu_time_s']:.2f}")
             folders = [str(aquaml_run_dir(algo, env_id, s)) for s in a_seeds] + \
                       [str(sb3_run_dir(algo, env_id, s)) for s in s_seeds]
             folders = [f for f in folders if Path(f).exists()]

@@ -68,6 +68,8 @@ def test_extra_hooks_see_every_row_after_evaluation_and_can_stop_training(run_ro
     assert recorder.calls == ["start", "epoch", "epoch", "display", "epoch", "epoch", "display", "close"]
     assert [r["env_steps"] for r in recorder.rows] == [60, 120]
     assert all("eval_return_mean" in r for r in recorder.rows)  # evaluation runs before user hooks
+    cpu = [r["cpu_time_s"] for r in recorder.rows]  # this process's CPU seconds, growing with the run
+    assert 0 < cpu[0] <= cpu[1]
     with open(starter.run_dir / "progress.csv") as f:
         assert [int(r["env_steps"]) for r in csv.DictReader(f)] == [60, 120]  # the stopping row is logged
     # the stop makes the epoch the last: the checkpoint hook (after the user's) saves it

@@ -109,7 +109,7 @@ def build_parser(extra: Mapping[str, "PlotCommand"] | None = None) -> argparse.A
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("curves", help="learning curves: mean over seeds with a 95%% band, one panel per env")
     _runs_arguments(p)
-    p.add_argument("--x", default="env_steps", help="x column: env_steps (default), wall_time_s, grad_steps")
+    p.add_argument("--x", default="env_steps", help="x column: env_steps (default), wall_time_s, grad_steps, cpu_time_s")
     p.add_argument("--ci", choices=CI_METHODS, default="bootstrap",
                    help="band: percentile bootstrap of the mean (default), 1.96 standard errors, one sd, none")
     p.add_argument("--smooth", type=int, default=1, metavar="N", help="trailing moving average over N points")

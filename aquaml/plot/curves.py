@@ -25,7 +25,8 @@ from aquaml.plot.scores import final_score
 from aquaml.plot.style import check_output, paper_style, pyplot, save, styles_for
 
 CI_METHODS = ("bootstrap", "se", "sd", "none")
-X_LABELS = {"env_steps": "Environment steps", "wall_time_s": "Wall time (s)", "grad_steps": "Gradient steps"}
+X_LABELS = {"env_steps": "Environment steps", "wall_time_s": "Wall time (s)", "grad_steps": "Gradient steps",
+            "cpu_time_s": "CPU time of the training process (s)"}
 METRIC_LABELS = {"eval_return_mean": "Evaluation return", "train_return_mean": "Training return"}
 
 

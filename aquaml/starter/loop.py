@@ -62,6 +62,9 @@ class Counters:
     displays: int = 0
     wall_time_s: float = 0.0  #: everything: training, evaluation, logging, checkpoints
     train_time_s: float = 0.0  #: collecting and learning only (compilation included)
+    #: CPU seconds of this process (all its threads; not its sampler processes) over the whole run:
+    #: unlike the wall time, it does not grow when other work shares the machine
+    cpu_time_s: float = 0.0
     eval_history: list = field(default_factory=list)  #: (env steps, mean evaluation return)
     train_returns: list = field(default_factory=list)  #: returns of finished training episodes
 
@@ -135,6 +138,7 @@ class TrainingLoop:
         pending: Future | None = None
         lags: list[int] = []  # gradient steps the acting policy was behind, per epoch
         started, steps_at_start, wall_at_start = time.perf_counter(), self.steps_done, c.wall_time_s
+        cpu_started, cpu_at_start = time.process_time(), c.cpu_time_s
         try:
             for hook in self.hooks:
                 hook.on_start(self)
@@ -166,6 +170,7 @@ class TrainingLoop:
                 if display:
                     elapsed = time.perf_counter() - started
                     c.wall_time_s = wall_at_start + elapsed
+                    c.cpu_time_s = cpu_at_start + time.process_time() - cpu_started
                     c.displays += 1
                     row = self._row((self.steps_done - steps_at_start) / max(elapsed, 1e-9), float(np.mean(lags)))
                     lags = []
@@ -213,6 +218,7 @@ class TrainingLoop:
         recent = c.train_returns[-10:]
         row = {"env_steps": c.env_steps, "grad_steps": c.grad_steps, "epoch": c.epoch,
                "wall_time_s": round(c.wall_time_s, 3), "train_time_s": round(c.train_time_s, 3),
+               "cpu_time_s": round(c.cpu_time_s, 3),
                "steps_per_s": round(steps_per_s, 2),
                "train_return_mean": float(np.mean(recent)) if recent else float("nan"),
                "train_episodes": len(c.train_returns), "policy_lag": policy_lag}

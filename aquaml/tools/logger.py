@@ -9,7 +9,7 @@ from typing import Mapping
 
 #: columns of progress.csv, one row per display (documented in docs/outputs.md)
 COLUMNS = (
-    "env_steps", "grad_steps", "epoch", "wall_time_s", "train_time_s", "steps_per_s",
+    "env_steps", "grad_steps", "epoch", "wall_time_s", "train_time_s", "cpu_time_s", "steps_per_s",
     "eval_return_mean", "eval_return_std", "eval_episode_length",
     "train_return_mean", "train_episodes", "policy_lag",
     "q_loss", "actor_loss", "alpha", "alpha_loss", "entropy", "q_mean",

@@ -202,6 +202,9 @@ def test_minari_names_are_checked(dataset, minari_home):
         save_data("minari:no-version", dataset)
     with pytest.raises(FileNotFoundError, match="no local Minari dataset 'absent/data-v0'"):
         load_data("minari:absent/data-v0")
+    # namespaces nest, as in Minari's own ids (mujoco/hopper/expert-v0)
+    save_data("minari:aquaml-test/hopper/expert-v0", dataset)
+    assert_same(dataset, load_data("minari:aquaml-test/hopper/expert-v0"))
 
 
 def minari_collected(dataset_id: str, episodes: int = 3):

@@ -17,7 +17,7 @@ import numpy as np
 from aquaml.data.dataset import Dataset, DatasetError
 from aquaml.tools.imports import optional_import
 
-_ID = re.compile(r"^([\w.-]+/)?[\w.-]+-v\d+$")
+_ID = re.compile(r"^([\w.-]+/)*[\w.-]+-v\d+$")  # namespaces nest, as Minari's own mujoco/hopper/expert-v0
 
 
 def _minari():
@@ -26,7 +26,7 @@ def _minari():
 
 def _check_id(dataset_id: str) -> None:
     if not _ID.match(dataset_id):
-        raise ValueError(f"{dataset_id!r} is not a Minari dataset id: use [namespace/]name-v<N>, "
+        raise ValueError(f"{dataset_id!r} is not a Minari dataset id: use [namespace/...]name-v<N>, "
                          "e.g. minari:pendulum/expert-v0")
 
 

@@ -56,16 +56,21 @@ def test_recurrent_ppo_beats_feed_forward_on_cartpole_without_velocities(run_roo
 
 @pytest.mark.slow
 def test_recurrent_sac_beats_feed_forward_on_pendulum_positions(run_root, monkeypatch):
-    """The seed's POMDP example: LSTM actor on positions, critics on the full state, 20k steps."""
+    """The seed's POMDP example: LSTM actor on positions, critics on the full state, 15k steps each;
+    asserted: the mean of the last two evaluations (10k and 15k steps). Measured (Keras seed 0, every
+    5k steps to 20k): LSTM seeds 0-2: -347, -173, -146, -147; -632, -124, -123, -127; -139, -134, -132,
+    -133 (means at 10k-15k: -160, -123, -133); feed-forward seeds 0-1: -1105, -1043, -1147, -1349 and
+    -1025, -1296, -1251, -1207."""
     from pathlib import Path
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))  # undone after the test
     from recurrent_sac_pendulum_pos import main
 
-    recurrent = main(seed=0, steps=20_000, sequence_length=16, run_root=str(run_root)).final_eval_return
-    mlp = main(seed=0, steps=20_000, sequence_length=0, run_root=str(run_root)).final_eval_return
-    print(f"recurrent {recurrent}, feed-forward {mlp}")
-    assert recurrent >= -220 and mlp < -500
+    recurrent = main(seed=0, steps=15_000, sequence_length=16, run_root=str(run_root))
+    mlp = main(seed=0, steps=15_000, sequence_length=0, run_root=str(run_root))
+    print(f"recurrent {recurrent.eval_history}, feed-forward {mlp.eval_history}")
+    assert len(recurrent.eval_history) == len(mlp.eval_history) == 3
+    assert last_mean(recurrent, 2) >= -220 and last_mean(mlp, 2) < -500
 
 
 @pytest.mark.slow

@@ -73,12 +73,15 @@ def _preset(args, sets: dict[str, str]):
     preset = find_preset(args.algo, args.env, args.preset)
     if preset is None and args.preset is not None and args.preset.lower() != "none":
         raise PresetError(f"preset file {args.preset} has no entry for {args.env}")
-    if verbosity(args) >= NORMAL:
-        if preset is not None and (preset.values or (preset.steps and args.steps is None)):
-            print(preset.announce(sets, steps_given=args.steps is not None))
-        elif args.preset is None and other_versions(args.algo, args.env):
+    if verbosity(args) < NORMAL:
+        return preset
+    if preset is not None and (preset.values or (preset.steps and args.steps is None)):
+        print(preset.announce(sets, steps_given=args.steps is not None))
+    elif preset is None and args.preset is None:
+        others = other_versions(args.algo, args.env)
+        if others:
             print(f"aquaml: no {args.algo.lower()} preset for {args.env}, the defaults apply (presets exist for "
-                  f"{', '.join(other_versions(args.algo, args.env))})")
+                  f"{', '.join(others)})")
     return preset
 
 

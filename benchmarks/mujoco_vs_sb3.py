@@ -42,9 +42,9 @@ EVAL_EPISODES = 10
 
 #: the issue's runs: (algo, envs, steps, AquaML seeds, SB3 seeds)
 MATRIX = [
-    ("ppo", ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5"), 1_000_000, (0, 1, 2), (0, 1, 2)),
     ("sac", ("HalfCheetah-v5", "Hopper-v5"), 300_000, (0, 1, 2), (0, 1)),
     ("td3", ("HalfCheetah-v5", "Hopper-v5"), 300_000, (0, 1, 2), (0, 1)),
+    ("ppo", ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5"), 1_000_000, (0, 1, 2), (0, 1, 2)),
 ]
 
 # RL Zoo's entries (rl-baselines3-zoo hyperparams/*.yml: ppo.yml at 208b6fd, sac.yml at c94924e,
@@ -95,6 +95,9 @@ def sb3_worker(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> N
     state = json.loads(state_file.read_text()) if state_file.exists() else {"steps": 0, "wall_s": 0.0, "cpu_s": 0.0,
                                                                             "evals": []}
     cpu_started, cpu_at_start = time.process_time(), state.get("cpu_s", 0.0)
+    # training seconds of this run's earlier processes; None where they are unknown (runs of the
+    # version before 2026-12-03, which added each process's seconds more than once)
+    wall_at_start = state["wall_s"]
     env = make_vec_env(env_id, n_envs=1, seed=seed)
     eval_env = make_vec_env(env_id, n_envs=1, seed=seed + 10_000)
     if algo == "ppo":  # RL Zoo's normalize: true
@@ -107,7 +110,7 @@ def sb3_worker(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> N
         if hasattr(model, "replay_buffer"):
             model.load_replay_buffer(str(folder / "ckpt_buffer.pkl"))
 
-    def save(now: int, wall: float) -> None:
+    def save(now: int, wall: float | None) -> None:
         """Everything the next resume reads, each file replaced atomically."""
         model.save(str(folder / "ckpt_model.tmp.zip"))
         os.replace(folder / "ckpt_model.tmp.zip", folder / "ckpt_model.zip")
@@ -143,7 +146,7 @@ def sb3_worker(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> N
                 state["evals"].append((self.num_timesteps, [float(r) for r in returns], [int(n) for n in lengths]))
                 print(f"sb3 {algo} {env_id} seed {seed}: {self.num_timesteps:,} steps, eval {np.mean(returns):.1f}",
                       flush=True)
-                save(self.num_timesteps, state["wall_s"] + self.train_s)
+                save(self.num_timesteps, None if wall_at_start is None else wall_at_start + self.train_s)
                 self.started = time.perf_counter()
             return True
 
@@ -172,7 +175,7 @@ def aquaml_done(algo: str, env_id: str, seed: int, column: str = "wall_time_s") 
     return (int(rows[-1]["env_steps"]), float(rows[-1][column])) if rows else (0, 0.0)
 
 
-def sb3_done(algo: str, env_id: str, seed: int, column: str = "wall_time_s") -> tuple[int, float]:
+def sb3_done(algo: str, env_id: str, seed: int, column: str = "wall_time_s") -> tuple[int, float | None]:
     """(env steps, training wall seconds, or with ``cpu_time_s`` the process's CPU seconds) of an SB3 run."""
     state = sb3_run_dir(algo, env_id, seed) / "state.json"
     if not state.exists():
@@ -236,8 +239,8 @@ def status() -> None:
         for env_id in envs:
             for fw, seeds, done in (("aquaml", a_seeds, aquaml_done), ("sb3", s_seeds, sb3_done)):
                 for seed in seeds:
-                    n, wall = done(algo, env_id, seed)
-                    print(f"{algo:4} {env_id:15} {fw:6} seed {seed}: {n:>9,} / {steps:,} steps, {wall / 60:6.1f} min")
+                    n, cpu = done(algo, env_id, seed, "cpu_time_s")
+                    print(f"{algo:4} {env_id:15} {fw:6} seed {seed}: {n:>9,} / {steps:,} steps, {cpu / 60:6.1f} CPU min")
 
 
 def report() -> None:
@@ -251,7 +254,8 @@ def report() -> None:
             for column in ("train_time_s", "cpu_time_s"):
                 a = [aquaml_done(algo, env_id, s, column) for s in a_seeds]
                 b = [sb3_done(algo, env_id, s, column) for s in s_seeds]
-                finished_a, finished_b = [t for n, t in a if n >= steps], [t for n, t in b if n >= steps]
+                finished_a = [t for n, t in a if n >= steps and t is not None]
+                finished_b = [t for n, t in b if n >= steps and t is not None]
                 ratios[column] = (sum(finished_a) / len(finished_a)) / (sum(finished_b) / len(finished_b)) \
                     if finished_a and finished_b else float("nan")
             print(f"{algo} {env_id}: {len(finished_a)}/{len(a)} AquaML and {len(finished_b)}/{len(b)} SB3 runs "

@@ -81,6 +81,21 @@ def offline(name: str, dataset: str, seed: int, steps: int = 10_000, evals: int 
         calculate_episodes=calculate_episodes, hidden_sizes=hidden_sizes, seed=seed, **extra))
 
 
+def sac_generator(name: str, dataset: str, seed: int, steps: int = 20_000, evals: int = 4,
+                  calculate_episodes: int = 10) -> Run:
+    """``gail``, ``airl`` or ``amp`` with a SAC generator (Discriminator-Actor-Critic style) from 10
+    expert episodes, 50 gradient steps per 50 env steps; AMP learns from its style reward alone."""
+    from aquaml.algorithm import ALGORITHMS
+
+    algo = ALGORITHMS[name]
+    epochs = steps // 50
+    extra = {"task_reward_weight": 0.0, "style_reward_weight": 1.0} if name == "amp" else {}
+    return Run("Pendulum-v1", algo, algo.Parameters(
+        dataset=dataset, max_episodes=10, n_epochs=epochs, update_interval=50, update_times=50, batch_size=256,
+        learning_rate=1e-3, hidden_sizes=(64, 64), display_interval=max(1, epochs // evals),
+        calculate_episodes=calculate_episodes, seed=seed, **extra))
+
+
 def ppo_generator(name: str, dataset: str, seed: int, steps: int = 100_352, evals: int = 2,
                   calculate_episodes: int = 10) -> Run:
     """``gail_ppo`` or ``airl_ppo`` from 10 expert episodes: 8 envs x 256 steps per rollout, RL Zoo's

@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learning_runs import (Run, last_mean, offline, ppo_cartpole, ppo_generator, sac_pendulum, sac_reacher,  # noqa: E402
-                           td3_pendulum, train)
+from learning_runs import (Run, last_mean, offline, ppo_cartpole, ppo_generator, sac_generator, sac_pendulum,  # noqa: E402
+                           sac_reacher, td3_pendulum, train)
 from recipes import reacher_data  # noqa: E402
 
 ONLINE = ("sac_pendulum", "td3_pendulum", "ppo_cartpole", "sac_reacher")  #: tasks that need no dataset
@@ -47,6 +47,9 @@ def _tasks(data) -> dict[str, tuple[float, bool, Callable[..., Run]]]:
         "iql_medium_replay_128": (0.7, True, lambda s, n, e: offline("iql", replay, s, n or 10_000, e, hidden_sizes=(128, 128))),
         "iql_medium_replay_64": (0.7, True, lambda s, n, e: offline("iql", replay, s, n or 10_000, e, hidden_sizes=(64, 64))),
         "td3bc_medium_replay_64": (0.7, True, lambda s, n, e: offline("td3bc", replay, s, n or 10_000, e, hidden_sizes=(64, 64))),
+        "gail": (0.75, True, lambda s, n, e: sac_generator("gail", demos, s, n or 15_000, e)),
+        "amp": (0.6, True, lambda s, n, e: sac_generator("amp", demos, s, n or 15_000, e)),
+        "airl": (0.6, True, lambda s, n, e: sac_generator("airl", demos, s, n or 20_000, e)),
         "gail_ppo": (0.75, True, lambda s, n, e: ppo_generator("gail_ppo", demos, s, n or 100_352, e)),
         "airl_ppo": (0.6, True, lambda s, n, e: ppo_generator("airl_ppo", demos, s, n or 100_352, e)),
     }

@@ -10,8 +10,10 @@ from benchmarks.learning_runs import last_mean, ppo_cartpole, sac_pendulum, td3_
 # a single unstable evaluation cannot decide (TD3 seed 2 fell to -656 at 15k, -142 and -141 around it).
 # Measured on the 2-core AVX-512 machine (benchmarks/spread.py {sac,td3}_pendulum --seeds 0,1,2,3,4 --evals 8):
 #   sac: -142.5, -120.3, -131.9, -135.6, -188.8        td3: -150.9, -121.9, -141.5, -140.9, -190.3
+# Two seeds each: every one of the five measured passes, so a third adds time, not a check (on
+# another CPU a seed is another draw from this spread; the worst of five is still inside -200)
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("task", [sac_pendulum, td3_pendulum], ids=["sac", "td3"])
 def test_solves_pendulum_within_20k_steps(task, seed, run_root):
     summary = train(task(seed, 20_000, evals=8), run_root)
@@ -22,9 +24,9 @@ def test_solves_pendulum_within_20k_steps(task, seed, run_root):
 
 # PPO on CartPole swings between evaluations until late (seed 0: 500 at 74k steps, 285 at 86k, 500 at 98k):
 # asserted is the mean of the last two of eight evaluations (98,304 and 99,328 steps); measured
-# (benchmarks/spread.py ppo_cartpole --seeds 0,1,2,3,4 --evals 8): 500 for every seed
+# (benchmarks/spread.py ppo_cartpole --seeds 0,1,2,3,4 --evals 8): 500 for every seed, so two are run
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_ppo_solves_cartpole_within_100k_steps(seed, run_root):
     summary = train(ppo_cartpole(seed, 99_328, evals=8), run_root)
     print(f"seed {seed}: eval history {summary.eval_history}")

@@ -124,6 +124,7 @@ def test_an_lstm_cloned_on_positions_recovers_what_a_feed_forward_actor_cannot(p
 #: expert episodes, Keras seed 0, evaluations every 2.5k: gail seeds 0, 1 reach 0.981 and 0.995 at 10k
 #: and stay within 0.004 to 20k; amp 0.985 and 1.006, unchanged to 20k), so they stop at 15k, their
 #: last two evaluations at 10k and 15k; AIRL keeps 20k, since its learned reward trains another agent
+#: (measured, `spread.py airl --seeds 0,1,2,3 --evals 4`: 0.99, 0.99, 0.94, 0.99 at 15k-20k)
 ADVERSARIAL_STEPS = {"gail": 15_000, "amp": 15_000, "airl": 20_000}
 
 

@@ -6,8 +6,9 @@ The discriminator is ``D = exp(f) / (exp(f) + pi(a|s))`` with
 a potential. Its logit is ``f - log pi(a|s)`` under the current actor. SAC learns from ``f``
 (its entropy bonus supplies the ``-log pi`` term of AIRL's ``log D - log(1 - D)``): SAC maximises
 ``E sum_t gamma^t (r_t - alpha log pi(a_t|s_t))``, which with ``r = f`` is AIRL's objective
-``E sum_t gamma^t (f - log pi)`` only at temperature ``alpha = 1``, so AIRL's SAC generator
-defaults to a fixed ``alpha = 1`` (``auto_alpha = False``). PPO (``airl_ppo``, or ``--set
+``E sum_t gamma^t (f - log pi)`` at temperature ``alpha = 1`` (``auto_alpha=False``); the default
+starts there and tunes it, which measured stable where the fixed temperature was not
+(:class:`~aquaml.algorithm.builtin_parameters.AIRLParameters`). PPO (``airl_ppo``, or ``--set
 generator=ppo``) learns from the whole logit. The reward model ``g`` is saved with every
 checkpoint as ``models/discriminator.weights.h5``.
 """

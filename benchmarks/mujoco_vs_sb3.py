@@ -137,7 +137,10 @@ def sb3_worker(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> N
             self.train_s = 0.0
 
         def _on_step(self) -> bool:
-            if self.num_timesteps % every == 0 or self.num_timesteps >= steps:  # and after the last step
+            last = self.num_timesteps >= steps and (not state["evals"] or state["evals"][-1][0] < steps)
+            # every `every` steps, and once after the last (a PPO rollout can end past it: its extra
+            # steps are not evaluated again)
+            if (self.num_timesteps % every == 0 and self.num_timesteps < steps) or last:
                 self.train_s += time.perf_counter() - self.started
                 if isinstance(env, VecNormalize):
                     sync_envs_normalization(env, eval_env)

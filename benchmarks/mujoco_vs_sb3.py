@@ -167,8 +167,8 @@ def sb3_run_dir(algo: str, env_id: str, seed: int) -> Path:
     return ROOT / "sb3" / algo / f"{env_id}_{seed}"
 
 
-def aquaml_done(algo: str, env_id: str, seed: int, column: str = "wall_time_s") -> tuple[int, float]:
-    """(env steps, wall seconds or another column) of the newest AquaML run's last log row."""
+def aquaml_done(algo: str, env_id: str, seed: int, column: str) -> tuple[int, float]:
+    """(env steps, ``column`` of progress.csv) of the newest AquaML run's last log row."""
     import csv
 
     runs = sorted(aquaml_run_dir(algo, env_id, seed).glob("*/progress.csv"))
@@ -178,8 +178,8 @@ def aquaml_done(algo: str, env_id: str, seed: int, column: str = "wall_time_s") 
     return (int(rows[-1]["env_steps"]), float(rows[-1][column])) if rows else (0, 0.0)
 
 
-def sb3_done(algo: str, env_id: str, seed: int, column: str = "wall_time_s") -> tuple[int, float | None]:
-    """(env steps, training wall seconds, or with ``cpu_time_s`` the process's CPU seconds) of an SB3 run."""
+def sb3_done(algo: str, env_id: str, seed: int, column: str) -> tuple[int, float | None]:
+    """(env steps, the process's CPU seconds for ``cpu_time_s``, else its training wall seconds) of an SB3 run."""
     state = sb3_run_dir(algo, env_id, seed) / "state.json"
     if not state.exists():
         return 0, 0.0
